@@ -1,0 +1,56 @@
+# engagement-impact: the two commands a user needs are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+PANEL  := data/generated/panel.parquet
+PORT   ?= 3000
+
+.PHONY: help install dev run data test test-slow clean lock
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "engagement-impact needs Python 3.11+, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamps: re-install only when the dependency files change.
+$(VENV)/.installed: $(BIN)/python pyproject.toml requirements.lock
+	$(BIN)/pip install --quiet -c requirements.lock -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed  ## create .venv and install the project (pinned by requirements.lock)
+
+dev: $(VENV)/.installed-dev  ## install with the test extras
+
+$(PANEL): | $(VENV)/.installed
+	$(BIN)/impact simulate --out data/generated
+
+data: $(PANEL)  ## write the default simulated panel if it is missing
+
+run: install data  ## install, make the default data, (train, serve: coming with the training and serving issues)
+	$(BIN)/impact validate $(PANEL)
+	@echo "make run: stopped after the data step: training and serving are not built yet."
+
+test: dev  ## run the test suite (fast tier; what CI runs)
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-slow:  dev ## run the slow statistical sweeps too
+	$(BIN)/python -m pytest -q
+
+clean:  ## remove the venv, generated data and local state
+	rm -rf $(VENV) data/generated .impact .pytest_cache
+
+lock:  ## re-resolve the dependencies from pyproject.toml and rewrite requirements.lock
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip && .lock-venv/bin/pip install --quiet -e '.[dev]'
+	(head -n 2 requirements.lock; .lock-venv/bin/pip freeze --exclude-editable | sort -f) > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf .lock-venv

@@ -1,0 +1,45 @@
+"""Exposure-response transforms shared by the simulator and the model.
+
+Rollout share -> carried-over exposure (a geometric adstock normalised so that a share held
+at s converges to exposure s) -> saturating response (a Hill curve normalised so that full
+exposure gives 1). Arrays run along their last axis in time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def adstock(share: np.ndarray, carryover: float) -> np.ndarray:
+    """Exposure e_t = carryover * e_{t-1} + (1 - carryover) * share_t, starting from zero.
+
+    `carryover` in [0, 1): 0 is no memory; 0.75 reaches 90% of a new level after 8 weeks.
+    Works for withdrawals too: exposure decays when the share falls.
+    """
+    if not 0.0 <= carryover < 1.0:
+        raise ValueError(f"carryover must be in [0, 1), got {carryover}")
+    share = np.asarray(share, dtype=float)
+    exposure = np.empty_like(share)
+    level = np.zeros(share.shape[:-1])
+    for t in range(share.shape[-1]):
+        level = carryover * level + (1.0 - carryover) * share[..., t]
+        exposure[..., t] = level
+    return exposure
+
+
+def hill(exposure: np.ndarray, half_saturation: float, shape: float) -> np.ndarray:
+    """Saturating response in [0, 1] with hill(0) = 0 and hill(1) = 1.
+
+    `half_saturation` is where the un-normalised curve reaches half its maximum; smaller means
+    earlier saturation. `shape` > 0 sets how steep the curve is.
+    """
+    if half_saturation <= 0 or shape <= 0:
+        raise ValueError("half_saturation and shape must be positive")
+    x = np.clip(np.asarray(exposure, dtype=float), 0.0, None) ** shape
+    k = half_saturation ** shape
+    return x / (x + k) * (1.0 + k)
+
+
+def rollout_response(share: np.ndarray, carryover: float, half_saturation: float, shape: float) -> np.ndarray:
+    """hill(adstock(share)): the 0..1 response that multiplies an effect size."""
+    return hill(adstock(share, carryover), half_saturation, shape)

@@ -1,0 +1,392 @@
+"""The causal simulator: a weekly panel whose rollout effects are known exactly.
+
+Every (app, market) series gets a baseline (level, trend, yearly seasonality, holidays,
+app-wide common shocks, autocorrelated noise), a rollout path (ramps, plateaus below 1,
+withdrawals), and an effect of that rollout on log time-per-DAU and log DAU through
+carry-over and saturation (`data.exposure`). Ad revenue responds to total minutes with an
+elasticity below 1, plus a direct monetisation effect, with a Q4 price season.
+
+The counterfactual is the same world with zero rollout and the same noise, so the true
+incremental minutes and revenue are exact. All randomness comes from one seed, drawn in a
+fixed order that does not depend on the rollout: a plan played forward changes only what
+the rollout causes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data.exposure import rollout_response
+from data.markets import APPS, MARKETS, US_BETA_SHARE, US_BROAD_LAUNCH, WITHDRAWALS, Market, Withdrawal
+
+DAYS_PER_YEAR = 365.25
+
+
+@dataclass(frozen=True)
+class EffectTruth:
+    """The true effect of the rollout, per app. Log effects are at full (saturated) exposure."""
+
+    carryover: float = 0.75
+    half_saturation: float = 0.35
+    shape: float = 1.5
+    log_time_per_dau: dict[str, float] = field(
+        default_factory=lambda: {"facebook": 0.065, "instagram": 0.058, "whatsapp": 0.02})
+    log_dau: dict[str, float] = field(
+        default_factory=lambda: {"facebook": 0.008, "instagram": 0.012, "whatsapp": 0.004})
+    direct_log_revenue: dict[str, float] = field(
+        default_factory=lambda: {"facebook": 0.015, "instagram": 0.02, "whatsapp": 0.01})
+    revenue_elasticity: float = 0.8
+
+    def scaled(self, factor: float) -> "EffectTruth":
+        """The same world with every effect multiplied by `factor` (0 gives the null world)."""
+        return replace(
+            self,
+            log_time_per_dau={k: v * factor for k, v in self.log_time_per_dau.items()},
+            log_dau={k: v * factor for k, v in self.log_dau.items()},
+            direct_log_revenue={k: v * factor for k, v in self.direct_log_revenue.items()},
+        )
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """Everything that defines a simulated world except its seed."""
+
+    start: date = date(2021, 1, 4)
+    end: date = date(2026, 10, 26)
+    apps: tuple[str, ...] = APPS
+    markets: tuple[Market, ...] = MARKETS
+    withdrawals: tuple[Withdrawal, ...] = WITHDRAWALS
+    effects: EffectTruth = field(default_factory=EffectTruth)
+    # Minutes per DAU per day in 2021 and their yearly drift, per app.
+    base_minutes: dict[str, float] = field(
+        default_factory=lambda: {"facebook": 31.0, "instagram": 28.0, "whatsapp": 24.0})
+    minutes_trend: dict[str, float] = field(
+        default_factory=lambda: {"facebook": -0.010, "instagram": 0.025, "whatsapp": 0.010})
+    # Ad revenue per minute relative to Facebook; WhatsApp earns little until Updates-tab ads.
+    app_price: dict[str, float] = field(
+        default_factory=lambda: {"facebook": 1.0, "instagram": 1.15, "whatsapp": 0.015})
+    whatsapp_ads_start: date = date(2025, 6, 16)
+    whatsapp_ads_multiplier: float = 4.0
+    # USD per minute in the US on Facebook at the start (sets the revenue level).
+    usd_per_minute: float = 0.0107
+    # Global ad price index, log level on 1 January of each year (the 2022 slowdown, then growth).
+    price_index_knots: dict[int, float] = field(
+        default_factory=lambda: {2021: 0.0, 2022: 0.01, 2023: 0.0, 2024: 0.18,
+                                 2025: 0.33, 2026: 0.48, 2027: 0.60})
+    # Ad price season: (day of year, log multiplier), interpolated periodically. Q4 peak.
+    price_season: tuple[tuple[int, float], ...] = (
+        (15, -0.13), (120, 0.0), (196, -0.03), (288, 0.03), (340, 0.16))
+    # Share of Meta's ad revenue that the modelled markets earn (for comparisons with
+    # company-wide figures).
+    modelled_revenue_share: float = 0.80
+    # Early-launching markets also grow faster (rollout is not random).
+    early_launch_trend_bonus: float = 0.012
+    early_launch_before: date = date(2024, 7, 1)
+    noise_time_sd: float = 0.010
+    noise_time_ar: float = 0.5
+    noise_dau_sd: float = 0.004
+    noise_dau_ar: float = 0.7
+    noise_revenue_sd: float = 0.015
+    noise_revenue_ar: float = 0.5
+    common_shock_sd: float = 0.006
+    common_shock_ar: float = 0.85
+
+    def weeks(self) -> pd.DatetimeIndex:
+        return pd.date_range(pd.Timestamp(self.start), pd.Timestamp(self.end), freq="7D", unit="ns")
+
+
+@dataclass
+class SimulatedWorld:
+    """A simulated panel, its zero-rollout counterfactual, and the truth behind it."""
+
+    panel: pd.DataFrame
+    counterfactual: pd.DataFrame
+    truth: dict
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write panel.parquet, panel.csv and truth.json into `out_dir` (created if needed)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"parquet": out / "panel.parquet", "csv": out / "panel.csv", "truth": out / "truth.json"}
+        table = self.panel.assign(week=self.panel["week"].dt.date)
+        _atomic_write(paths["parquet"], lambda p: table.to_parquet(p, index=False))
+        _atomic_write(paths["csv"], lambda p: table.to_csv(p, index=False))
+        _atomic_write(paths["truth"], lambda p: p.write_text(json.dumps(self.truth, indent=2, default=str)))
+        return paths
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------------------------------
+# Pure pieces
+
+
+def ar1(rng: np.random.Generator, shape: tuple[int, int], sd: float, rho: float) -> np.ndarray:
+    """Stationary AR(1) noise along the last axis with marginal standard deviation `sd`."""
+    shocks = rng.normal(0.0, sd * np.sqrt(1.0 - rho**2), size=shape)
+    out = np.empty(shape)
+    out[:, 0] = rng.normal(0.0, sd, size=shape[0])
+    for t in range(1, shape[1]):
+        out[:, t] = rho * out[:, t - 1] + shocks[:, t]
+    return out
+
+
+def ramp_path(n_weeks: int, phases: list[tuple[int, float, int]]) -> np.ndarray:
+    """A share path from zero: each phase (start week, target, ramp weeks) moves linearly to its target."""
+    path = np.zeros(n_weeks)
+    level = 0.0
+    phases = sorted(phases)
+    for k, (start, target, ramp) in enumerate(phases):
+        if start >= n_weeks:
+            break
+        stop = min(phases[k + 1][0] if k + 1 < len(phases) else n_weeks, n_weeks)
+        steps = np.arange(1, stop - start + 1)
+        path[start:stop] = level + (target - level) * np.minimum(steps / max(ramp, 1), 1.0)
+        level = path[stop - 1]
+    return path
+
+
+def price_season(day_of_year: np.ndarray, anchors: tuple[tuple[int, float], ...]) -> np.ndarray:
+    """Periodic piecewise-linear log price multiplier over the year."""
+    days = np.array([d for d, _ in anchors], dtype=float)
+    values = np.array([v for _, v in anchors])
+    days = np.concatenate([days - 365.0, days, days + 365.0])
+    values = np.tile(values, 3)
+    return np.interp(day_of_year, days, values)
+
+
+def price_index(weeks: pd.DatetimeIndex, knots: dict[int, float]) -> np.ndarray:
+    """Log ad price index interpolated linearly between 1 January knots."""
+    knot_days = np.array([f"{y}-01-01" for y in knots], dtype="datetime64[D]").astype(float)
+    return np.interp(_day_numbers(weeks), knot_days, np.array(list(knots.values())))
+
+
+def holiday_weeks(weeks: pd.DatetimeIndex) -> np.ndarray:
+    """1.0 for weeks that contain 24 December to 1 January, else 0."""
+    ends = weeks + pd.Timedelta(days=6)
+    christmas = ((weeks.month == 12) & (ends.day >= 24)) | ((ends.month == 1) & (weeks.month == 12))
+    new_year = (weeks.month == 1) & (weeks.day <= 1)
+    return (christmas | new_year).astype(float)
+
+
+def _day_numbers(weeks: pd.DatetimeIndex) -> np.ndarray:
+    """Days since the epoch, independent of the index's time unit."""
+    return weeks.to_numpy().astype("datetime64[D]").astype(float)
+
+
+def _week_index(weeks: pd.DatetimeIndex, day: date) -> int:
+    """Index of the first week on or after `day`."""
+    return int(np.searchsorted(_day_numbers(weeks), np.datetime64(day, "D").astype(float)))
+
+
+# ---------------------------------------------------------------------------------------
+# The world
+
+
+def default_rollout(spec: WorldSpec, rng: np.random.Generator) -> np.ndarray:
+    """Rollout shares (series x weeks) following the launch history, with ramps and withdrawals."""
+    weeks = spec.weeks()
+    n_weeks = len(weeks)
+    plateau_market = rng.uniform(0.80, 0.97, size=len(spec.markets))
+    shares = np.zeros((len(spec.apps) * len(spec.markets), n_weeks))
+    for a, app in enumerate(spec.apps):
+        for m, market in enumerate(spec.markets):
+            app_factor = rng.uniform(0.95, 1.0)
+            lag = {"facebook": 0, "instagram": int(rng.integers(0, 3))}.get(app, int(rng.integers(0, 5)))
+            ramp = int(rng.integers(6, 17))
+            if market.launch is None:
+                continue
+            plateau = min(plateau_market[m] * app_factor, 0.98)
+            phases = []
+            if market.launch < US_BROAD_LAUNCH:
+                phases.append((_week_index(weeks, market.launch) + lag, US_BETA_SHARE, 4))
+                phases.append((_week_index(weeks, US_BROAD_LAUNCH) + lag, plateau, ramp))
+            else:
+                phases.append((_week_index(weeks, market.launch) + lag, plateau, ramp))
+            path = ramp_path(n_weeks, phases)
+            for w in spec.withdrawals:
+                if w.app == app and market.code in w.markets:
+                    path = _apply_withdrawal(path, weeks, w)
+            shares[a * len(spec.markets) + m] = path
+    return shares
+
+
+def _apply_withdrawal(path: np.ndarray, weeks: pd.DatetimeIndex, w: Withdrawal) -> np.ndarray:
+    start = _week_index(weeks, w.start)
+    stop = _week_index(weeks, w.end) if w.end else len(weeks)
+    factor = np.ones_like(path)
+    down = np.arange(start, min(stop, len(path)))
+    factor[down] = 1.0 - (1.0 - w.factor) * np.minimum((down - start + 1) / 2.0, 1.0)
+    return path * factor
+
+
+def _override_rollout(shares: np.ndarray, spec: WorldSpec, rollout: pd.DataFrame) -> np.ndarray:
+    """Replace default shares with the (app, market, week, rollout_share) rows given."""
+    weeks = spec.weeks()
+    series = {(a, m.code): i for i, (a, m) in enumerate((a, m) for a in spec.apps for m in spec.markets)}
+    shares = shares.copy()
+    week_pos = weeks.get_indexer(pd.to_datetime(rollout["week"]))
+    if (week_pos < 0).any():
+        raise ValueError("rollout weeks must be Mondays inside the world's date range")
+    for (app, market, share), t in zip(rollout[["app", "market", "rollout_share"]].itertuples(index=False), week_pos):
+        shares[series[(app, market)], t] = share
+    return np.clip(shares, 0.0, 1.0)
+
+
+def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = None,
+                   rollout: pd.DataFrame | None = None) -> SimulatedWorld:
+    """Simulate the world for `seed`. `null=True` removes every effect (placebo worlds).
+
+    `rollout` optionally overrides shares for some (app, market, week) rows, to play a plan
+    forward in the same world (same noise, same baselines).
+    """
+    spec = spec or WorldSpec()
+    effects = spec.effects.scaled(0.0) if null else spec.effects
+    weeks = spec.weeks()
+    apps, markets = spec.apps, spec.markets
+    n_apps, n_markets, n_weeks = len(apps), len(markets), len(weeks)
+    n_series = n_apps * n_markets
+    app_of = np.repeat(np.arange(n_apps), n_markets)
+    market_of = np.tile(np.arange(n_markets), n_apps)
+
+    streams = np.random.SeedSequence(seed).spawn(6)
+    rng_struct, rng_rollout, rng_common, rng_time, rng_dau, rng_rev = (np.random.default_rng(s) for s in streams)
+
+    years = ((weeks - pd.Timestamp(spec.start)).days.to_numpy() / DAYS_PER_YEAR)[None, :]
+    doy = weeks.day_of_year.to_numpy(dtype=float) + 3.0  # mid-week
+    angle = 2 * np.pi * doy / DAYS_PER_YEAR
+    south = np.array([m.southern for m in markets])[market_of]
+    early = np.array([m.launch is not None and m.launch < spec.early_launch_before for m in markets])[market_of]
+
+    # Structure: levels, trends, seasonal shapes (time per DAU and DAU).
+    level_time = rng_struct.normal(0.0, 0.15, n_series)
+    trend_time = (np.array([spec.minutes_trend[a] for a in apps])[app_of]
+                  + rng_struct.normal(0.0, 0.012, n_series) + spec.early_launch_trend_bonus * early)
+    winter = np.where(south, -1.0, 1.0) * rng_struct.uniform(0.015, 0.035, n_series)
+    seas_coef = np.column_stack([winter, rng_struct.normal(0, 0.008, n_series),
+                                 rng_struct.normal(0, 0.006, n_series), rng_struct.normal(0, 0.006, n_series)])
+    harmonics = np.vstack([np.cos(angle), np.sin(angle), np.cos(2 * angle), np.sin(2 * angle)])
+    seasonal_time = seas_coef @ harmonics
+    holiday_lift = rng_struct.uniform(0.02, 0.05, n_series)[:, None] * holiday_weeks(weeks)[None, :]
+    dau_growth = np.array([m.dau_growth for m in markets])[market_of] + rng_struct.normal(0, 0.01, n_series)
+    seasonal_dau = (0.3 * seas_coef) @ harmonics
+    dau_start = np.array([m.dau_millions[a] * 1e6 for a in apps for m in markets])
+    price = np.array([m.price for m in markets])[market_of] * np.array([spec.app_price[a] for a in apps])[app_of]
+
+    shares = default_rollout(spec, rng_rollout)
+    if rollout is not None and len(rollout):
+        shares = _override_rollout(shares, spec, rollout)
+
+    common_time = ar1(rng_common, (n_apps, n_weeks), spec.common_shock_sd, spec.common_shock_ar)[app_of]
+    common_dau = ar1(rng_common, (n_apps, n_weeks), spec.common_shock_sd / 2, spec.common_shock_ar)[app_of]
+    common_rev = ar1(rng_common, (n_apps, n_weeks), 2 * spec.common_shock_sd, spec.common_shock_ar)[app_of]
+    noise_time = ar1(rng_time, (n_series, n_weeks), spec.noise_time_sd, spec.noise_time_ar)
+    noise_dau = ar1(rng_dau, (n_series, n_weeks), spec.noise_dau_sd, spec.noise_dau_ar)
+    noise_rev = ar1(rng_rev, (n_series, n_weeks), spec.noise_revenue_sd, spec.noise_revenue_ar)
+
+    log_time_base = (np.log(np.array([spec.base_minutes[a] for a in apps]))[app_of, None] + level_time[:, None]
+                     + trend_time[:, None] * years + seasonal_time + holiday_lift + common_time + noise_time)
+    log_dau_base = (np.log(dau_start)[:, None] + dau_growth[:, None] * years + seasonal_dau
+                    + common_dau + noise_dau)
+
+    response = rollout_response(shares, effects.carryover, effects.half_saturation, effects.shape)
+    beta_time = np.array([effects.log_time_per_dau[a] for a in apps])[app_of, None]
+    beta_dau = np.array([effects.log_dau[a] for a in apps])[app_of, None]
+    beta_direct = np.array([effects.direct_log_revenue[a] for a in apps])[app_of, None]
+
+    # Revenue pieces that do not depend on the rollout.
+    # A market's revenue level comes from its size and price, not from its random level of
+    # minutes; the elasticity applies to minutes relative to that series' own start.
+    log_minutes_nominal = (np.log(dau_start) + np.log(np.array([spec.base_minutes[a] for a in apps]))[app_of]
+                           + np.log(7.0))[:, None]
+    log_minutes_ref = log_minutes_nominal + level_time[:, None]
+    wa_ads = np.zeros(n_weeks)
+    wa_start = _week_index(weeks, spec.whatsapp_ads_start)
+    wa_ads[wa_start:] = np.log(spec.whatsapp_ads_multiplier) * np.minimum(
+        np.arange(1, n_weeks - wa_start + 1) / 26.0, 1.0)
+    app_price_path = np.where(np.array(apps)[app_of] == "whatsapp", 1.0, 0.0)[:, None] * wa_ads[None, :]
+    log_price = (np.log(spec.usd_per_minute * price)[:, None] + app_price_path
+                 + price_index(weeks, spec.price_index_knots)[None, :]
+                 + price_season(doy, spec.price_season)[None, :] + common_rev + noise_rev)
+
+    def outcomes(resp: np.ndarray, direct: np.ndarray) -> dict[str, np.ndarray]:
+        log_time = log_time_base + beta_time * resp
+        log_dau = log_dau_base + beta_dau * resp
+        log_minutes = log_time + log_dau + np.log(7.0)
+        log_revenue = (log_price + log_minutes_nominal + effects.revenue_elasticity * (log_minutes - log_minutes_ref)
+                       + direct * resp)
+        return {"time_spent_min": np.exp(log_time), "dau": np.exp(log_dau),
+                "minutes": np.exp(log_minutes), "ad_revenue_usd": np.exp(log_revenue)}
+
+    actual = outcomes(response, beta_direct)
+    counterfactual = outcomes(np.zeros_like(response), beta_direct)
+    engagement_only = outcomes(response, np.zeros_like(beta_direct))
+
+    keys = pd.DataFrame({"week": np.tile(weeks.to_numpy(), n_series),
+                         "app": np.repeat(np.array(apps)[app_of], n_weeks),
+                         "market": np.repeat(np.array([m.code for m in markets])[market_of], n_weeks)})
+    panel = keys.assign(
+        rollout_share=np.round(shares.ravel(), 4),
+        dau=np.round(actual["dau"].ravel()),
+        time_spent_min=np.round(actual["time_spent_min"].ravel(), 4),
+        ad_revenue_usd=np.round(actual["ad_revenue_usd"].ravel(), 2),
+    )
+    cf_panel = keys.assign(
+        rollout_share=0.0,
+        dau=counterfactual["dau"].ravel(),
+        time_spent_min=counterfactual["time_spent_min"].ravel(),
+        minutes=counterfactual["minutes"].ravel(),
+        ad_revenue_usd=counterfactual["ad_revenue_usd"].ravel(),
+        incremental_minutes=(actual["minutes"] - counterfactual["minutes"]).ravel(),
+        incremental_ad_revenue_usd=(actual["ad_revenue_usd"] - counterfactual["ad_revenue_usd"]).ravel(),
+        incremental_revenue_via_engagement=(engagement_only["ad_revenue_usd"] - counterfactual["ad_revenue_usd"]).ravel(),
+    )
+    truth = _truth(spec, seed, null, effects, cf_panel)
+    return SimulatedWorld(panel=panel, counterfactual=cf_panel, truth=truth)
+
+
+def _truth(spec: WorldSpec, seed: int, null: bool, effects: EffectTruth, cf: pd.DataFrame) -> dict:
+    by_app = cf.groupby("app")[["incremental_minutes", "incremental_ad_revenue_usd",
+                                "incremental_revenue_via_engagement", "minutes", "ad_revenue_usd"]].sum()
+    by_market = cf.groupby(["app", "market"])[["incremental_minutes", "incremental_ad_revenue_usd"]].sum()
+    incremental = {}
+    for app, row in by_app.iterrows():
+        incremental[app] = {
+            "minutes": float(row["incremental_minutes"]),
+            "ad_revenue_usd": float(row["incremental_ad_revenue_usd"]),
+            "ad_revenue_via_engagement": float(row["incremental_revenue_via_engagement"]),
+            "ad_revenue_direct": float(row["incremental_ad_revenue_usd"] - row["incremental_revenue_via_engagement"]),
+            "counterfactual_minutes": float(row["minutes"]),
+            "counterfactual_ad_revenue_usd": float(row["ad_revenue_usd"]),
+            "by_market": {m: {"minutes": float(r["incremental_minutes"]),
+                              "ad_revenue_usd": float(r["incremental_ad_revenue_usd"])}
+                          for (_, m), r in by_market.loc[[app]].iterrows()},
+        }
+    return {
+        "seed": seed,
+        "null": null,
+        "start": spec.start.isoformat(),
+        "end": spec.end.isoformat(),
+        "weeks": len(spec.weeks()),
+        "apps": list(spec.apps),
+        "markets": [m.code for m in spec.markets],
+        "effects": asdict(effects),
+        "modelled_revenue_share": spec.modelled_revenue_share,
+        "launches": {m.code: (m.launch.isoformat() if m.launch else None) for m in spec.markets},
+        "launch_waves": {m.code: m.wave for m in spec.markets},
+        "withdrawals": [asdict(w) | {"start": w.start.isoformat(), "end": w.end.isoformat() if w.end else None}
+                        for w in spec.withdrawals],
+        "definition": "incremental = actual minus the same world with zero rollout and the same noise, "
+                      "summed over every week of the history",
+        "incremental": incremental,
+    }

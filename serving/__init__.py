@@ -1,0 +1,1 @@
+"""The BentoML forecast service (`serving.service:EngagementImpact`). Imports from `training`."""

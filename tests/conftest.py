@@ -1,0 +1,39 @@
+"""Shared fixtures: small valid panels built in code, and the default simulated world."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+IMPACT = str(Path(sys.executable).parent / "impact")
+
+
+def make_small_panel(weeks: int = 110, markets=("US", "IN", "BR", "DE"), apps=("facebook",)) -> pd.DataFrame:
+    """A valid panel: `apps` x `markets` x `weeks` Mondays from 2022-01-03."""
+    week = pd.date_range("2022-01-03", periods=weeks, freq="7D")
+    rng = np.random.default_rng(0)
+    rows = [
+        {"week": w.date().isoformat(), "app": a, "market": m,
+         "rollout_share": round(min(1.0, max(0.0, (i - 60) / 20)), 3),
+         "dau": float(rng.integers(1_000_000, 5_000_000)),
+         "time_spent_min": round(float(rng.uniform(20, 40)), 3),
+         "ad_revenue_usd": round(float(rng.uniform(1e6, 5e6)), 2)}
+        for a in apps for m in markets for i, w in enumerate(week)
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def small_panel() -> pd.DataFrame:
+    return make_small_panel()
+
+
+@pytest.fixture(scope="session")
+def default_world():
+    from data import simulate_world
+    return simulate_world(seed=0)

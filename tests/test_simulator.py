@@ -1,0 +1,124 @@
+"""The default simulated world: shape, launch history, effect sizes, exact truth, calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data import load_panel, simulate_world
+from data.calibration import compare_with_public
+from data.markets import MARKETS
+from tests.conftest import FIXTURES
+
+
+def shares(world, app: str, market: str) -> pd.Series:
+    p = world.panel
+    return p[(p["app"] == app) & (p["market"] == market)].set_index("week")["rollout_share"]
+
+
+def test_shape_and_contract(default_world, tmp_path):
+    panel = default_world.panel
+    assert sorted(panel["app"].unique()) == ["facebook", "instagram", "whatsapp"]
+    assert panel["market"].nunique() >= 25
+    assert panel["week"].min() == pd.Timestamp("2021-01-04") and panel["week"].max() == pd.Timestamp("2026-10-26")
+    assert len(panel) == 3 * len(MARKETS) * 304
+    paths = default_world.write(tmp_path)
+    loaded = load_panel(paths["parquet"])
+    assert len(loaded) == len(panel)
+
+
+def test_market_sizes_are_like_the_real_ones(default_world):
+    first = default_world.panel[default_world.panel["week"] == "2021-01-04"].set_index(["app", "market"])["dau"]
+    assert 1.5e8 < first[("facebook", "US")] < 2.5e8
+    assert first[("whatsapp", "IN")] > first[("facebook", "IN")] > first[("facebook", "GB")]
+    assert first[("facebook", "US")] > 5 * first[("facebook", "NL")]
+
+
+def test_rollout_follows_the_public_launch_history(default_world):
+    us = shares(default_world, "facebook", "US")
+    assert us[:"2023-09-18"].max() == 0
+    assert 0 < us["2023-11-06"] <= 0.15                                  # the 2023 US beta
+    assert us["2024-09-02":].min() > 0.75                                # broad launch, 2024-04
+    india = shares(default_world, "facebook", "IN")
+    assert india[:"2024-06-17"].max() == 0 and india["2024-12-02"] > 0.75
+    europe = shares(default_world, "facebook", "DE")
+    assert europe[:"2025-03-17"].max() == 0 and europe["2025-09-01"] > 0.75
+    for market in ("JP", "KR", "TR"):                                     # never launched
+        assert shares(default_world, "instagram", market).max() == 0
+    assert default_world.panel["rollout_share"].max() < 1.0               # plateaus below 1
+
+
+def test_there_is_a_partial_withdrawal(default_world):
+    ig_de = shares(default_world, "instagram", "DE")
+    peak = ig_de[:"2025-09-08"].max()
+    assert ig_de["2025-10-06"] < 0.7 * peak and ig_de["2025-10-06"] > 0   # falls, but not to zero
+    assert ig_de["2026-04-06"] == pytest.approx(peak, abs=0.01)          # restored
+    assert (default_world.panel.groupby(["app", "market"])["rollout_share"].diff() < -0.05).any()
+
+
+def test_effect_at_full_rollout_is_of_the_reported_size(default_world):
+    """+5..8% time per DAU on Facebook and Instagram at plateau, less on WhatsApp."""
+    p, cf = default_world.panel, default_world.counterfactual
+    mask = (p["market"] == "US") & (p["week"] >= "2025-01-06")
+    lift = (p.loc[mask].groupby("app")["time_spent_min"].mean()
+            / cf.loc[mask].groupby("app")["time_spent_min"].mean() - 1)
+    assert 0.05 <= lift["facebook"] <= 0.08 and 0.05 <= lift["instagram"] <= 0.08
+    assert 0 < lift["whatsapp"] < 0.03
+
+
+def test_truth_is_exactly_actual_minus_zero_rollout(default_world):
+    p, cf, truth = default_world.panel, default_world.counterfactual, default_world.truth
+    actual_minutes = (p["dau"] * p["time_spent_min"] * 7).groupby(p["app"]).sum()
+    implied = actual_minutes - cf.groupby("app")["minutes"].sum()
+    for app in ("facebook", "instagram", "whatsapp"):
+        inc = truth["incremental"][app]
+        assert inc["minutes"] == pytest.approx(implied[app], rel=1e-4)   # the panel is rounded
+        assert inc["minutes"] > 0 and inc["ad_revenue_usd"] > 0
+        assert inc["ad_revenue_via_engagement"] + inc["ad_revenue_direct"] == pytest.approx(inc["ad_revenue_usd"])
+        assert sum(m["minutes"] for m in inc["by_market"].values()) == pytest.approx(inc["minutes"])
+        never = [m.code for m in MARKETS if m.launch is None]
+        assert all(inc["by_market"][m]["minutes"] == 0 for m in never)
+    assert truth["incremental"]["whatsapp"]["ad_revenue_usd"] < truth["incremental"]["facebook"]["ad_revenue_usd"] / 5
+
+
+def test_null_world_is_the_same_world_without_the_effect(default_world):
+    null = simulate_world(seed=0, null=True)
+    assert null.panel["rollout_share"].equals(default_world.panel["rollout_share"])
+    np.testing.assert_allclose(null.panel["time_spent_min"], default_world.counterfactual["time_spent_min"], rtol=1e-4)
+    assert all(v["minutes"] == 0 for v in null.truth["incremental"].values())
+
+
+def test_a_plan_played_forward_changes_only_what_the_rollout_causes(default_world):
+    weeks = pd.date_range("2026-05-04", "2026-10-26", freq="7D")
+    plan = pd.DataFrame({"app": "instagram", "market": "JP", "week": weeks, "rollout_share": 1.0})
+    played = simulate_world(seed=0, rollout=plan)
+    pd.testing.assert_frame_equal(played.counterfactual.drop(columns=[c for c in played.counterfactual
+                                                                      if c.startswith("incremental")]),
+                                  default_world.counterfactual.drop(columns=[c for c in played.counterfactual
+                                                                             if c.startswith("incremental")]))
+    jp = played.truth["incremental"]["instagram"]["by_market"]["JP"]["minutes"]
+    assert jp > 0 and default_world.truth["incremental"]["instagram"]["by_market"]["JP"]["minutes"] == 0
+    assert played.truth["incremental"]["facebook"] == default_world.truth["incremental"]["facebook"]
+
+
+def test_different_seeds_give_different_noise_but_the_same_truth_parameters():
+    a, b = simulate_world(seed=11), simulate_world(seed=12)
+    assert not a.panel["time_spent_min"].equals(b.panel["time_spent_min"])
+    assert a.truth["effects"] == b.truth["effects"]
+
+
+def test_revenue_tracks_public_quarterly_figures_within_15_percent(default_world):
+    public = pd.read_csv(FIXTURES / "meta_quarterly_public_figures.csv")
+    table = compare_with_public(default_world.panel, public, default_world.truth["modelled_revenue_share"])
+    table = table.loc["2021Q1":"2025Q3"]
+    assert len(table) == 19
+    worst = (table["ratio"] - 1).abs()
+    assert worst.max() <= 0.15, table.round(3).to_string()
+    # The Q4 peak: in every year Q4 is the highest quarter, as in the public figures.
+    years = table.index.str[:4]
+    for year in sorted(set(years)):
+        quarters = table[years == year]
+        if len(quarters) == 4:
+            assert quarters["simulated_musd"].idxmax() == f"{year}Q4"
+            assert quarters["ad_revenue_musd"].idxmax() == f"{year}Q4"
