@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data.calendar import holiday_weeks
 from data.exposure import rollout_response
 from data.markets import APPS, MARKETS, US_BETA_SHARE, US_BROAD_LAUNCH, WITHDRAWALS, Market, Withdrawal
 
@@ -169,14 +170,6 @@ def price_index(weeks: pd.DatetimeIndex, knots: dict[int, float]) -> np.ndarray:
     """Log ad price index interpolated linearly between 1 January knots."""
     knot_days = np.array([f"{y}-01-01" for y in knots], dtype="datetime64[D]").astype(float)
     return np.interp(_day_numbers(weeks), knot_days, np.array(list(knots.values())))
-
-
-def holiday_weeks(weeks: pd.DatetimeIndex) -> np.ndarray:
-    """1.0 for weeks that contain 24 December to 1 January, else 0."""
-    ends = weeks + pd.Timedelta(days=6)
-    christmas = ((weeks.month == 12) & (ends.day >= 24)) | ((ends.month == 1) & (weeks.month == 12))
-    new_year = (weeks.month == 1) & (weeks.day <= 1)
-    return (christmas | new_year).astype(float)
 
 
 def _day_numbers(weeks: pd.DatetimeIndex) -> np.ndarray:
