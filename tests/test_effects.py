@@ -1,0 +1,84 @@
+"""Rollout effects on the default simulated world: the estimates and attributions recover the truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.arrays import app_panels, seasonal_basis
+from training.effects import (DEFAULT_GRID, ResponseShape, bootstrap_effects, estimate_effects,
+                              market_bootstrap_weights, residualise, select_shape)
+
+TRUE_SHAPE = ResponseShape(0.75, 0.35, 1.5)
+
+
+@pytest.fixture(scope="module")
+def fitted(default_world):
+    out = {}
+    for app, panel in app_panels(default_world.panel).items():
+        basis = seasonal_basis(panel.weeks, panel.weeks[0], 2)
+        shape, scores = select_shape(panel, basis)
+        response = shape.response(panel.share)
+        weights = market_bootstrap_weights(len(panel.markets), 200, np.random.default_rng(0))
+        draws = bootstrap_effects(panel, list(DEFAULT_GRID), basis, weights)
+        out[app] = dict(panel=panel, basis=basis, shape=shape, scores=scores, response=response,
+                        estimate=estimate_effects(panel, response, basis), draws=draws)
+    return out
+
+
+def test_residualise_removes_market_terms_and_week_effects_exactly():
+    rng = np.random.default_rng(1)
+    weeks = __import__("pandas").date_range("2021-01-04", periods=150, freq="7D")
+    basis = seasonal_basis(weeks, weeks[0], 2)
+    nuisance = rng.normal(size=(6, basis.shape[1])) @ basis.T + rng.normal(size=(1, 150))
+    noise = rng.normal(size=(6, 150))
+    np.testing.assert_allclose(residualise(nuisance, basis), 0, atol=1e-9)
+    np.testing.assert_allclose(residualise(nuisance + noise, basis), residualise(noise, basis), atol=1e-9)
+
+
+def test_effect_sizes_and_revenue_link_are_recovered(fitted, default_world):
+    truth = default_world.truth["effects"]
+    for app, fit in fitted.items():
+        est = fit["estimate"]
+        assert est.log_time == pytest.approx(truth["log_time_per_dau"][app], abs=0.006), app
+        assert est.log_dau == pytest.approx(truth["log_dau"][app], abs=0.003), app
+        assert est.revenue_elasticity == pytest.approx(truth["revenue_elasticity"], abs=0.05), app
+        assert est.direct_log_revenue == pytest.approx(truth["direct_log_revenue"][app], abs=0.01), app
+
+
+def test_cross_validated_response_is_close_to_the_true_one(fitted):
+    for app in ("facebook", "instagram"):
+        fit = fitted[app]
+        true = TRUE_SHAPE.response(fit["panel"].share)
+        assert np.corrcoef(fit["response"].ravel(), true.ravel())[0, 1] > 0.98, fit["shape"]
+        assert len(fit["scores"]) == len(DEFAULT_GRID)
+
+
+def test_attribution_recovers_incremental_minutes_and_revenue_with_covering_intervals(fitted, default_world):
+    """Acceptance (issue 3), default world: minutes within 10%, revenue within 15%, 90% intervals cover."""
+    for app, fit in fitted.items():
+        panel, est, draws = fit["panel"], fit["estimate"], fit["draws"]
+        truth = default_world.truth["incremental"][app]
+        minutes = np.sum(panel.minutes * (1 - np.exp(-est.log_minutes * fit["response"])))
+        revenue = np.sum(panel.revenue * (1 - np.exp(-est.log_revenue_total * fit["response"])))
+        responses = {i: DEFAULT_GRID[i].response(panel.share) for i in np.unique(draws["shape_index"])}
+        sample_minutes, sample_revenue = [], []
+        for b, i in enumerate(draws["shape_index"]):
+            lm = draws["log_time"][b] + draws["log_dau"][b]
+            lr = draws["revenue_elasticity"][b] * lm + draws["direct_log_revenue"][b]
+            sample_minutes.append(np.sum(panel.minutes * (1 - np.exp(-lm * responses[i]))))
+            sample_revenue.append(np.sum(panel.revenue * (1 - np.exp(-lr * responses[i]))))
+        assert minutes == pytest.approx(truth["minutes"], rel=0.10), app
+        assert revenue == pytest.approx(truth["ad_revenue_usd"], rel=0.15), app
+        lo, hi = np.quantile(sample_minutes, [0.05, 0.95])
+        assert lo <= truth["minutes"] <= hi, app
+        lo, hi = np.quantile(sample_revenue, [0.05, 0.95])
+        assert lo <= truth["ad_revenue_usd"] <= hi, app
+
+
+def test_bootstrap_with_every_market_once_gives_the_point_estimate(fitted):
+    fit = fitted["facebook"]
+    ones = np.ones((1, len(fit["panel"].markets)))
+    draws = bootstrap_effects(fit["panel"], [fit["shape"]], fit["basis"], ones)
+    assert draws["log_time"][0] == pytest.approx(fit["estimate"].log_time)
+    assert draws["revenue_elasticity"][0] == pytest.approx(fit["estimate"].revenue_elasticity)
