@@ -16,8 +16,7 @@ def test_conformal_quantile_is_the_finite_sample_rank():
 
 @pytest.mark.parametrize("app", ["facebook", "instagram", "whatsapp"])
 def test_baseline_beats_seasonal_naive_at_13_weeks(default_world, app):
-    cf = default_world.counterfactual.assign(ad_revenue_usd=default_world.counterfactual["ad_revenue_usd"])
-    panel = app_panels(cf)[app]
+    panel = app_panels(default_world.counterfactual)[app]    # the zero-rollout series
     series = np.stack([panel.log_time, panel.log_dau, panel.log_revenue])
     result = rolling_origin_backtest(series, panel.weeks, horizon=13, n_origins=8)
     assert len(result.origins) == 8
