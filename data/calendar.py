@@ -12,3 +12,16 @@ def holiday_weeks(weeks: pd.DatetimeIndex) -> np.ndarray:
     christmas = ((weeks.month == 12) & (ends.day >= 24)) | ((ends.month == 1) & (weeks.month == 12))
     new_year = (weeks.month == 1) & (weeks.day <= 1)
     return (christmas | new_year).astype(float)
+
+
+DAYS_PER_YEAR = 365.25
+
+
+def years_since(weeks: pd.DatetimeIndex, origin: pd.Timestamp) -> np.ndarray:
+    """Time in years from `origin`, for linear trends."""
+    return (weeks - origin).days.to_numpy(dtype=float) / DAYS_PER_YEAR
+
+
+def year_angle(weeks: pd.DatetimeIndex) -> np.ndarray:
+    """Position in the year (radians) of each week's middle day, for Fourier seasonality."""
+    return 2 * np.pi * (weeks.day_of_year.to_numpy(dtype=float) + 3.0) / DAYS_PER_YEAR

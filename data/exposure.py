@@ -10,35 +10,30 @@ from __future__ import annotations
 import numpy as np
 
 
-def adstock(share: np.ndarray, carryover: float, initial: np.ndarray | float = 0.0) -> np.ndarray:
-    """Exposure e_t = carryover * e_{t-1} + (1 - carryover) * share_t, from `initial` (default zero).
+def adstock(share: np.ndarray, carryover: float) -> np.ndarray:
+    """Exposure e_t = carryover * e_{t-1} + (1 - carryover) * share_t, starting from zero.
 
     `carryover` in [0, 1): 0 is no memory; 0.75 reaches 90% of a new level after 8 weeks.
-    Works for withdrawals too: exposure decays when the share falls. `initial` continues a
-    series from its last exposure (for forecasts). `carryover` may be an array that broadcasts
-    against the leading axes (one value per bootstrap draw, say).
+    Works for withdrawals too: exposure decays when the share falls.
     """
-    carry = np.asarray(carryover, dtype=float)
-    if np.any(carry < 0.0) or np.any(carry >= 1.0):
+    if not 0.0 <= carryover < 1.0:
         raise ValueError(f"carryover must be in [0, 1), got {carryover}")
     share = np.asarray(share, dtype=float)
-    shape = np.broadcast_shapes(share.shape[:-1], carry.shape, np.shape(initial))
-    level = np.broadcast_to(np.asarray(initial, dtype=float), shape).copy()
-    exposure = np.empty(shape + share.shape[-1:])
+    exposure = np.empty_like(share)
+    level = np.zeros(share.shape[:-1])
     for t in range(share.shape[-1]):
-        level = carry * level + (1.0 - carry) * share[..., t]
+        level = carryover * level + (1.0 - carryover) * share[..., t]
         exposure[..., t] = level
     return exposure
 
 
-def hill(exposure: np.ndarray, half_saturation, shape) -> np.ndarray:
+def hill(exposure: np.ndarray, half_saturation: float, shape: float) -> np.ndarray:
     """Saturating response in [0, 1] with hill(0) = 0 and hill(1) = 1.
 
     `half_saturation` is where the un-normalised curve reaches half its maximum; smaller means
     earlier saturation. `shape` > 0 sets how steep the curve is.
     """
-    half_saturation, shape = np.asarray(half_saturation, dtype=float), np.asarray(shape, dtype=float)
-    if np.any(half_saturation <= 0) or np.any(shape <= 0):
+    if half_saturation <= 0 or shape <= 0:
         raise ValueError("half_saturation and shape must be positive")
     x = np.clip(np.asarray(exposure, dtype=float), 0.0, None) ** shape
     k = half_saturation ** shape

@@ -22,12 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.calendar import holiday_weeks
+from data.calendar import holiday_weeks, year_angle, years_since
 from data.exposure import rollout_response
 from data.markets import APPS, MARKETS, US_BETA_SHARE, US_BROAD_LAUNCH, WITHDRAWALS, Market, Withdrawal
-
-DAYS_PER_YEAR = 365.25
-
 
 @dataclass(frozen=True)
 class EffectTruth:
@@ -255,9 +252,9 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
     streams = np.random.SeedSequence(seed).spawn(6)
     rng_struct, rng_rollout, rng_common, rng_time, rng_dau, rng_rev = (np.random.default_rng(s) for s in streams)
 
-    years = ((weeks - pd.Timestamp(spec.start)).days.to_numpy() / DAYS_PER_YEAR)[None, :]
+    years = years_since(weeks, pd.Timestamp(spec.start))[None, :]
     doy = weeks.day_of_year.to_numpy(dtype=float) + 3.0  # mid-week
-    angle = 2 * np.pi * doy / DAYS_PER_YEAR
+    angle = year_angle(weeks)
     south = np.array([m.southern for m in markets])[market_of]
     early = np.array([m.launch is not None and m.launch < spec.early_launch_before for m in markets])[market_of]
 

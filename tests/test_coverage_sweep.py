@@ -12,6 +12,7 @@ import pytest
 
 from data import simulate_world
 from training.arrays import app_panels, seasonal_basis
+from training.attribution import attribution_draws, incremental
 from training.effects import DEFAULT_GRID, bootstrap_effects, estimate_effects, market_bootstrap_weights, select_shape
 
 pytestmark = pytest.mark.slow
@@ -28,11 +29,9 @@ def attributed_minutes(seed: int, null: bool) -> list[tuple[float, float, float,
         estimate = estimate_effects(panel, response, basis)
         draws = bootstrap_effects(panel, list(DEFAULT_GRID), basis,
                                   market_bootstrap_weights(len(panel.markets), 200, np.random.default_rng(seed)))
-        responses = {i: DEFAULT_GRID[i].response(panel.share) for i in np.unique(draws["shape_index"])}
-        samples = [np.sum(panel.minutes * (1 - np.exp(-(t + d) * responses[i])))
-                   for t, d, i in zip(draws["log_time"], draws["log_dau"], draws["shape_index"])]
+        samples = attribution_draws(panel, draws, list(DEFAULT_GRID))["minutes"]
         lo, hi = np.quantile(samples, [0.05, 0.95])
-        point = np.sum(panel.minutes * (1 - np.exp(-estimate.log_minutes * response)))
+        point = incremental(panel.minutes, estimate.log_minutes, response).sum()
         rows.append((point, lo, hi, world.truth["incremental"][app]["minutes"]))
     return rows
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from training.arrays import app_panels, seasonal_basis
+from training.attribution import attribution_draws, incremental
 from training.effects import (DEFAULT_GRID, ResponseShape, bootstrap_effects, estimate_effects,
                               market_bootstrap_weights, residualise, select_shape)
 
@@ -59,15 +60,10 @@ def test_attribution_recovers_incremental_minutes_and_revenue_with_covering_inte
     for app, fit in fitted.items():
         panel, est, draws = fit["panel"], fit["estimate"], fit["draws"]
         truth = default_world.truth["incremental"][app]
-        minutes = np.sum(panel.minutes * (1 - np.exp(-est.log_minutes * fit["response"])))
-        revenue = np.sum(panel.revenue * (1 - np.exp(-est.log_revenue_total * fit["response"])))
-        responses = {i: DEFAULT_GRID[i].response(panel.share) for i in np.unique(draws["shape_index"])}
-        sample_minutes, sample_revenue = [], []
-        for b, i in enumerate(draws["shape_index"]):
-            lm = draws["log_time"][b] + draws["log_dau"][b]
-            lr = draws["revenue_elasticity"][b] * lm + draws["direct_log_revenue"][b]
-            sample_minutes.append(np.sum(panel.minutes * (1 - np.exp(-lm * responses[i]))))
-            sample_revenue.append(np.sum(panel.revenue * (1 - np.exp(-lr * responses[i]))))
+        minutes = incremental(panel.minutes, est.log_minutes, fit["response"]).sum()
+        revenue = incremental(panel.revenue, est.log_revenue_total, fit["response"]).sum()
+        samples = attribution_draws(panel, draws, list(DEFAULT_GRID))
+        sample_minutes, sample_revenue = samples["minutes"], samples["ad_revenue_usd"]
         assert minutes == pytest.approx(truth["minutes"], rel=0.10), app
         assert revenue == pytest.approx(truth["ad_revenue_usd"], rel=0.15), app
         lo, hi = np.quantile(sample_minutes, [0.05, 0.95])

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-DAYS_PER_YEAR = 365.25
+from data.calendar import year_angle, years_since
+
 # Floors that keep logs finite where the contract allows zeros.
 MIN_MINUTES_PER_DAY = 1e-3
 MIN_REVENUE_USD = 1.0
@@ -42,11 +43,6 @@ class AppPanel:
     def revenue(self) -> np.ndarray:
         return np.exp(self.log_revenue)
 
-    def window(self, stop: int) -> "AppPanel":
-        """The first `stop` weeks (for backtests)."""
-        return AppPanel(self.app, self.markets, self.weeks[:stop], self.share[:, :stop],
-                        self.log_time[:, :stop], self.log_dau[:, :stop], self.log_revenue[:, :stop])
-
 
 def app_panels(panel: pd.DataFrame, min_weeks: int = 104) -> dict[str, AppPanel]:
     """Split a validated panel into one balanced `AppPanel` per app.
@@ -76,15 +72,11 @@ def app_panels(panel: pd.DataFrame, min_weeks: int = 104) -> dict[str, AppPanel]
     return out
 
 
-def years_since(weeks: pd.DatetimeIndex, origin: pd.Timestamp) -> np.ndarray:
-    return (weeks - origin).days.to_numpy(dtype=float) / DAYS_PER_YEAR
-
-
 def seasonal_basis(weeks: pd.DatetimeIndex, origin: pd.Timestamp, fourier_order: int,
                    trend: bool = True) -> np.ndarray:
     """Columns: intercept, (linear trend in years,) sin/cos of the year up to `fourier_order`."""
     years = years_since(weeks, origin)
-    angle = 2 * np.pi * (weeks.day_of_year.to_numpy(dtype=float) + 3.0) / DAYS_PER_YEAR
+    angle = year_angle(weeks)
     columns = [np.ones(len(weeks))] + ([years] if trend else [])
     for k in range(1, fourier_order + 1):
         columns += [np.sin(k * angle), np.cos(k * angle)]

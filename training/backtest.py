@@ -10,7 +10,7 @@ horizon step (multi-step errors grow faster than the AR(1) noise alone says).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,6 @@ class BacktestResult:
     coverage: dict[str, float]             # held-out coverage of the calibrated interval
     noise_scale: dict[str, list[float]]    # per horizon step: what serving multiplies the noise by
     level: float
-    detail: list[dict] = field(default_factory=list)   # per origin, for plots
 
 
 def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, horizon: int = 13,
@@ -57,7 +56,6 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
     scores = {q: [] for q in QUANTITIES}
     errors = {q: [] for q in QUANTITIES}
     naive_errors = {q: [] for q in QUANTITIES}
-    detail = []
     for k, origin in enumerate(origins):
         fit = fit_baselines(log_series[:, :, :origin], weeks[:origin], horizon, fit_weeks)
         noise = fit.noise_paths(horizon, n_paths, rng)
@@ -74,25 +72,21 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
             naive = np.exp(_quantities(log_series[:, :, origin - SEASON:origin - SEASON + horizon])[q])
             errors[q].append(np.abs(np.exp(point[q]) - np.exp(actual[q])) / scale)
             naive_errors[q].append(np.abs(naive - np.exp(actual[q])) / scale)
-        detail.append({"origin": str(weeks[origin - 1].date()), "index": origin})
-    calibrate, evaluate = origins[::2], origins[1::2]
-    idx_cal = [i for i, o in enumerate(origins) if o in calibrate]
-    idx_eval = [i for i, o in enumerate(origins) if o in evaluate]
+    idx_cal, idx_eval = slice(0, None, 2), slice(1, None, 2)   # interleaved origins
     coverage, noise_scale = {}, {}
     for q in QUANTITIES:
         by_origin = np.stack(scores[q])                                   # origins x markets x horizon
         cal = by_origin[idx_cal]
-        held = by_origin[idx_eval] if idx_eval else by_origin
+        held = by_origin[idx_eval] if len(origins) > 1 else by_origin
         c_cal = np.array([conformal_quantile(cal[:, :, h].ravel(), level) for h in range(horizon)])
         coverage[q] = float(np.mean(held <= c_cal[None, None, :]))
         noise_scale[q] = [conformal_quantile(by_origin[:, :, h].ravel(), level) for h in range(horizon)]
     return BacktestResult(
         horizon=horizon,
-        origins=[d["origin"] for d in detail],
+        origins=[str(weeks[o - 1].date()) for o in origins],   # last week each fit saw
         mase={q: float(np.mean(np.concatenate(errors[q]))) for q in QUANTITIES},
         mase_seasonal_naive={q: float(np.mean(np.concatenate(naive_errors[q]))) for q in QUANTITIES},
         coverage=coverage,
         noise_scale=noise_scale,
         level=level,
-        detail=detail,
     )

@@ -21,7 +21,7 @@ from itertools import product
 
 import numpy as np
 
-from data.exposure import adstock, hill
+from data.exposure import rollout_response
 from training.arrays import AppPanel
 
 OUTCOMES = ("log_time", "log_dau")
@@ -35,9 +35,9 @@ class ResponseShape:
     half_saturation: float
     shape: float
 
-    def response(self, share: np.ndarray, initial: np.ndarray | float = 0.0) -> np.ndarray:
-        """hill(adstock(share)), continuing from exposure `initial` (zero before any history)."""
-        return hill(adstock(share, self.carryover, initial), self.half_saturation, self.shape)
+    def response(self, share: np.ndarray) -> np.ndarray:
+        """hill(adstock(share)): the 0..1 response that multiplies an effect size."""
+        return rollout_response(share, self.carryover, self.half_saturation, self.shape)
 
 
 DEFAULT_GRID = tuple(ResponseShape(c, k, s) for c, k, s in product(
