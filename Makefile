@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 PANEL  := data/generated/panel.parquet
 PORT   ?= 3000
 
-.PHONY: help install dev run data test test-slow clean lock
+.PHONY: help install dev run data test test-slow bench clean lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ test: dev  ## run the test suite (fast tier; what CI runs)
 
 test-slow:  dev ## run the slow statistical sweeps too
 	$(BIN)/python -m pytest -q
+
+bench: install  ## run the benchmark scripts; they rewrite their sections of bench/RESULTS.md
+	$(BIN)/python bench/model_speed.py
 
 clean:  ## remove the venv, generated data and local state
 	rm -rf $(VENV) data/generated .impact .pytest_cache

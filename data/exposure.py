@@ -10,17 +10,18 @@ from __future__ import annotations
 import numpy as np
 
 
-def adstock(share: np.ndarray, carryover: float) -> np.ndarray:
-    """Exposure e_t = carryover * e_{t-1} + (1 - carryover) * share_t, starting from zero.
+def adstock(share: np.ndarray, carryover: float, initial: np.ndarray | float = 0.0) -> np.ndarray:
+    """Exposure e_t = carryover * e_{t-1} + (1 - carryover) * share_t, from e_{-1} = `initial`.
 
     `carryover` in [0, 1): 0 is no memory; 0.75 reaches 90% of a new level after 8 weeks.
-    Works for withdrawals too: exposure decays when the share falls.
+    Works for withdrawals too: exposure decays when the share falls. `initial` (the exposure
+    reached before the first week, one value per series) continues a history into a forecast.
     """
     if not 0.0 <= carryover < 1.0:
         raise ValueError(f"carryover must be in [0, 1), got {carryover}")
     share = np.asarray(share, dtype=float)
     exposure = np.empty_like(share)
-    level = np.zeros(share.shape[:-1])
+    level = np.broadcast_to(np.asarray(initial, dtype=float), share.shape[:-1]).copy()
     for t in range(share.shape[-1]):
         level = carryover * level + (1.0 - carryover) * share[..., t]
         exposure[..., t] = level
@@ -40,6 +41,7 @@ def hill(exposure: np.ndarray, half_saturation: float, shape: float) -> np.ndarr
     return x / (x + k) * (1.0 + k)
 
 
-def rollout_response(share: np.ndarray, carryover: float, half_saturation: float, shape: float) -> np.ndarray:
+def rollout_response(share: np.ndarray, carryover: float, half_saturation: float, shape: float,
+                     initial: np.ndarray | float = 0.0) -> np.ndarray:
     """hill(adstock(share)): the 0..1 response that multiplies an effect size."""
-    return hill(adstock(share, carryover), half_saturation, shape)
+    return hill(adstock(share, carryover, initial), half_saturation, shape)

@@ -37,3 +37,22 @@ def small_panel() -> pd.DataFrame:
 def default_world():
     from data import simulate_world
     return simulate_world(seed=0)
+
+
+HELD_BACK_WEEKS = 26
+
+
+@pytest.fixture(scope="session")
+def heldback_model(default_world):
+    """The model with its default settings, trained on the default world minus its last 26 weeks."""
+    from training.model import ImpactModel
+    panel = default_world.panel
+    cutoff = panel["week"].sort_values().unique()[-HELD_BACK_WEEKS]
+    return ImpactModel(seed=0).fit(panel[panel["week"] < cutoff])
+
+
+@pytest.fixture(scope="session")
+def full_model(default_world):
+    """The model on the whole default world (backtest shortened: attribution does not use it)."""
+    from training.model import ImpactModel
+    return ImpactModel(seed=0, backtest_origins=2).fit(default_world.panel)

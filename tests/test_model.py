@@ -1,0 +1,138 @@
+"""The impact model end to end on the default simulated world (issue 3's acceptance)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data import simulate_world
+from tests.conftest import HELD_BACK_WEEKS
+from training.scenario import PlanError, PlanPoint, plan_shares
+
+APPS = ("facebook", "instagram", "whatsapp")
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_attribution_recovers_truth_with_covering_intervals(full_model, default_world, app):
+    """Minutes within 10% and revenue within 15% of truth.json; both 90% intervals cover it."""
+    truth = default_world.truth["incremental"][app]
+    totals = full_model.attribute(app).totals
+    minutes, revenue = totals["minutes"]["incremental"], totals["ad_revenue_usd"]["incremental"]
+    assert minutes["mean"] == pytest.approx(truth["minutes"], rel=0.10)
+    assert minutes["lo"] <= truth["minutes"] <= minutes["hi"]
+    assert revenue["mean"] == pytest.approx(truth["ad_revenue_usd"], rel=0.15)
+    assert revenue["lo"] <= truth["ad_revenue_usd"] <= revenue["hi"]
+    split = totals["ad_revenue_usd"]
+    assert split["via_engagement"]["mean"] + split["direct"]["mean"] == pytest.approx(revenue["mean"])
+    assert split["via_engagement"]["mean"] == pytest.approx(truth["ad_revenue_via_engagement"], rel=0.15)
+
+
+def test_attribution_rows_add_up_and_respect_the_window(full_model, default_world):
+    result = full_model.attribute("instagram", markets=["BR", "IN"], start="2025-01-06", end="2025-12-29")
+    assert result.weeks[0] == pd.Timestamp("2025-01-06") and result.weeks[-1] == pd.Timestamp("2025-12-29")
+    total = result.totals["minutes"]["incremental"]["mean"]
+    assert result.by_market["incremental_minutes"].sum() == pytest.approx(total)
+    assert result.weekly["incremental_minutes"].sum() == pytest.approx(total)
+    cf = default_world.counterfactual
+    rows = cf[(cf.app == "instagram") & cf.market.isin(["BR", "IN"]) & cf.week.between("2025-01-06", "2025-12-29")]
+    assert total == pytest.approx(rows["incremental_minutes"].sum(), rel=0.15)
+    with pytest.raises(KeyError, match="unknown market"):
+        full_model.attribute("instagram", markets=["XX"])
+
+
+def _play_forward(world_seed: int, cutoff: pd.Timestamp, shares: dict[str, np.ndarray], markets: list[str],
+                  weeks: pd.DatetimeIndex) -> pd.DataFrame:
+    rows = [{"app": app, "market": m, "week": w, "rollout_share": float(s[i, j])}
+            for app, s in shares.items() for i, m in enumerate(markets) for j, w in enumerate(weeks)]
+    panel = simulate_world(seed=world_seed, rollout=pd.DataFrame(rows)).panel
+    panel = panel[panel["week"] >= cutoff]
+    return panel.assign(minutes=panel["dau"] * panel["time_spent_min"] * 7.0)
+
+
+def test_scenario_forecast_matches_the_simulator_playing_the_plan_forward(heldback_model):
+    """26 held-back weeks: full rollout everywhere vs status quo, simulated with the same noise."""
+    model = heldback_model
+    markets = model.apps_["facebook"].panel.markets
+    weeks = model.forecast_weeks("facebook", HELD_BACK_WEEKS)
+    plan = {app: np.ones((len(markets), HELD_BACK_WEEKS)) for app in APPS}
+    quo = {app: model.status_quo(app, HELD_BACK_WEEKS) for app in APPS}
+    planned = _play_forward(0, weeks[0], plan, markets, weeks)
+    held = _play_forward(0, weeks[0], quo, markets, weeks)
+    for app in APPS:
+        truth = (planned[planned.app == app]["minutes"].sum() - held[held.app == app]["minutes"].sum())
+        forecast = model.forecast(app, plan[app]).totals["minutes"]["incremental"]
+        assert forecast["mean"] == pytest.approx(truth, rel=0.20), app
+        assert forecast["lo"] <= truth <= forecast["hi"], (app, forecast, truth)
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_backtest_beats_seasonal_naive_with_calibrated_coverage(heldback_model, app):
+    backtest = heldback_model.apps_[app].backtest
+    for quantity in ("minutes", "revenue"):
+        assert backtest.mase[quantity][13] < backtest.mase_seasonal_naive[quantity][13], (quantity, backtest.mase)
+        assert 0.85 <= backtest.coverage[quantity][13] <= 0.95, (quantity, backtest.coverage)
+
+
+def test_forecast_totals_are_sums_of_weekly_rows_and_all_rows_sum_markets(heldback_model):
+    model = heldback_model
+    markets = ["BR", "IN", "US"]
+    shares = np.full((3, 13), 0.8)
+    forecast = model.forecast("instagram", shares, markets=markets)
+    rows = forecast.weekly
+    per_market, combined = rows[rows.market != "ALL"], rows[rows.market == "ALL"]
+    assert len(per_market) == 3 * 13 and len(combined) == 13
+    for quantity in ("minutes", "ad_revenue_usd"):
+        totals = forecast.totals[quantity]
+        assert per_market[f"{quantity}_baseline"].sum() == pytest.approx(totals["baseline"], rel=1e-9)
+        assert per_market[f"{quantity}_scenario"].sum() == pytest.approx(totals["scenario"], rel=1e-9)
+        assert totals["incremental"]["mean"] == pytest.approx(totals["scenario"] - totals["baseline"])
+        assert totals["incremental"]["lo"] <= totals["incremental"]["mean"] <= totals["incremental"]["hi"]
+    for quantity in ("minutes", "dau", "ad_revenue_usd"):
+        summed = per_market.groupby("week")[f"{quantity}_scenario"].sum().to_numpy()
+        np.testing.assert_allclose(combined[f"{quantity}_scenario"].to_numpy(), summed, rtol=1e-5)
+    assert (rows["minutes_lo"] <= rows["minutes_hi"]).all()
+
+
+def test_status_quo_plan_gives_zero_incremental_and_equal_baseline(heldback_model):
+    model = heldback_model
+    forecast = model.forecast("facebook", model.status_quo("facebook", 52))
+    rows = forecast.weekly
+    for quantity in ("time_spent_min", "dau", "minutes", "ad_revenue_usd"):
+        np.testing.assert_array_equal(rows[f"{quantity}_baseline"], rows[f"{quantity}_scenario"])
+    assert forecast.totals["minutes"]["incremental"] == {"mean": 0.0, "lo": 0.0, "hi": 0.0}
+
+
+def test_withdrawal_lowers_and_rollout_raises_minutes_and_answers_are_repeatable(heldback_model):
+    model = heldback_model
+    quo = model.status_quo("facebook", 26)
+    down = model.forecast("facebook", np.zeros_like(quo)).totals["minutes"]["incremental"]
+    up = model.forecast("facebook", np.ones_like(quo)).totals["minutes"]["incremental"]
+    assert down["hi"] < 0 < up["lo"]
+    again = model.forecast("facebook", np.ones_like(quo))
+    assert again.totals["minutes"]["incremental"] == up
+    narrow = model.forecast("facebook", np.ones_like(quo), level=0.5).totals["minutes"]["incremental"]
+    assert up["lo"] < narrow["lo"] < narrow["hi"] < up["hi"]
+
+
+def test_event_study_shows_the_launch_effect_without_pretrends(full_model):
+    for app in ("facebook", "instagram"):
+        study = full_model.apps_[app].event_study
+        assert study["available"] and study["overall_att"] > 2 * study["overall_se"] > 0
+        assert study["pretrend"]["p_value"] > 0.05
+        assert min(study["event_week"]) == -26 and max(study["event_week"]) == 52
+
+
+def test_plan_points_set_shares_from_their_week_on():
+    weeks = pd.date_range("2026-11-02", periods=6, freq="7D")
+    quo = np.array([[0.2] * 6, [0.5] * 6])
+    points = [PlanPoint("2026-11-16", 1.0), PlanPoint("2026-11-30", 0.0, ("BR",))]
+    shares = plan_shares(quo, ["BR", "IN"], weeks, points)
+    np.testing.assert_array_equal(shares, [[0.2, 0.2, 1, 1, 0, 0], [0.5, 0.5, 1, 1, 1, 1]])
+    for bad, message in [(PlanPoint("2026-11-17", 1.0), "is a Tuesday"),
+                         (PlanPoint("2026-10-26", 1.0), "before the forecast starts"),
+                         (PlanPoint("2026-11-16", 1.5), "outside 0..1"),
+                         (PlanPoint("soon", 1.0), "not a date"),
+                         (PlanPoint("2026-11-16", 1.0, ("FR",)), "FR not among the chosen markets")]:
+        with pytest.raises(PlanError, match=message):
+            plan_shares(quo, ["BR", "IN"], weeks, [bad])

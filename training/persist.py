@@ -1,0 +1,170 @@
+"""Saving and loading a fitted `ImpactModel` as plain JSON + NPZ: a model file can never run code.
+
+A model directory holds `model.json` (parameters, per-app metadata and small results),
+`arrays.npz` (every array, read with allow_pickle=False) and `manifest.json` (the SHA-256 of
+both). Loading checks the manifest first, so a truncated or altered file is refused with a
+message instead of serving garbage. Writes go to a temporary directory renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from training.arrays import AppPanel
+from training.backtest import SCALE_LEVELS, BacktestResult
+from training.baseline import BaselineFit
+from training.effects import EffectEstimate, ResponseShape
+from training.model import AppFit, ImpactModel
+
+FORMAT_VERSION = 1
+FILES = ("model.json", "arrays.npz")
+PANEL_ARRAYS = ("share", "log_time", "log_dau", "log_revenue")
+
+
+class ModelFileError(ValueError):
+    """A model directory is missing, incomplete, altered or of an unknown format."""
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_model(model: ImpactModel, directory: str | Path) -> Path:
+    """Write the fitted model to `directory` (replaced if it exists) and return it."""
+    directory = Path(directory)
+    meta = {"format_version": FORMAT_VERSION, "params": model.get_params(),
+            "stage_seconds": model.stage_seconds_, "apps": {}}
+    arrays: dict[str, np.ndarray] = {}
+    for app, fit in model.apps_.items():
+        meta["apps"][app] = _app_meta(fit)
+        prefix = f"{app}/"
+        for name in PANEL_ARRAYS:
+            arrays[prefix + name] = getattr(fit.panel, name)
+        for name, values in fit.draws.items():
+            arrays[prefix + "draws/" + name] = values
+        arrays[prefix + "cv_scores"] = fit.cv_scores
+        arrays[prefix + "max_t"] = fit.max_t
+        arrays[prefix + "last_exposure"] = fit.last_exposure
+        for name in ("mean", "phi", "residuals", "integrated"):
+            arrays[prefix + "baseline/" + name] = getattr(fit.baseline, name)
+        for quantity, table in fit.backtest.noise_scale.items():
+            arrays[prefix + "noise_scale/" + quantity] = table
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".model-", dir=directory.parent))
+    try:
+        (staging / "model.json").write_text(json.dumps(meta, indent=1, default=_json_default))
+        np.savez(staging / "arrays.npz", **arrays)
+        manifest = {name: sha256(staging / name) for name in FILES}
+        (staging / "manifest.json").write_text(json.dumps({"format_version": FORMAT_VERSION, "sha256": manifest}))
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
+
+
+def verify_model_files(directory: str | Path) -> None:
+    """Raise ModelFileError unless every file is present and matches the manifest."""
+    directory = Path(directory)
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.is_file():
+        raise ModelFileError(f"{directory}: no manifest.json; this is not a saved engagement-impact model")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        expected = manifest["sha256"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"{manifest_path}: unreadable manifest ({exc})") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(f"{directory}: model format {manifest.get('format_version')}, "
+                             f"this code reads format {FORMAT_VERSION}")
+    for name in FILES:
+        path = directory / name
+        if not path.is_file():
+            raise ModelFileError(f"{directory}: {name} is missing")
+        if sha256(path) != expected.get(name):
+            raise ModelFileError(f"{path}: checksum mismatch (the file was truncated or altered); refusing to load it")
+
+
+def load_model(directory: str | Path) -> ImpactModel:
+    """Read a model written by `save_model` (checksums first; no pickle anywhere)."""
+    directory = Path(directory)
+    verify_model_files(directory)
+    try:
+        meta = json.loads((directory / "model.json").read_text())
+        with np.load(directory / "arrays.npz", allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        params = dict(meta["params"])
+        params["grid"] = tuple(ResponseShape(*point) for point in params["grid"])
+        model = ImpactModel(**params)
+        model.stage_seconds_ = meta["stage_seconds"]
+        model.apps_ = {app: _app_fit(app, info, arrays, params["grid"]) for app, info in meta["apps"].items()}
+    except (ValueError, KeyError, TypeError, OSError) as exc:   # np.load refuses pickled objects with ValueError
+        raise ModelFileError(f"{directory}: not a readable model ({type(exc).__name__}: {exc})") from None
+    return model
+
+
+# ---------------------------------------------------------------------- per app
+
+def _app_meta(fit: AppFit) -> dict:
+    backtest = fit.backtest
+    return {
+        "markets": fit.panel.markets,
+        "first_week": str(fit.panel.weeks[0].date()),
+        "n_weeks": len(fit.panel.weeks),
+        "shape": [fit.shape.carryover, fit.shape.half_saturation, fit.shape.shape],
+        "effect": vars(fit.effect),
+        "noise_seed": fit.noise_seed,
+        "backtest": {"horizon": backtest.horizon, "origins": backtest.origins, "level": backtest.level,
+                     "mase": backtest.mase, "mase_seasonal_naive": backtest.mase_seasonal_naive,
+                     "coverage": backtest.coverage, "trend": backtest.trend, "scale_levels": list(SCALE_LEVELS)},
+        "event_study": fit.event_study,
+    }
+
+
+def _app_fit(app: str, info: dict, arrays: dict[str, np.ndarray], shapes: tuple[ResponseShape, ...]) -> AppFit:
+    prefix = f"{app}/"
+
+    def get(name: str) -> np.ndarray:
+        return arrays[prefix + name]
+
+    weeks = pd.date_range(info["first_week"], periods=info["n_weeks"], freq="7D", unit="ns")
+    panel = AppPanel(app=app, markets=list(info["markets"]), weeks=weeks,
+                     **{name: get(name) for name in PANEL_ARRAYS})
+    draw_names = [k[len(prefix + "draws/"):] for k in arrays if k.startswith(prefix + "draws/")]
+    bt = info["backtest"]
+
+    def by_horizon(table: dict) -> dict:
+        return {q: {int(h): v for h, v in values.items()} for q, values in table.items()}
+
+    backtest = BacktestResult(horizon=bt["horizon"], origins=bt["origins"], level=bt["level"],
+                              mase=by_horizon(bt["mase"]), mase_seasonal_naive=by_horizon(bt["mase_seasonal_naive"]),
+                              coverage=by_horizon(bt["coverage"]), trend=bt["trend"],
+                              noise_scale={q: get("noise_scale/" + q) for q in bt["mase"]})
+    baseline = BaselineFit(**{name: get("baseline/" + name) for name in ("mean", "phi", "residuals", "integrated")})
+    return AppFit(panel=panel, shape=ResponseShape(*info["shape"]), cv_scores=get("cv_scores"),
+                  effect=EffectEstimate(**info["effect"]), shapes=shapes,
+                  draws={k: get("draws/" + k) for k in draw_names},
+                  max_t=get("max_t"), last_exposure=get("last_exposure"), baseline=baseline, backtest=backtest,
+                  event_study=info["event_study"], noise_seed=info["noise_seed"])
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in model.json")

@@ -1,0 +1,76 @@
+"""Rollout plans: from plan points (or scenario rows) to the share array a forecast takes.
+
+A plan point sets the rollout share from its week on, for its markets (default: every chosen
+market); weeks before the first point keep the status quo (each market's last observed
+share). Points apply in week order, so a later point overrides an earlier one from its week.
+Every check raises `PlanError` with a message that names the field and the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+class PlanError(ValueError):
+    """A plan that cannot be applied; the message says which field and why."""
+
+
+@dataclass(frozen=True)
+class PlanPoint:
+    week: str
+    share: float
+    markets: tuple[str, ...] | None = None
+
+
+def parse_week(value: str, field: str) -> pd.Timestamp:
+    """A Monday from an ISO date string, or PlanError."""
+    try:
+        week = pd.Timestamp(str(value))
+    except (ValueError, TypeError):
+        raise PlanError(f"{field}: '{value}' is not a date (use YYYY-MM-DD)") from None
+    if week.tzinfo is not None or week != week.normalize():
+        raise PlanError(f"{field}: '{value}' must be a plain date (YYYY-MM-DD)")
+    if week.day_of_week != 0:
+        raise PlanError(f"{field}: {week:%Y-%m-%d} is a {week:%A}; weeks start on Mondays")
+    return week
+
+
+def plan_shares(status_quo: np.ndarray, markets: list[str], weeks: pd.DatetimeIndex,
+                points: list[PlanPoint]) -> np.ndarray:
+    """The markets x weeks shares of a plan, starting from the status quo."""
+    shares = np.array(status_quo, dtype=float, copy=True)
+    position = {m: i for i, m in enumerate(markets)}
+    parsed = []
+    for n, point in enumerate(points):
+        field = f"plan[{n}]"
+        week = parse_week(point.week, f"{field}.week")
+        if week < weeks[0]:
+            raise PlanError(f"{field}.week: {week:%Y-%m-%d} is before the forecast starts ({weeks[0]:%Y-%m-%d})")
+        if week > weeks[-1]:
+            raise PlanError(f"{field}.week: {week:%Y-%m-%d} is after the last forecast week ({weeks[-1]:%Y-%m-%d}); "
+                            "raise horizon_weeks to reach it")
+        share = float(point.share)
+        if not np.isfinite(share) or not 0.0 <= share <= 1.0:
+            raise PlanError(f"{field}.share: {point.share} is outside 0..1")
+        chosen = list(point.markets) if point.markets else markets
+        unknown = [m for m in chosen if m not in position]
+        if unknown:
+            raise PlanError(f"{field}.markets: {', '.join(map(str, unknown))} not among the chosen markets "
+                            f"({', '.join(markets)})")
+        parsed.append((week, n, share, [position[m] for m in chosen]))
+    for week, _, share, rows in sorted(parsed, key=lambda p: (p[0], p[1])):
+        shares[rows, weeks.get_loc(week):] = share
+    return shares
+
+
+def rows_to_points(rows: pd.DataFrame) -> list[PlanPoint]:
+    """Scenario rows (market, week, rollout_share) as plan points, one market each."""
+    missing = {"market", "week", "rollout_share"} - set(rows.columns)
+    if missing:
+        raise PlanError(f"scenario rows need the column(s) {', '.join(sorted(missing))}")
+    return [PlanPoint(week=str(pd.Timestamp(w).date()) if isinstance(w, pd.Timestamp) else str(w),
+                      share=float(s), markets=(str(m),))
+            for m, w, s in rows[["market", "week", "rollout_share"]].itertuples(index=False)]
