@@ -47,6 +47,7 @@ class BacktestResult:
     noise_scale: dict[str, np.ndarray]                # quantity -> levels x horizon steps
     level: float
     trend: dict[str, str] | None = None               # quantity -> the baseline's trend kind
+    example: dict | None = None                       # last origin, all markets: weeks, actual, forecast, lo, hi
 
     def scale_at(self, quantity: str, level: float) -> np.ndarray:
         """Noise multiplier per horizon step for a `level` interval (interpolated between levels)."""
@@ -70,6 +71,7 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
     scores = {lv: {q: [] for q in QUANTITIES} for lv in SCALE_LEVELS}
     errors = {q: [] for q in QUANTITIES}
     naive_errors = {q: [] for q in QUANTITIES}
+    last = {}
     for origin in origins:
         fit = fit_baselines(log_series[:, :, :origin], weeks[:origin], horizon, fit_weeks, trends)
         noise = fit.noise_paths(horizon, n_paths, rng)
@@ -86,12 +88,21 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
             naive = np.exp(_quantities(log_series[:, :, origin - SEASON:origin - SEASON + horizon])[q])
             errors[q].append(np.abs(np.exp(point[q]) - np.exp(actual[q])) / scale)          # markets x horizon
             naive_errors[q].append(np.abs(naive - np.exp(actual[q])) / scale)
+        last = {"origin": origin, "point": point["minutes"], "actual": actual["minutes"], "spread": spread["minutes"]}
     coverage, noise_scale = {}, {}
     for q in QUANTITIES:
         noise_scale[q] = np.array([[conformal_quantile(np.stack(scores[lv][q])[:, :, h].ravel(), lv)
                                     for h in range(horizon)] for lv in SCALE_LEVELS])
         coverage[q] = {h: held_out_coverage(np.stack(scores[level][q])[:, :, :h], level) for h in report_at}
     mase = {q: {h: float(np.mean(np.stack(errors[q])[:, :, :h])) for h in report_at} for q in QUANTITIES}
+    example = None
+    if last:   # total minutes over markets at the last origin, with the calibrated 90% band
+        scale = noise_scale["minutes"][SCALE_LEVELS.index(level)]
+        totals = np.exp(last["point"][None] + last["spread"] * scale[None, None, :]).sum(axis=1)
+        lo, hi = np.quantile(totals, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        example = {"weeks": [str(w.date()) for w in weeks[last["origin"]:last["origin"] + horizon]],
+                   "actual": np.exp(last["actual"]).sum(axis=0).tolist(),
+                   "forecast": np.exp(last["point"]).sum(axis=0).tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
     naive = {q: {h: float(np.mean(np.stack(naive_errors[q])[:, :, :h])) for h in report_at} for q in QUANTITIES}
     return BacktestResult(
         horizon=horizon,
@@ -102,6 +113,7 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
         noise_scale=noise_scale,
         level=level,
         trend={q: (trends or ("ct",) * 3)[0 if q == "minutes" else 2] for q in QUANTITIES},
+        example=example,
     )
 
 
@@ -135,6 +147,7 @@ def choose_trends(results: dict[str, BacktestResult], at: int = 26) -> tuple[tup
         coverage={q: chosen[q].coverage[q] for q in QUANTITIES},
         noise_scale={q: chosen[q].noise_scale[q] for q in QUANTITIES},
         trend={q: best[q] for q in QUANTITIES},
+        example=chosen["minutes"].example,
     )
     return (best["minutes"], best["minutes"], best["revenue"]), combined
 

@@ -68,6 +68,105 @@ def validate(path: Path = typer.Argument(..., help="Panel file, CSV or Parquet."
                   f"weeks {panel['week'].min():%Y-%m-%d} .. {panel['week'].max():%Y-%m-%d}")
 
 
+DEFAULT_PANEL = DEFAULT_DATA_DIR / "panel.parquet"
+TUNABLE = {"n_bootstrap": int, "fourier_order": int, "baseline_fit_weeks": int, "max_horizon": int,
+           "backtest_horizon": int, "backtest_origins": int, "min_weeks": int, "shared_shape": bool}
+
+
+def parse_settings(settings: list[str]) -> dict:
+    """`--set key=value` hyperparameters, type-checked against the model's parameters."""
+    params = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or key not in TUNABLE:
+            fail(f"--set {item}: use key=value with key one of {', '.join(TUNABLE)}")
+        try:
+            params[key] = value.lower() in ("1", "true", "yes") if TUNABLE[key] is bool else TUNABLE[key](value)
+        except ValueError:
+            fail(f"--set {item}: {key} needs a {TUNABLE[key].__name__}")
+    return params
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(DEFAULT_PANEL, "--data", help="Panel file (CSV or Parquet) that the data contract accepts."),
+    experiment: str = typer.Option("engagement-impact", "--experiment", help="MLflow experiment name."),
+    no_promote: bool = typer.Option(False, "--no-promote", help="Register the model but never move the champion alias."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the bootstrap and the sample paths."),
+    settings: list[str] = typer.Option([], "--set", help="Model hyperparameter, key=value (repeatable)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; print only the summary."),
+) -> None:
+    """Fit the model on a panel, log the run to MLflow, register it, and promote it if it passes the gate."""
+    import logging
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from training import tracking
+    from training.arrays import PanelShapeError
+    from training.pipeline import PIPELINE_STAGES, train as run_training
+
+    params = parse_settings(settings)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)      # our progress bars say what happens
+    with Progress(TextColumn("{task.description:<12}"), BarColumn(), TextColumn("{task.fields[app]}"),
+                  TimeElapsedColumn(), console=Console(stderr=True), disable=quiet) as bars:
+        tasks = {stage: bars.add_task(stage, total=None, app="") for stage in PIPELINE_STAGES}
+
+        def on_stage(stage: str, app_name: str) -> None:
+            """A stage finished for an app (or for the whole run)."""
+            bars.update(tasks[stage], advance=1, app=app_name)
+            if stage in ("validate", "log"):
+                bars.update(tasks[stage], total=1, completed=1)
+
+        try:
+            result = run_training(data, experiment, promote=not no_promote, seed=seed, params=params,
+                                  progress=on_stage)
+        except (PanelError, PanelShapeError) as exc:
+            bars.stop()
+            fail(str(exc))
+        for task in tasks.values():
+            bars.update(task, total=bars.tasks[task].completed or 1, completed=bars.tasks[task].completed or 1)
+    console.print(f"[bold]run[/bold] {result.run_id}  [bold]model version[/bold] {result.version}  "
+                  f"[bold]{'promoted to champion' if result.promoted else 'not promoted'}[/bold]: {result.reason}")
+    table = Table("metric", "value", box=None)
+    for name, value in result.metrics.items():
+        table.add_row(name, f"{value:,.3f}" if abs(value) < 1e6 else f"{value:,.0f}")
+    console.print(table)
+    console.print(f"took {result.seconds:.1f} s; look at it with: {tracking.ui_command()}")
+
+
+@app.command()
+def models() -> None:
+    """List the registered model versions, their backtest and which one is champion."""
+    from training import registry, tracking
+    tracking.configure()
+    rows = registry.versions()
+    if not rows:
+        console.print("no registered versions yet: run `impact train`")
+        return
+    table = Table("version", "champion", "created", "backtest MASE 13w", "run", "gate", box=None)
+    for row in rows:
+        table.add_row(row["version"], "*" if row["champion"] else "", row["created"],
+                      "" if row["mase_13w"] is None else f"{row['mase_13w']:.3f}", row["run_id"], row["gate"])
+    console.print(table)
+
+
+@app.command()
+def promote(version: str = typer.Argument(..., help="The registered version to make champion (e.g. for a rollback).")) -> None:
+    """Move the champion alias to VERSION by hand and import it into the BentoML store."""
+    from mlflow.exceptions import MlflowException
+
+    from training import registry, tracking
+    from training.persist import ModelFileError
+    tracking.configure()
+    try:
+        tag = registry.promote(version)
+    except MlflowException as exc:
+        fail(f"cannot promote version {version}: {exc.message.splitlines()[0]}")
+    except ModelFileError as exc:
+        fail(str(exc))
+    console.print(f"champion is now version {version} (BentoML model {tag})")
+
+
 def main() -> None:  # pragma: no cover - the console script entry point is `app`
     app()
 

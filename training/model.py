@@ -243,9 +243,7 @@ class ImpactModel:
         max_t = max_t_over_shapes(app_panel, list(self.grid), basis, weights)
         done("bootstrap")
 
-        de_effected = np.stack([app_panel.log_time - effect.log_time * response,
-                                app_panel.log_dau - effect.log_dau * response,
-                                app_panel.log_revenue - effect.log_revenue_total * response])
+        de_effected = de_effect(app_panel, effect, response)
         if self.backtest_origins > 0:
             trends, backtest = choose_trends({
                 kind: rolling_origin_backtest(de_effected, app_panel.weeks, self.backtest_horizon,
@@ -267,6 +265,23 @@ class ImpactModel:
                       baseline=baseline,
                       backtest=backtest, event_study=event_study,
                       noise_seed=self.seed * 1_000_003 + _stable_hash(app) % 1_000_003)
+
+    def backtest_on(self, panel: pd.DataFrame) -> dict[str, BacktestResult]:
+        """This fitted model backtested on another panel (the promotion gate's comparison): its
+        effect estimates de-effect the new data, and baselines of its chosen trend kinds are
+        refitted at each origin with its settings. Apps it does not know are skipped.
+        """
+        out = {}
+        for app, app_panel in app_panels(panel, self.min_weeks).items():
+            if app not in self.apps_:
+                continue
+            fit = self.apps_[app]
+            series = de_effect(app_panel, fit.effect, fit.shape.response(app_panel.share))
+            trend = fit.backtest.trend or {"minutes": "ct", "revenue": "ct"}
+            out[app] = rolling_origin_backtest(series, app_panel.weeks, self.backtest_horizon, self.backtest_origins,
+                                               fit_weeks=self.baseline_fit_weeks, seed=self.seed,
+                                               trends=(trend["minutes"], trend["minutes"], trend["revenue"]))
+        return out
 
     # ------------------------------------------------------------------ questions
 
@@ -384,6 +399,20 @@ class ImpactModel:
 
 
 # ---------------------------------------------------------------------- helpers
+
+def de_effect(app_panel: AppPanel, effect: EffectEstimate, response: np.ndarray) -> np.ndarray:
+    """(log time, log DAU, log revenue) x markets x weeks with the estimated rollout effect removed."""
+    return np.stack([app_panel.log_time - effect.log_time * response,
+                     app_panel.log_dau - effect.log_dau * response,
+                     app_panel.log_revenue - effect.log_revenue_total * response])
+
+
+def headline_mase(backtests: dict[str, BacktestResult], at: int = 13) -> tuple[float, float]:
+    """Mean 13-week MASE over apps and quantities (minutes, revenue): the model's and seasonal-naive's."""
+    model = [b.mase[q][at] for b in backtests.values() for q in ("minutes", "revenue")]
+    naive = [b.mase_seasonal_naive[q][at] for b in backtests.values() for q in ("minutes", "revenue")]
+    return float(np.mean(model)), float(np.mean(naive))
+
 
 def _stable_hash(text: str) -> int:
     """A seed part from a string that does not change between runs (unlike hash())."""

@@ -130,7 +130,8 @@ def _app_meta(fit: AppFit) -> dict:
         "noise_seed": fit.noise_seed,
         "backtest": {"horizon": backtest.horizon, "origins": backtest.origins, "level": backtest.level,
                      "mase": backtest.mase, "mase_seasonal_naive": backtest.mase_seasonal_naive,
-                     "coverage": backtest.coverage, "trend": backtest.trend, "scale_levels": list(SCALE_LEVELS)},
+                     "coverage": backtest.coverage, "trend": backtest.trend, "scale_levels": list(SCALE_LEVELS),
+                     "example": backtest.example},
         "event_study": fit.event_study,
     }
 
@@ -152,7 +153,7 @@ def _app_fit(app: str, info: dict, arrays: dict[str, np.ndarray], shapes: tuple[
 
     backtest = BacktestResult(horizon=bt["horizon"], origins=bt["origins"], level=bt["level"],
                               mase=by_horizon(bt["mase"]), mase_seasonal_naive=by_horizon(bt["mase_seasonal_naive"]),
-                              coverage=by_horizon(bt["coverage"]), trend=bt["trend"],
+                              coverage=by_horizon(bt["coverage"]), trend=bt["trend"], example=bt.get("example"),
                               noise_scale={q: get("noise_scale/" + q) for q in bt["mase"]})
     baseline = BaselineFit(**{name: get("baseline/" + name) for name in ("mean", "phi", "residuals", "integrated")})
     return AppFit(panel=panel, shape=ResponseShape(*info["shape"]), cv_scores=get("cv_scores"),

@@ -1,0 +1,164 @@
+"""`impact train` end to end: MLflow run, registry, promotion gate, BentoML import, rollback.
+
+Every command runs as a real process against a throwaway tracking store and BentoML home.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IMPACT
+
+SMALL_MARKETS = {"US", "IN", "BR", "DE", "FR", "GB", "MX", "JP", "KR", "VN", "ID", "PH"}
+FAST = ["--set", "n_bootstrap=50", "--set", "backtest_origins=3"]
+
+
+@pytest.fixture(scope="module")
+def small_world(tmp_path_factory):
+    from data import simulate_world
+    from data.markets import MARKETS
+    from data.simulator import WorldSpec
+    spec = WorldSpec(apps=("facebook", "instagram"), markets=tuple(m for m in MARKETS if m.code in SMALL_MARKETS))
+    paths = simulate_world(seed=3, spec=spec).write(tmp_path_factory.mktemp("world"))
+    broken = paths["csv"].parent / "broken.csv"
+    lines = paths["csv"].read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[500].split(",")
+    row[header.index("rollout_share")] = "1.7"
+    broken.write_text("\n".join(lines[:500] + [",".join(row)] + lines[501:]) + "\n")
+    return {"good": paths["parquet"], "broken": broken}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    root = tmp_path_factory.mktemp("state")
+    env = {**os.environ, "IMPACT_HOME": str(root / "impact"), "BENTOML_HOME": str(root / "bentoml")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+def impact(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([IMPACT, *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+def mlflow_client(env: dict):
+    import mlflow
+    uri = env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{env['IMPACT_HOME']}/mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow.MlflowClient()
+
+
+def champion(env: dict) -> str:
+    return str(mlflow_client(env).get_model_version_by_alias("engagement-impact", "champion").version)
+
+
+def bento_tags(env: dict) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", "import bentoml; print('\\n'.join(str(m.tag) for m in bentoml.models.list()))"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    return sorted(out.stdout.split())
+
+
+def test_train_registers_promotes_and_guards_the_champion(small_world, home):
+    first = impact(home, "train", "--data", str(small_world["good"]), "--quiet", *FAST)
+    assert first.returncode == 0, first.stderr
+    assert "model version 1" in first.stdout and "promoted to champion" in first.stdout
+    assert "mlflow ui --backend-store-uri" in first.stdout
+    client = mlflow_client(home)
+    assert champion(home) == "1"
+    run = client.get_run(client.get_model_version("engagement-impact", "1").run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["gate.promote"] == "true" and "seasonal-naive" in run.data.tags["gate.reason"]
+    assert run.data.params["data_sha256"] and run.data.params["rows"] == str(2 * 12 * 304)
+    assert run.data.metrics["facebook.backtest_mase_minutes_13w"] < run.data.metrics["facebook.seasonal_naive_mase_minutes_13w"]
+    assert "instagram.effect_log_time_lo90" in run.data.metrics and "fit_seconds.backtest" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert {f"plots/{app}_{kind}.png" for app in ("facebook", "instagram")
+            for kind in ("dose_response", "event_study", "attribution", "backtest")} <= artifacts
+    tables = {a.path for a in client.list_artifacts(run.info.run_id, "tables")}
+    assert "tables/facebook_event_study.csv" in tables and "tables/instagram_attribution_by_market.csv" in tables
+    assert bento_tags(home) == ["engagement-impact:1"]
+
+    # bad data: one line, exit 2, a FAILED run, nothing registered, the champion untouched
+    broken = impact(home, "train", "--data", str(small_world["broken"]), "--quiet", *FAST)
+    assert broken.returncode == 2
+    assert broken.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "rollout_share_range" in broken.stderr and "Traceback" not in broken.stderr
+    failed = client.search_runs([run.info.experiment_id], "attributes.status = 'FAILED'")
+    assert len(failed) == 1 and failed[0].data.tags["data.valid"] == "false"
+    assert len(client.search_model_versions("name='engagement-impact'")) == 1 and champion(home) == "1"
+
+    # a good run that backtests worse (a 60-week baseline window) is registered, not promoted
+    worse = impact(home, "train", "--data", str(small_world["good"]), "--quiet", *FAST, "--set", "baseline_fit_weeks=60")
+    assert worse.returncode == 0, worse.stderr
+    assert "model version 2" in worse.stdout and "not promoted" in worse.stdout
+    tags = client.get_run(client.get_model_version("engagement-impact", "2").run_id).data.tags
+    assert tags["gate.promote"] == "false" and float(tags["gate.new_mase"]) > float(tags["gate.champion_mase_on_new_data"])
+    assert champion(home) == "1" and bento_tags(home) == ["engagement-impact:1"]
+
+    # by hand: promote version 2, then roll back to 1
+    assert impact(home, "promote", "2").returncode == 0
+    assert champion(home) == "2" and bento_tags(home) == ["engagement-impact:1", "engagement-impact:2"]
+    listing = impact(home, "models")
+    assert listing.returncode == 0 and "0." in listing.stdout
+    assert impact(home, "promote", "1").returncode == 0 and champion(home) == "1"
+    missing = impact(home, "promote", "9")
+    assert missing.returncode == 2 and "cannot promote version 9" in missing.stderr
+    check_pyfunc(home)
+
+
+def check_pyfunc(env: dict) -> None:
+    """The champion as an MLflow pyfunc forecasts scenario rows, one output row per input row."""
+    import mlflow
+    import pandas as pd
+    mlflow_client(env)
+    model = mlflow.pyfunc.load_model("models:/engagement-impact@champion")
+    rows = pd.DataFrame({"app": ["instagram", "instagram", "facebook"], "market": ["BR", "BR", "US"],
+                         "week": ["2026-11-09", "2026-11-16", "2026-11-02"], "rollout_share": [1.0, 1.0, 0.0]})
+    out = model.predict(rows, params={"interval": 0.8})
+    assert list(out["market"]) == ["BR", "BR", "US"] and len(out) == 3
+    assert (out["minutes_lo"] < out["minutes_scenario"]).all() and (out["minutes_scenario"] < out["minutes_hi"]).all()
+    assert out.loc[2, "minutes_scenario"] < out.loc[2, "minutes_baseline"]        # a withdrawal lowers minutes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_train_against_a_real_mlflow_server(small_world, tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(tmp_path / "artifacts"),
+         "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    pytest.fail("mlflow server did not start")
+                time.sleep(0.5)
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}",
+               "IMPACT_HOME": str(tmp_path / "impact"), "BENTOML_HOME": str(tmp_path / "bentoml")}
+        result = impact(env, "train", "--data", str(small_world["good"]), "--quiet", *FAST)
+        assert result.returncode == 0, result.stderr
+        assert champion(env) == "1"
+        assert not (tmp_path / "impact" / "mlflow.db").exists()            # nothing went to the embedded store
+        assert any((tmp_path / "artifacts").rglob("arrays.npz"))             # the server stored the model files
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

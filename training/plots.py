@@ -1,0 +1,92 @@
+"""The PNG plots a run logs, one function per plot, each returning a matplotlib Figure."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")   # files only, no display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from training.model import AppFit, Attribution  # noqa: E402
+from training.paths import slopes  # noqa: E402
+
+
+def dose_response(fit: AppFit, level: float = 0.9) -> plt.Figure:
+    """Steady-state effect on total minutes (%) against the rollout share, with the draws' band."""
+    share = np.linspace(0, 1, 101)
+    held = np.repeat(share[:, None], 200, axis=1)          # each share held for 200 weeks
+
+    def steady(shape) -> np.ndarray:
+        return shape.response(held)[:, -1]
+
+    by_shape = {i: steady(fit.shapes[i]) for i in np.unique(fit.draws["shape_index"])}
+    minutes = slopes(fit.draws)["minutes"]
+    curves = np.array([np.expm1(minutes[b] * by_shape[i]) for b, i in enumerate(fit.draws["shape_index"])]) * 100
+    estimate = np.expm1(fit.effect.log_minutes * steady(fit.shape)) * 100
+    lo, hi = np.quantile(curves, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.fill_between(share, lo, hi, alpha=0.25, label=f"{level:.0%} of bootstrap draws")
+    ax.plot(share, estimate, lw=2, label=f"estimate (carry-over {fit.shape.carryover}, "
+                                         f"half-saturation {fit.shape.half_saturation}, shape {fit.shape.shape})")
+    ax.set_xlabel("rollout share held long enough to reach steady state")
+    ax.set_ylabel("effect on total minutes (%)")
+    ax.set_title(f"{fit.panel.app}: dose-response")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def event_study(fit: AppFit) -> plt.Figure:
+    """Callaway-Sant'Anna dynamic ATT of the launch on log time per DAU, with 95% bands."""
+    study = fit.event_study
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if not study.get("available"):
+        ax.text(0.5, 0.5, study.get("reason", "not available"), ha="center", wrap=True)
+        return fig
+    event, att, se = np.array(study["event_week"]), np.array(study["att"]), np.array(study["se"])
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.axvline(-0.5, color="grey", ls=":", lw=0.8)
+    ax.fill_between(event, (att - 1.96 * se) * 100, (att + 1.96 * se) * 100, alpha=0.25)
+    ax.plot(event, att * 100, marker=".", lw=1)
+    pre = study["pretrend"]
+    ax.set_title(f"{fit.panel.app}: event study of the launch (pre-trend test p = {pre['p_value']:.2f}, df {pre['df']})")
+    ax.set_xlabel("weeks since launch")
+    ax.set_ylabel("ATT on time per DAU (%, log points)")
+    return fig
+
+
+def attribution_over_time(result: Attribution) -> plt.Figure:
+    """Weekly total minutes as observed and without the rollout, with the band."""
+    weekly = result.weekly
+    weeks = pd.to_datetime(weekly["week"])
+    observed = weekly["observed_minutes"].to_numpy()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.plot(weeks, observed / 1e9, lw=1, label="observed")
+    ax.plot(weeks, (observed - weekly["incremental_minutes"]) / 1e9, lw=1, label="without the rollout")
+    ax.fill_between(weeks, (observed - weekly["incremental_minutes_hi"]) / 1e9,
+                    (observed - weekly["incremental_minutes_lo"]) / 1e9, alpha=0.3, label=f"{result.level:.0%} band")
+    ax.set_ylabel("minutes per week (billions)")
+    ax.set_title(f"{result.app}: attribution, all markets")
+    ax.legend()
+    return fig
+
+
+def backtest_example(fit: AppFit) -> plt.Figure:
+    """The last backtest origin: forecast vs actual total minutes, with the calibrated band."""
+    example = fit.backtest.example
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if not example:
+        ax.text(0.5, 0.5, "no backtest", ha="center")
+        return fig
+    weeks = pd.to_datetime(example["weeks"])
+    ax.fill_between(weeks, np.array(example["lo"]) / 1e9, np.array(example["hi"]) / 1e9, alpha=0.25,
+                    label=f"{fit.backtest.level:.0%} interval")
+    ax.plot(weeks, np.array(example["forecast"]) / 1e9, lw=2, label="baseline forecast")
+    ax.plot(weeks, np.array(example["actual"]) / 1e9, "k.", label="actual (de-effected)")
+    mase = fit.backtest.mase["minutes"]
+    ax.set_title(f"{fit.panel.app}: backtest, last origin (minutes MASE at 13 weeks {mase[13]:.2f})")
+    ax.set_ylabel("minutes per week (billions)")
+    ax.legend()
+    return fig

@@ -1,0 +1,128 @@
+"""The model registry side: the promotion gate, the champion alias, the BentoML import.
+
+Every successful run registers a version of `engagement-impact`. The gate gives it the alias
+`champion` only if its backtest (mean 13-week MASE over apps, minutes and revenue) is not
+worse than the current champion's on the same new data; the first model only has to beat
+seasonal-naive. A promoted version is imported into the BentoML store as
+`engagement-impact:<version>`, which is what the service serves.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from training.model import ImpactModel, headline_mase
+from training.persist import load_model, verify_model_files
+from training.pyfunc_model import ARTIFACT
+from training.tracking import CHAMPION, MODEL_NAME
+
+
+@dataclass
+class GateDecision:
+    promote: bool
+    reason: str
+    new_mase: float
+    naive_mase: float
+    champion_version: str | None = None
+    champion_mase: float | None = None
+
+    def tags(self) -> dict[str, str]:
+        tags = {"gate.promote": str(self.promote).lower(), "gate.reason": self.reason,
+                "gate.new_mase": f"{self.new_mase:.6f}", "gate.seasonal_naive_mase": f"{self.naive_mase:.6f}"}
+        if self.champion_version is not None:
+            tags["gate.champion_version"] = self.champion_version
+            tags["gate.champion_mase_on_new_data"] = f"{self.champion_mase:.6f}"
+        return tags
+
+
+def client():
+    from mlflow import MlflowClient
+    return MlflowClient()
+
+
+def champion_version() -> str | None:
+    from mlflow.exceptions import MlflowException
+    try:
+        return str(client().get_model_version_by_alias(MODEL_NAME, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def download_model(version: str, into: Path) -> Path:
+    """The saved ImpactModel files of a registered version (checked against their manifest)."""
+    import mlflow
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{MODEL_NAME}/{version}", dst_path=str(into)))
+    model_dir = local / "artifacts" / ARTIFACT
+    verify_model_files(model_dir)
+    return model_dir
+
+
+def gate(model: ImpactModel, panel: pd.DataFrame) -> GateDecision:
+    """Decide whether the newly fitted `model` may become champion."""
+    new, naive = headline_mase({app: fit.backtest for app, fit in model.apps_.items()})
+    current = champion_version()
+    if current is None:
+        ok = new < naive
+        reason = (f"first model: backtest MASE {new:.3f} {'beats' if ok else 'does not beat'} "
+                  f"seasonal-naive {naive:.3f}")
+        return GateDecision(ok, reason, new, naive)
+    with tempfile.TemporaryDirectory() as tmp:
+        champion = load_model(download_model(current, Path(tmp)))
+    champion_mase, _ = headline_mase(champion.backtest_on(panel))
+    ok = new <= champion_mase
+    reason = (f"backtest MASE {new:.3f} {'is not worse than' if ok else 'is worse than'} "
+              f"champion v{current}'s {champion_mase:.3f} on the same data")
+    return GateDecision(ok, reason, new, naive, current, champion_mase)
+
+
+def import_to_bentoml(model_dir: Path, version: str, run_id: str) -> str:
+    """Copy the model files into the BentoML store as engagement-impact:<version>; returns the tag."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+    tag = f"{MODEL_NAME}:{version}"
+    try:
+        existing = bentoml.models.get(tag)
+        verify_model_files(existing.path)
+        return str(existing.tag)
+    except NotFound:
+        pass
+    with bentoml.models.create(tag, labels={"mlflow_version": str(version), "run_id": run_id},
+                               metadata={"format": "engagement-impact JSON+NPZ"}) as stored:
+        for item in Path(model_dir).iterdir():
+            shutil.copy2(item, Path(stored.path) / item.name)
+    verify_model_files(bentoml.models.get(tag).path)
+    return tag
+
+
+def promote(version: str, run_id: str | None = None, model_dir: Path | None = None) -> str:
+    """Move the champion alias to `version` and make sure the BentoML store has it."""
+    registered = client().get_model_version(MODEL_NAME, str(version))
+    with tempfile.TemporaryDirectory() as tmp:
+        source = model_dir or download_model(str(version), Path(tmp))
+        tag = import_to_bentoml(source, str(version), run_id or registered.run_id)
+    client().set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))
+    return tag
+
+
+def versions() -> list[dict]:
+    """Every registered version with its run's headline metrics, newest first."""
+    from mlflow.exceptions import MlflowException
+    c = client()
+    try:
+        found = c.search_model_versions(f"name='{MODEL_NAME}'")
+    except MlflowException:
+        return []
+    current = champion_version()
+    rows = []
+    for v in sorted(found, key=lambda v: int(v.version), reverse=True):
+        run = c.get_run(v.run_id)
+        rows.append({"version": str(v.version), "champion": str(v.version) == current, "run_id": v.run_id,
+                     "created": pd.Timestamp(v.creation_timestamp, unit="ms").strftime("%Y-%m-%d %H:%M"),
+                     "mase_13w": run.data.metrics.get("backtest_mase_13w"),
+                     "gate": run.data.tags.get("gate.reason", "")})
+    return rows

@@ -1,0 +1,62 @@
+"""Where runs and models go: MLflow (tracking + registry) and the BentoML model store.
+
+MLflow: `MLFLOW_TRACKING_URI` when set (e.g. an `mlflow server`); otherwise an embedded SQLite
+database in `.impact/mlflow.db` with artifacts in `.impact/mlartifacts`, both under the
+project folder (`IMPACT_HOME` overrides it). BentoML: its own store, `BENTOML_HOME` honoured.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MODEL_NAME = "engagement-impact"
+CHAMPION = "champion"
+DEFAULT_EXPERIMENT = "engagement-impact"
+
+
+def impact_home() -> Path:
+    """The folder for local state (`.impact/` in the working directory unless IMPACT_HOME is set)."""
+    return Path(os.environ.get("IMPACT_HOME", ".impact")).resolve()
+
+
+def embedded_uri() -> str:
+    return f"sqlite:///{impact_home() / 'mlflow.db'}"
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or embedded_uri()
+
+
+def embedded() -> bool:
+    """True for the embedded SQLite store (MLflow may export the URI it was given to the environment)."""
+    return tracking_uri() == embedded_uri()
+
+
+def configure() -> str:
+    """Point MLflow at the tracking store (creating the embedded one's folder) and return its URI."""
+    import mlflow
+    uri = tracking_uri()
+    if embedded():
+        impact_home().mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def experiment_id(name: str) -> str:
+    """The experiment's id, created if needed; the embedded store gets an explicit, absolute
+    artifact location (a server uses its own artifact root)."""
+    import mlflow
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = (impact_home() / "mlartifacts").as_uri() if embedded() else None
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def ui_command() -> str:
+    """How a person looks at the runs."""
+    if embedded():
+        return f"mlflow ui --backend-store-uri {tracking_uri()} --port 5000"
+    return f"open {tracking_uri()}"
