@@ -36,9 +36,9 @@ $(PANEL): | $(VENV)/.installed
 
 data: $(PANEL)  ## write the default simulated panel if it is missing
 
-run: install data  ## install, make the default data, (train, serve: coming with the training and serving issues)
-	$(BIN)/impact validate $(PANEL)
-	@echo "make run: stopped after the data step: training and serving are not built yet."
+run: install data  ## install, make the default data, train a champion if there is none, serve on PORT (3000)
+	$(BIN)/impact train --data $(PANEL) --if-no-champion
+	$(BIN)/impact serve --port $(PORT)
 
 test: dev  ## run the test suite (fast tier; what CI runs)
 	$(BIN)/python -m pytest -m "not slow" -q

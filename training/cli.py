@@ -95,6 +95,7 @@ def train(
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the bootstrap and the sample paths."),
     settings: list[str] = typer.Option([], "--set", help="Model hyperparameter, key=value (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; print only the summary."),
+    if_no_champion: bool = typer.Option(False, "--if-no-champion", help="Do nothing when a champion exists (for `make run`)."),
 ) -> None:
     """Fit the model on a panel, log the run to MLflow, register it, and promote it if it passes the gate."""
     import logging
@@ -107,6 +108,13 @@ def train(
 
     params = parse_settings(settings)
     logging.getLogger("mlflow").setLevel(logging.WARNING)      # our progress bars say what happens
+    if if_no_champion:
+        from training import registry
+        tracking.configure()
+        current = registry.champion_version()
+        if current is not None:
+            console.print(f"champion is version {current}; not training (drop --if-no-champion to retrain)")
+            return
     with Progress(TextColumn("{task.description:<12}"), BarColumn(), TextColumn("{task.fields[app]}"),
                   TimeElapsedColumn(), console=Console(stderr=True), disable=quiet) as bars:
         tasks = {stage: bars.add_task(stage, total=None, app="") for stage in PIPELINE_STAGES}
@@ -165,6 +173,20 @@ def promote(version: str = typer.Argument(..., help="The registered version to m
     except ModelFileError as exc:
         fail(str(exc))
     console.print(f"champion is now version {version} (BentoML model {tag})")
+
+
+@app.command()
+def serve(
+    port: int = typer.Option(3000, "--port", min=1, max=65535, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (0.0.0.0 for every one)."),
+) -> None:
+    """Serve the champion model over HTTP (BentoML): /forecast, /forecast_batch, /attribution, /model."""
+    import os
+    import shutil
+    bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or shutil.which("bentoml")
+    if bentoml is None:
+        fail("the bentoml command is not installed in this environment")
+    os.execv(bentoml, [bentoml, "serve", "serving.service:EngagementImpact", "--host", host, "--port", str(port)])
 
 
 def main() -> None:  # pragma: no cover - the console script entry point is `app`

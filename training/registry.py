@@ -81,20 +81,26 @@ def gate(model: ImpactModel, panel: pd.DataFrame) -> GateDecision:
 
 
 def import_to_bentoml(model_dir: Path, version: str, run_id: str) -> str:
-    """Copy the model files into the BentoML store as engagement-impact:<version>; returns the tag."""
+    """Copy the model files into the BentoML store as engagement-impact:<version>; returns the tag.
+
+    The service serves the newest engagement-impact in the store, so a version promoted again
+    (a rollback) is imported afresh to become the newest.
+    """
     import bentoml
     from bentoml.exceptions import NotFound
     tag = f"{MODEL_NAME}:{version}"
-    try:
-        existing = bentoml.models.get(tag)
-        verify_model_files(existing.path)
-        return str(existing.tag)
-    except NotFound:
-        pass
-    with bentoml.models.create(tag, labels={"mlflow_version": str(version), "run_id": run_id},
-                               metadata={"format": "engagement-impact JSON+NPZ"}) as stored:
-        for item in Path(model_dir).iterdir():
-            shutil.copy2(item, Path(stored.path) / item.name)
+    verify_model_files(model_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "model"
+        shutil.copytree(model_dir, source)
+        try:
+            bentoml.models.delete(tag)
+        except NotFound:
+            pass
+        with bentoml.models.create(tag, labels={"mlflow_version": str(version), "run_id": run_id},
+                                   metadata={"format": "engagement-impact JSON+NPZ"}) as stored:
+            for item in source.iterdir():
+                shutil.copy2(item, Path(stored.path) / item.name)
     verify_model_files(bentoml.models.get(tag).path)
     return tag
 

@@ -1,0 +1,106 @@
+"""Requests to answers: the model's arrays and tables as the JSON the API returns.
+
+Pure functions of a loaded `ImpactModel`; the service only adds transport. Problems with the
+request raise `RequestError` with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from training.model import ImpactModel
+from training.paths import QUANTITIES
+from training.scenario import PlanError, PlanPoint, parse_week, plan_shares
+
+COLUMNS = ("baseline", "scenario", "lo", "hi")
+
+
+class RequestError(ValueError):
+    """A request the model cannot answer as asked (unknown app or market, bad plan, ...)."""
+
+
+def check_app(model: ImpactModel, app: str) -> None:
+    if app not in model.apps_:
+        raise RequestError(f"app: unknown app '{app}'; the model knows {', '.join(sorted(model.apps_))}")
+
+
+def check_markets(model: ImpactModel, app: str, markets: list[str]) -> list[str]:
+    known = model.apps_[app].panel.markets
+    unknown = [m for m in markets if m not in known]
+    if unknown:
+        raise RequestError(f"markets: unknown market(s) {', '.join(unknown)} for {app}; known: {', '.join(known)}")
+    if len(set(markets)) != len(markets):
+        raise RequestError("markets: a market is listed twice")
+    return list(markets) or list(known)
+
+
+def forecast(model: ImpactModel, version: str, app: str, markets: list[str], horizon_weeks: int,
+             plan: list, interval: float) -> dict:
+    check_app(model, app)
+    chosen = check_markets(model, app, markets)
+    weeks = model.forecast_weeks(app, horizon_weeks)
+    points = [PlanPoint(p.week, p.share, tuple(p.markets) if p.markets else None) for p in plan]
+    try:
+        shares = plan_shares(model.status_quo(app, horizon_weeks, chosen), chosen, weeks, points)
+    except PlanError as exc:
+        raise RequestError(str(exc)) from None
+    result = model.forecast(app, shares, chosen, interval)
+    return {"model_version": version, "app": app, "interval": interval, "first_week": str(weeks[0].date()),
+            "weekly": _weekly_rows(result.weekly), "totals": result.totals}
+
+
+def _weekly_rows(weekly: pd.DataFrame) -> list[dict]:
+    """Long rows with one object per quantity: {baseline, scenario, lo, hi}."""
+    columns = {q: [weekly[f"{q}_{c}"].to_numpy(dtype=float).tolist() for c in COLUMNS] for q in QUANTITIES}
+    weeks, markets = weekly["week"].tolist(), weekly["market"].tolist()
+    shares = np.round(weekly["rollout_share"].to_numpy(dtype=float), 6).tolist()
+    rows = []
+    for i in range(len(weekly)):
+        row = {"week": weeks[i], "market": markets[i], "rollout_share": shares[i]}
+        for q, values in columns.items():
+            row[q] = {c: values[k][i] for k, c in enumerate(COLUMNS)}
+        rows.append(row)
+    return rows
+
+
+def attribution(model: ImpactModel, version: str, app: str, markets: list[str], start: str | None,
+                end: str | None, interval: float) -> dict:
+    check_app(model, app)
+    chosen = check_markets(model, app, markets)
+    try:
+        bounds = {name: (None if value is None else str(parse_week(value, name).date()))
+                  for name, value in (("start", start), ("end", end))}
+    except PlanError as exc:
+        raise RequestError(str(exc)) from None
+    if bounds["start"] and bounds["end"] and bounds["start"] > bounds["end"]:
+        raise RequestError(f"start: {bounds['start']} is after end {bounds['end']}")
+    try:
+        result = model.attribute(app, chosen, bounds["start"], bounds["end"], interval)
+    except ValueError as exc:
+        raise RequestError(f"start/end: {exc}") from None
+    return {"model_version": version, "app": app, "interval": interval,
+            "start": str(result.weeks[0].date()), "end": str(result.weeks[-1].date()),
+            "totals": result.totals,
+            "by_market": result.by_market.to_dict("records"),
+            "weekly": result.weekly.to_dict("records")}
+
+
+def describe(model: ImpactModel, version: str, run_id: str) -> dict:
+    """What the served model is: version, run, training window, apps, markets, metrics, effects."""
+    apps = {}
+    for app, fit in model.apps_.items():
+        bt = fit.backtest
+        apps[app] = {
+            "training_window": {"first_week": str(fit.panel.weeks[0].date()), "last_week": str(fit.panel.weeks[-1].date())},
+            "markets": fit.panel.markets,
+            "response_shape": {"carryover": fit.shape.carryover, "half_saturation": fit.shape.half_saturation,
+                               "shape": fit.shape.shape},
+            "effects": {name: {"estimate": getattr(fit.effect, name),
+                               "lo90": float(np.quantile(fit.draws[name], 0.05)),
+                               "hi90": float(np.quantile(fit.draws[name], 0.95))}
+                        for name in ("log_time", "log_dau", "revenue_elasticity", "direct_log_revenue")},
+            "backtest": {"mase": bt.mase, "seasonal_naive_mase": bt.mase_seasonal_naive, "coverage90": bt.coverage,
+                         "baseline_trend": bt.trend},
+        }
+    return {"model_version": version, "run_id": run_id, "apps": apps, "params": model.get_params() | {"grid": len(model.grid)}}

@@ -1,0 +1,68 @@
+"""ASGI middleware in front of the API: bearer-token auth and a request-size limit.
+
+Health, metrics and docs routes stay open; every other route needs `Authorization: Bearer
+<token>` when a token is configured (401 otherwise). Bodies above `max_body_bytes` get 413
+before the service sees them (by Content-Length, or by reading a chunked body up to the limit).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/metrics", "/docs", "/docs.json", "/", "/schema.json")
+
+
+class Guard:
+    def __init__(self, app, token: str | None = None, max_body_bytes: int = 1_000_000):
+        self.app = app
+        self.token = token or None
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["path"].startswith("/static"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        if self.token is not None:
+            given = headers.get(b"authorization", b"").decode("latin-1")
+            if not hmac.compare_digest(given, f"Bearer {self.token}"):
+                return await _reply(send, 401, "missing or wrong bearer token (set the Authorization header)",
+                                    [(b"www-authenticate", b"Bearer")])
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.max_body_bytes
+            except ValueError:
+                return await _reply(send, 400, "Content-Length is not a number")
+            if too_big:
+                return await _reply(send, 413, f"request body of {int(length)} bytes is over the limit of "
+                                                f"{self.max_body_bytes} bytes")
+            return await self.app(scope, receive, send)
+        body = bytearray()                      # no Content-Length (chunked): read up to the limit first
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_body_bytes:
+                return await _reply(send, 413, f"request body is over the limit of {self.max_body_bytes} bytes")
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+
+async def _reply(send, status: int, message: str, extra_headers: list | None = None) -> None:
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(extra_headers or [])]})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,60 @@
+"""Request types of the forecast service: each field once, with its bounds and an example.
+
+The API methods take these as flat JSON fields; `ForecastRequest` is the same set of fields as
+one object, for `/forecast_batch`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_MARKETS = 64
+MAX_PLAN_POINTS = 520
+MAX_SCENARIOS = 100
+
+App = Annotated[str, Field(min_length=1, max_length=40, description="facebook, instagram or whatsapp",
+                           json_schema_extra={"example": "instagram"})]
+Markets = Annotated[list[Annotated[str, Field(min_length=2, max_length=2)]],
+                    Field(max_length=MAX_MARKETS, description="ISO country codes; omitted or [] = every market of the app",
+                          json_schema_extra={"example": ["BR", "IN"]})]
+Horizon = Annotated[int, Field(ge=1, le=104, description="weeks after the last trained week", json_schema_extra={"example": 26})]
+Interval = Annotated[float, Field(ge=0.5, le=0.99, description="central interval level", json_schema_extra={"example": 0.9})]
+Week = Annotated[str, Field(min_length=8, max_length=32, description="a Monday, YYYY-MM-DD", json_schema_extra={"example": "2026-11-02"})]
+
+
+class PlanPoint(BaseModel):
+    """From `week` on, the chosen markets (or `markets`) run at `share`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    week: Week
+    share: Annotated[float, Field(ge=0.0, le=1.0, json_schema_extra={"example": 1.0})]
+    markets: Markets | None = None
+
+
+Plan = Annotated[list[PlanPoint], Field(max_length=MAX_PLAN_POINTS, description="[] = status quo",
+                                        json_schema_extra={"example": [
+                                            {"week": "2026-11-02", "share": 0.5},
+                                            {"week": "2026-12-07", "share": 1.0, "markets": ["BR"]}]})]
+
+
+class ForecastRequest(BaseModel):
+    """The body of /forecast, as one scenario of /forecast_batch."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
+        "app": "instagram", "markets": ["BR", "IN"], "horizon_weeks": 26,
+        "plan": [{"week": "2026-11-02", "share": 1.0}], "interval": 0.9}})
+
+    app: App
+    markets: Markets = []
+    horizon_weeks: Horizon = 13
+    plan: Plan = []
+    interval: Interval = 0.9
+
+
+Scenarios = Annotated[list[ForecastRequest], Field(min_length=1, max_length=MAX_SCENARIOS,
+                                                   description=f"1..{MAX_SCENARIOS} forecast bodies")]
+OptionalWeek = Annotated[str | None, Field(max_length=32, description="YYYY-MM-DD; default: the whole history",
+                                           json_schema_extra={"example": "2025-01-06"})]

@@ -1,0 +1,131 @@
+"""The forecast service: the champion model behind four JSON endpoints.
+
+`bentoml serve` (from the repo root, via bentofile.yaml), `impact serve` and `make run` start
+it. The model is the newest `engagement-impact` in the BentoML store (promotion makes the
+champion the newest); it is loaded once per worker, and requests only read it. Without a
+model the service still starts: /readyz says not ready and the API answers 503 with how to
+train one.
+"""
+
+from __future__ import annotations
+
+import os
+
+import bentoml
+
+from serving import answers
+from serving.guard import Guard
+from serving.schemas import (App, ForecastRequest, Horizon, Interval, Markets, OptionalWeek, Plan, PlanPoint,
+                             Scenarios)
+from training.persist import ModelFileError, load_model
+from training.tracking import MODEL_NAME
+
+NO_MODEL = ("no champion model in the BentoML store{home}: train one with `impact train` "
+            "(or `make run`), then restart the service")
+
+
+def _champion() -> bentoml.models.BentoModel | None:
+    """The newest engagement-impact in the store, declared so `bentoml build` packs it; None
+    when the store has none (BentoML refuses to serve a declared model it cannot find)."""
+    reference = bentoml.models.BentoModel(f"{MODEL_NAME}:latest")
+    return reference if reference.stored is not None else None
+
+
+def _resolve(reference):
+    """The stored model behind the class-level reference, or None when the store has none.
+
+    In a server worker BentoML hands the instance the resolved model itself; elsewhere it is
+    still the reference.
+    """
+    if reference is None:
+        return None
+    if hasattr(reference, "path") and hasattr(reference, "info"):
+        return reference
+    return getattr(reference, "stored", None)
+
+
+@bentoml.service(
+    name="engagement-impact",
+    workers=int(os.environ.get("IMPACT_WORKERS", "1")),
+    traffic={"timeout": 60, "max_concurrency": 64},
+    http={"cors": {"enabled": False}},
+)
+class EngagementImpact:
+    """Scenario forecasts and attribution of AI-feature rollouts."""
+
+    model_ref = _champion()
+
+    def __init__(self) -> None:
+        self.impact, self.version, self.run_id, self.problem = None, None, None, None
+        stored = _resolve(self.model_ref)
+        if stored is None:
+            home = os.environ.get("BENTOML_HOME")
+            self.problem = NO_MODEL.format(home=f" ({home})" if home else "")
+            return
+        try:
+            self.impact = load_model(stored.path)
+        except ModelFileError as exc:
+            self.problem = f"the stored model {stored.tag} is unusable: {exc}"
+            return
+        self.version = str(stored.info.labels.get("mlflow_version", stored.tag.version))
+        self.run_id = stored.info.labels.get("run_id", "")
+        for app in self.impact.apps_:     # build the cached paths now, not on the first request
+            self.impact.apps_[app].status_quo_paths(0.9)
+
+    def __is_ready__(self) -> bool:
+        return self.impact is not None
+
+    def _answer(self, ctx: bentoml.Context, compute) -> dict:
+        """Run `compute(model)`; 503 without a model and 400 for a request it cannot answer,
+        each with {"error": message} (BentoML would hide a 5xx message)."""
+        if self.impact is None:
+            ctx.response.status_code = 503
+            return {"error": self.problem}
+        try:
+            return compute(self.impact)
+        except answers.RequestError as exc:
+            ctx.response.status_code = 400
+            return {"error": str(exc)}
+
+    @bentoml.api
+    def forecast(self, ctx: bentoml.Context, app: App, markets: Markets = [], horizon_weeks: Horizon = 13,
+                 plan: Plan = [], interval: Interval = 0.9) -> dict:
+        """A rollout plan against the status quo: weekly per market and for all chosen markets, with totals."""
+        request = ForecastRequest(app=app, markets=markets, horizon_weeks=horizon_weeks, plan=plan, interval=interval)
+        return self._answer(ctx, lambda model: self._forecast(model, request))
+
+    @bentoml.api
+    def forecast_batch(self, ctx: bentoml.Context, scenarios: Scenarios) -> dict:
+        """Several forecast bodies in one call (1..100), answered in order; a bad one fails the call
+        with its position in the message."""
+        def compute(model):
+            answers_ = []
+            for n, scenario in enumerate(scenarios):
+                try:
+                    answers_.append(self._forecast(model, scenario))
+                except answers.RequestError as exc:
+                    raise answers.RequestError(f"scenarios[{n}].{exc}") from None
+            return {"answers": answers_}
+        return self._answer(ctx, compute)
+
+    @bentoml.api
+    def attribution(self, ctx: bentoml.Context, app: App, markets: Markets = [], start: OptionalWeek = None,
+                    end: OptionalWeek = None, interval: Interval = 0.9) -> dict:
+        """The history as observed against the same history with zero rollout."""
+        return self._answer(ctx, lambda model: answers.attribution(model, self.version, app, markets, start, end,
+                                                                   interval))
+
+    @bentoml.api
+    def model(self, ctx: bentoml.Context) -> dict:
+        """The served model: version, run, training window, apps, markets, metrics, effects."""
+        return self._answer(ctx, lambda model: answers.describe(model, self.version, self.run_id))
+
+    def _forecast(self, model, request: ForecastRequest) -> dict:
+        return answers.forecast(model, self.version, request.app, request.markets, request.horizon_weeks,
+                                request.plan, request.interval)
+
+
+EngagementImpact.add_asgi_middleware(Guard, token=os.environ.get("IMPACT_API_TOKEN"),
+                                     max_body_bytes=int(os.environ.get("IMPACT_MAX_BODY_BYTES", "1000000")))
+
+__all__ = ["EngagementImpact", "PlanPoint"]

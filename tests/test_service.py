@@ -1,0 +1,286 @@
+"""The forecast service against a real `bentoml serve` process, and its maths in process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from serving import answers
+from serving.schemas import ForecastRequest, PlanPoint
+
+TOKEN = "s3cret-token"
+BENTOML = str(Path(sys.executable).parent / "bentoml")
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    """A model fitted on a small world (2 apps x 12 markets), saved and imported into a BentoML store."""
+    from data import simulate_world
+    from data.markets import MARKETS
+    from data.simulator import WorldSpec
+    from training.model import ImpactModel
+    from training.persist import save_model
+    codes = {"US", "IN", "BR", "DE", "FR", "GB", "MX", "JP", "KR", "VN", "ID", "PH"}
+    spec = WorldSpec(apps=("facebook", "instagram"), markets=tuple(m for m in MARKETS if m.code in codes))
+    model = ImpactModel(n_bootstrap=50, backtest_origins=3).fit(simulate_world(seed=5, spec=spec).panel)
+    root = tmp_path_factory.mktemp("service")
+    model_dir = save_model(model, root / "model")
+    home = root / "bentoml"
+    script = ("import sys; from training.registry import import_to_bentoml; "
+              "print(import_to_bentoml(__import__('pathlib').Path(sys.argv[1]), '7', 'run-abc'))")
+    subprocess.run([sys.executable, "-c", script, str(model_dir)], env={**os.environ, "BENTOML_HOME": str(home)},
+                   check=True, capture_output=True, timeout=120)
+    return {"model": model, "home": home}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(env: dict) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen([BENTOML, "serve", "serving.service:EngagementImpact", "--host", "127.0.0.1",
+                                "--port", str(port)], env=env, cwd=Path(__file__).parents[1],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            break
+        time.sleep(0.5)
+    stop_server(process)
+    pytest.fail("bentoml serve did not start")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    import signal
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def server(small_model):
+    env = {**os.environ, "BENTOML_HOME": str(small_model["home"]), "IMPACT_API_TOKEN": TOKEN,
+           "IMPACT_MAX_BODY_BYTES": "200000"}
+    process, url = start_server(env)
+    client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+    yield client
+    client.close()
+    stop_server(process)
+
+
+# ---------------------------------------------------------------------- over HTTP
+
+def test_forecast_answers_weekly_rows_all_rows_and_totals(server):
+    body = {"app": "instagram", "markets": ["BR", "IN"], "horizon_weeks": 8,
+            "plan": [{"week": "2026-11-02", "share": 0.5}, {"week": "2026-11-16", "share": 1.0, "markets": ["BR"]}],
+            "interval": 0.8}
+    r = server.post("/forecast", json=body)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["model_version"] == "7" and answer["first_week"] == "2026-11-02" and answer["interval"] == 0.8
+    rows = answer["weekly"]
+    assert len(rows) == 8 * 3 and {row["market"] for row in rows} == {"BR", "IN", "ALL"}
+    br = [row for row in rows if row["market"] == "BR"]
+    assert [row["rollout_share"] for row in br[:3]] == [0.5, 0.5, 1.0]
+    for row in rows:
+        for quantity in ("time_spent_min", "dau", "minutes", "ad_revenue_usd"):
+            assert row[quantity]["lo"] <= row[quantity]["hi"]
+    minutes = answer["totals"]["minutes"]
+    assert sum(row["minutes"]["scenario"] for row in rows if row["market"] != "ALL") == pytest.approx(minutes["scenario"])
+    assert minutes["incremental"]["lo"] < minutes["incremental"]["mean"] < minutes["incremental"]["hi"]
+
+
+def test_batch_attribution_and_model_endpoints(server):
+    scenarios = [{"app": "facebook", "horizon_weeks": 4}, {"app": "instagram", "markets": ["US"], "horizon_weeks": 8,
+                                                           "plan": [{"week": "2026-11-02", "share": 0.0}]}]
+    r = server.post("/forecast_batch", json={"scenarios": scenarios})
+    assert r.status_code == 200, r.text
+    batch = r.json()["answers"]
+    assert [a["app"] for a in batch] == ["facebook", "instagram"]
+    assert batch[0]["totals"]["minutes"]["incremental"] == {"mean": 0.0, "lo": 0.0, "hi": 0.0}
+    withdrawal = batch[1]["totals"]["minutes"]["incremental"]
+    assert withdrawal["lo"] < withdrawal["mean"] < 0                        # withdrawing lowers minutes
+
+    r = server.post("/attribution", json={"app": "facebook", "markets": ["US", "BR"], "start": "2025-01-06"})
+    assert r.status_code == 200, r.text
+    attribution = r.json()
+    assert attribution["start"] == "2025-01-06" and len(attribution["by_market"]) == 2
+    revenue = attribution["totals"]["ad_revenue_usd"]
+    assert revenue["via_engagement"]["mean"] + revenue["direct"]["mean"] == pytest.approx(revenue["incremental"]["mean"])
+    assert 0 < attribution["totals"]["minutes"]["relative_lift"] < 0.2
+
+    r = server.post("/model", json={})
+    assert r.status_code == 200
+    info = r.json()
+    assert info["model_version"] == "7" and info["run_id"] == "run-abc"
+    assert set(info["apps"]) == {"facebook", "instagram"} and len(info["apps"]["facebook"]["markets"]) == 12
+
+
+def test_health_metrics_and_openapi_stay_open_and_document_every_endpoint(server):
+    bare = httpx.Client(base_url=str(server.base_url), timeout=30)
+    for path in ("/healthz", "/readyz", "/livez", "/metrics"):
+        assert bare.get(path).status_code == 200, path
+    schema = bare.get("/docs.json").json()
+    for path in ("/forecast", "/forecast_batch", "/attribution", "/model"):
+        assert path in schema["paths"]
+    text = str(schema)
+    assert "2026-11-02" in text and "instagram" in text        # the examples are in the schema
+    assert bare.post("/forecast", json={"app": "instagram"}).status_code == 401
+    wrong = bare.post("/forecast", json={"app": "instagram"}, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and "bearer token" in wrong.json()["error"]
+
+
+BAD_REQUESTS = [
+    ("/forecast", {"app": "tiktok"}, 400, "unknown app 'tiktok'"),
+    ("/forecast", {"app": "instagram", "markets": ["XX"]}, 400, "unknown market(s) XX"),
+    ("/forecast", {"app": "instagram", "markets": ["BR", "BR"]}, 400, "listed twice"),
+    ("/forecast", {"app": "instagram", "horizon_weeks": 0}, 400, "horizon_weeks"),
+    ("/forecast", {"app": "instagram", "horizon_weeks": 105}, 400, "horizon_weeks"),
+    ("/forecast", {"app": "instagram", "horizon_weeks": "many"}, 400, "horizon_weeks"),
+    ("/forecast", {"app": "instagram", "plan": [{"week": "2026-11-02", "share": 1.5}]}, 400, "share"),
+    ("/forecast", {"app": "instagram", "plan": [{"week": "2026-11-03", "share": 1}]}, 400, "Tuesday"),
+    ("/forecast", {"app": "instagram", "plan": [{"week": "2026-10-26", "share": 1}]}, 400, "before the forecast starts"),
+    ("/forecast", {"app": "instagram", "horizon_weeks": 2, "plan": [{"week": "2027-06-07", "share": 1}]}, 400,
+     "after the last forecast week"),
+    ("/forecast", {"app": "instagram", "plan": [{"week": "next monday", "share": 1}]}, 400, "not a date"),
+    ("/forecast", {"app": "instagram", "plan": [{"week": "2026-11-02", "share": 1, "markets": ["FR"]}],
+                   "markets": ["BR"]}, 400, "FR not among the chosen markets"),
+    ("/forecast", {"app": "instagram", "plan": [{"share": 1}]}, 400, "week"),
+    ("/forecast", {"app": "instagram", "interval": 0.3}, 400, "interval"),
+    ("/forecast", {"markets": ["BR"]}, 400, "app"),
+    ("/forecast", {"app": 12}, 400, "app"),
+    ("/forecast", [1, 2, 3], 400, "validation error"),
+    ("/forecast_batch", {"scenarios": []}, 400, "scenarios"),
+    ("/forecast_batch", {"scenarios": [{"app": "instagram"}] * 101}, 400, "scenarios"),
+    ("/forecast_batch", {"scenarios": [{"app": "instagram"}, {"app": "nope"}]}, 400, "scenarios[1].app"),
+    ("/attribution", {"app": "facebook", "start": "2025-13-01"}, 400, "start"),
+    ("/attribution", {"app": "facebook", "start": "2026-06-01", "end": "2025-06-02"}, 400, "after end"),
+    ("/attribution", {"app": "facebook", "start": "2030-01-07"}, 400, "no modelled week"),
+]
+
+
+@pytest.mark.parametrize("path,body,status,fragment", BAD_REQUESTS, ids=[f"{p}-{i}" for i, (p, *_ ) in enumerate(BAD_REQUESTS)])
+def test_bad_requests_get_a_4xx_that_names_the_problem(server, path, body, status, fragment):
+    r = server.post(path, json=body)
+    assert r.status_code == status, r.text
+    assert fragment in r.text
+
+
+def test_malformed_and_oversized_bodies_are_refused_and_the_server_stays_ready(server):
+    r = server.post("/forecast", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    huge = {"app": "instagram", "markets": ["BR"] * 50000}
+    r = server.post("/forecast", json=huge)
+    assert r.status_code == 413 and "over the limit" in r.json()["error"]
+
+    def chunks():
+        yield b'{"app": "instagram", "markets": ['
+        for _ in range(50000):
+            yield b'"BR",'
+        yield b'"BR"]}'
+    r = server.post("/forecast", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert server.get("/readyz").status_code == 200
+
+
+def test_no_model_starts_not_ready_and_explains_how_to_train(tmp_path):
+    process, url = start_server({**os.environ, "BENTOML_HOME": str(tmp_path / "empty")})
+    try:
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        assert httpx.get(f"{url}/readyz").status_code == 503
+        r = httpx.post(f"{url}/forecast", json={"app": "instagram"})
+        assert r.status_code == 503 and "impact train" in r.json()["error"]
+    finally:
+        stop_server(process)
+
+
+# ---------------------------------------------------------------------- in process
+
+def _forecast(model, **fields):
+    request = ForecastRequest(**fields)
+    return answers.forecast(model, "7", request.app, request.markets, request.horizon_weeks, request.plan,
+                            request.interval)
+
+
+def test_totals_equal_the_sum_of_weekly_rows(small_model):
+    answer = _forecast(small_model["model"], app="facebook", horizon_weeks=26,
+                       plan=[PlanPoint(week="2026-11-30", share=1.0)])
+    rows = [row for row in answer["weekly"] if row["market"] != "ALL"]
+    for quantity in ("minutes", "ad_revenue_usd"):
+        totals = answer["totals"][quantity]
+        assert sum(row[quantity]["baseline"] for row in rows) == pytest.approx(totals["baseline"], rel=1e-9)
+        assert sum(row[quantity]["scenario"] for row in rows) == pytest.approx(totals["scenario"], rel=1e-9)
+        assert totals["incremental"]["mean"] == pytest.approx(totals["scenario"] - totals["baseline"])
+
+
+def test_empty_plan_and_status_quo_plan_change_nothing(small_model):
+    model = small_model["model"]
+    empty = _forecast(model, app="instagram", horizon_weeks=13)
+    for row in empty["weekly"]:
+        for quantity in ("time_spent_min", "dau", "minutes", "ad_revenue_usd"):
+            assert row[quantity]["baseline"] == row[quantity]["scenario"]
+    last = model.apps_["instagram"].panel.share[:, -1]
+    markets = model.apps_["instagram"].panel.markets
+    same = [PlanPoint(week="2026-11-02", share=float(s), markets=[m]) for m, s in zip(markets, last)]
+    answer = _forecast(model, app="instagram", horizon_weeks=13, plan=same)
+    assert answer["totals"]["minutes"]["incremental"] == {"mean": 0.0, "lo": 0.0, "hi": 0.0}
+    assert answer["totals"]["ad_revenue_usd"]["incremental"] == {"mean": 0.0, "lo": 0.0, "hi": 0.0}
+    assert np.isclose(empty["totals"]["minutes"]["baseline"], answer["totals"]["minutes"]["baseline"])
+
+
+def test_the_built_bento_is_self_contained(small_model, tmp_path):
+    """`bentoml build` packs code and model; imported into an empty store and served from an
+    empty folder (no MLflow database, no .impact/), it answers."""
+    import json
+    import shutil
+    repo = Path(__file__).parents[1]
+    build_home = tmp_path / "build_home"
+    shutil.copytree(small_model["home"], build_home)
+    env = {**os.environ, "BENTOML_HOME": str(build_home)}
+    subprocess.run([BENTOML, "build", str(repo)], env=env, cwd=repo, check=True, capture_output=True, timeout=300)
+    listing = subprocess.run([BENTOML, "list", "-o", "json"], env=env, capture_output=True, text=True, check=True)
+    tag = json.loads(listing.stdout)[0]["tag"]
+    archive = tmp_path / "service.bento"
+    subprocess.run([BENTOML, "export", tag, str(archive)], env=env, check=True, capture_output=True, timeout=120)
+
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    serve_env = {**os.environ, "BENTOML_HOME": str(tmp_path / "fresh_home")}
+    serve_env.pop("MLFLOW_TRACKING_URI", None)
+    subprocess.run([BENTOML, "import", str(archive)], env=serve_env, check=True, capture_output=True, timeout=120)
+    port = free_port()
+    process = subprocess.Popen([BENTOML, "serve", tag, "--host", "127.0.0.1", "--port", str(port)], env=serve_env,
+                               cwd=clean, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(180):
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        r = httpx.post(f"{url}/forecast", json={"app": "facebook", "markets": ["US"], "horizon_weeks": 4}, timeout=60)
+        assert r.status_code == 200 and r.json()["model_version"] == "7"
+        assert list(clean.iterdir()) == []            # nothing needed (or written) in the working folder
+    finally:
+        stop_server(process)
