@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 PANEL  := data/generated/panel.parquet
 PORT   ?= 3000
 
-.PHONY: help install dev run data test test-slow bench clean lock
+.PHONY: help install dev run data test test-slow bench bench-tools clean lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,8 +46,12 @@ test: dev  ## run the test suite (fast tier; what CI runs)
 test-slow:  dev ## run the slow statistical sweeps too
 	$(BIN)/python -m pytest -q
 
-bench: install  ## run the benchmark scripts; they rewrite their sections of bench/RESULTS.md
+bench-tools:  ## install wrk, the HTTP load generator of bench/load.py (apt-get; needs root)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+
+bench: install bench-tools  ## run the benchmark scripts; they rewrite their sections of bench/RESULTS.md
 	$(BIN)/python bench/model_speed.py
+	$(BIN)/python bench/load.py
 
 clean:  ## remove the venv, generated data and local state
 	rm -rf $(VENV) data/generated .impact .pytest_cache

@@ -10,20 +10,24 @@ from __future__ import annotations
 import numpy as np
 
 
-def adstock(share: np.ndarray, carryover: float, initial: np.ndarray | float = 0.0) -> np.ndarray:
+def adstock(share: np.ndarray, carryover: float | np.ndarray, initial: np.ndarray | float = 0.0) -> np.ndarray:
     """Exposure e_t = carryover * e_{t-1} + (1 - carryover) * share_t, from e_{-1} = `initial`.
 
     `carryover` in [0, 1): 0 is no memory; 0.75 reaches 90% of a new level after 8 weeks.
     Works for withdrawals too: exposure decays when the share falls. `initial` (the exposure
     reached before the first week, one value per series) continues a history into a forecast.
+    An array of carry-overs broadcasts against `share` without its time axis (several at once).
     """
-    if not 0.0 <= carryover < 1.0:
+    carryover = np.asarray(carryover, dtype=float)
+    if not np.all((0.0 <= carryover) & (carryover < 1.0)):
         raise ValueError(f"carryover must be in [0, 1), got {carryover}")
     share = np.asarray(share, dtype=float)
-    exposure = np.empty_like(share)
-    level = np.broadcast_to(np.asarray(initial, dtype=float), share.shape[:-1]).copy()
+    shape = np.broadcast_shapes(share.shape[:-1], carryover.shape)
+    exposure = np.empty(shape + share.shape[-1:])
+    level = np.broadcast_to(np.asarray(initial, dtype=float), shape).copy()
+    keep, add = carryover, 1.0 - carryover
     for t in range(share.shape[-1]):
-        level = carryover * level + (1.0 - carryover) * share[..., t]
+        level = keep * level + add * share[..., t]
         exposure[..., t] = level
     return exposure
 
@@ -32,9 +36,10 @@ def hill(exposure: np.ndarray, half_saturation: float, shape: float) -> np.ndarr
     """Saturating response in [0, 1] with hill(0) = 0 and hill(1) = 1.
 
     `half_saturation` is where the un-normalised curve reaches half its maximum; smaller means
-    earlier saturation. `shape` > 0 sets how steep the curve is.
+    earlier saturation. `shape` > 0 sets how steep the curve is. Both may be arrays that
+    broadcast against `exposure` (several curves at once).
     """
-    if half_saturation <= 0 or shape <= 0:
+    if np.any(np.asarray(half_saturation) <= 0) or np.any(np.asarray(shape) <= 0):
         raise ValueError("half_saturation and shape must be positive")
     x = np.clip(np.asarray(exposure, dtype=float), 0.0, None) ** shape
     k = half_saturation ** shape

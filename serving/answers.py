@@ -7,7 +7,6 @@ request raise `RequestError` with a message naming the field.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from training.model import ImpactModel
 from training.paths import QUANTITIES
@@ -46,22 +45,19 @@ def forecast(model: ImpactModel, version: str, app: str, markets: list[str], hor
     except PlanError as exc:
         raise RequestError(str(exc)) from None
     result = model.forecast(app, shares, chosen, interval)
-    return {"model_version": version, "app": app, "interval": interval, "first_week": str(weeks[0].date()),
-            "weekly": _weekly_rows(result.weekly), "totals": result.totals}
+    return {"model_version": version, "app": app, "interval": interval, "first_week": result.weeks[0],
+            "weekly": _weekly_rows(result.per_market, result.markets, result.weeks)
+                      + _weekly_rows(result.combined, ["ALL"], result.weeks),
+            "totals": result.totals}
 
 
-def _weekly_rows(weekly: pd.DataFrame) -> list[dict]:
-    """Long rows with one object per quantity: {baseline, scenario, lo, hi}."""
-    columns = {q: [weekly[f"{q}_{c}"].to_numpy(dtype=float).tolist() for c in COLUMNS] for q in QUANTITIES}
-    weeks, markets = weekly["week"].tolist(), weekly["market"].tolist()
-    shares = np.round(weekly["rollout_share"].to_numpy(dtype=float), 6).tolist()
-    rows = []
-    for i in range(len(weekly)):
-        row = {"week": weeks[i], "market": markets[i], "rollout_share": shares[i]}
-        for q, values in columns.items():
-            row[q] = {c: values[k][i] for k, c in enumerate(COLUMNS)}
-        rows.append(row)
-    return rows
+def _weekly_rows(values: dict, markets: list[str], weeks: list[str]) -> list[dict]:
+    """Rows (week, market) with one object per quantity: {baseline, scenario, lo, hi}."""
+    columns = {q: {c: values[q][c].tolist() for c in COLUMNS} for q in QUANTITIES}
+    shares = np.round(values["rollout_share"], 6).tolist()
+    return [{"week": week, "market": market, "rollout_share": shares[m][t],
+             **{q: {c: columns[q][c][m][t] for c in COLUMNS} for q in QUANTITIES}}
+            for m, market in enumerate(markets) for t, week in enumerate(weeks)]
 
 
 def attribution(model: ImpactModel, version: str, app: str, markets: list[str], start: str | None,
@@ -103,4 +99,16 @@ def describe(model: ImpactModel, version: str, run_id: str) -> dict:
             "backtest": {"mase": bt.mase, "seasonal_naive_mase": bt.mase_seasonal_naive, "coverage90": bt.coverage,
                          "baseline_trend": bt.trend},
         }
-    return {"model_version": version, "run_id": run_id, "apps": apps, "params": model.get_params() | {"grid": len(model.grid)}}
+    return _finite({"model_version": version, "run_id": run_id, "apps": apps,
+                    "params": model.get_params() | {"grid": len(model.grid)}})
+
+
+def _finite(value):
+    """NaN (e.g. a metric a model was fitted without) as null, so the answer is valid JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

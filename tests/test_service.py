@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +13,7 @@ import pytest
 
 from serving import answers
 from serving.schemas import ForecastRequest, PlanPoint
+from tests.servers import free_port, stop, wait_ready
 
 TOKEN = "s3cret-token"
 BENTOML = str(Path(sys.executable).parent / "bentoml")
@@ -41,39 +40,19 @@ def small_model(tmp_path_factory):
     return {"model": model, "home": home}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(env: dict) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen([BENTOML, "serve", "serving.service:EngagementImpact", "--host", "127.0.0.1",
                                 "--port", str(port)], env=env, cwd=Path(__file__).parents[1],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.5)
-    stop_server(process)
-    pytest.fail("bentoml serve did not start")
+    if not wait_ready(url, process, path="/healthz"):
+        stop_server(process)
+        pytest.fail("bentoml serve did not start")
+    return process, url
 
 
-def stop_server(process: subprocess.Popen) -> None:
-    import signal
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(process.pid, signal.SIGKILL)
+stop_server = stop
 
 
 @pytest.fixture(scope="module")
@@ -272,13 +251,7 @@ def test_the_built_bento_is_self_contained(small_model, tmp_path):
                                cwd=clean, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(180):
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
+        assert wait_ready(url, process)
         r = httpx.post(f"{url}/forecast", json={"app": "facebook", "markets": ["US"], "horizon_weeks": 4}, timeout=60)
         assert r.status_code == 200 and r.json()["model_version"] == "7"
         assert list(clean.iterdir()) == []            # nothing needed (or written) in the working folder

@@ -6,16 +6,14 @@ Every command runs as a real process against a throwaway tracking store and Bent
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import IMPACT
+from tests.servers import free_port, stop, wait_ready
 
 SMALL_MARKETS = {"US", "IN", "BR", "DE", "FR", "GB", "MX", "JP", "KR", "VN", "ID", "PH"}
 FAST = ["--set", "n_bootstrap=50", "--set", "backtest_origins=3"]
@@ -129,29 +127,16 @@ def check_pyfunc(env: dict) -> None:
     assert out.loc[2, "minutes_scenario"] < out.loc[2, "minutes_baseline"]        # a withdrawal lowers minutes
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_train_against_a_real_mlflow_server(small_world, tmp_path):
     port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(tmp_path / "artifacts"),
          "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    pytest.fail("mlflow server did not start")
-                time.sleep(0.5)
+        if not wait_ready(f"http://127.0.0.1:{port}", server, path="/health"):
+            pytest.fail("mlflow server did not start")
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}",
                "IMPACT_HOME": str(tmp_path / "impact"), "BENTOML_HOME": str(tmp_path / "bentoml")}
         result = impact(env, "train", "--data", str(small_world["good"]), "--quiet", *FAST)
@@ -160,5 +145,4 @@ def test_train_against_a_real_mlflow_server(small_world, tmp_path):
         assert not (tmp_path / "impact" / "mlflow.db").exists()            # nothing went to the embedded store
         assert any((tmp_path / "artifacts").rglob("arrays.npz"))             # the server stored the model files
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)

@@ -49,6 +49,17 @@ class AppFit:
     event_study: dict                # dynamic aggregation table, overall ATT and the pre-trend test
     noise_seed: int = 0
 
+    def future_weeks(self) -> pd.DatetimeIndex:
+        """Every forecastable week (computed once)."""
+        if "_future" not in self.__dict__:
+            self._future = future_weeks(self.panel.weeks, self.baseline.mean.shape[-1])
+            self._future_labels = [str(w.date()) for w in self._future]
+        return self._future
+
+    def future_week_labels(self) -> list[str]:
+        self.future_weeks()
+        return self._future_labels
+
     def noise_paths(self) -> np.ndarray:
         """Unscaled baseline error paths (outcomes x markets x max horizon x draws), made once.
 
@@ -68,18 +79,39 @@ class AppFit:
         `forecast=True` continues each shape's exposure from the end of the history; otherwise
         the shares are the history itself. Paths are widened for a `level` interval.
         """
-        used = set(np.unique(self.draws["shape_index"]).tolist()) | {self.shapes.index(self.shape)}
-        exposures = {}
-        for u in sorted(used):   # one adstock per distinct carry-over, then each shape's saturation
-            shape = self.shapes[u]
-            if shape.carryover not in exposures:
-                initial = self.last_exposure[u, markets] if forecast else 0.0
-                exposures[shape.carryover] = adstock(shares, shape.carryover, initial)
-        responses = {u: hill(exposures[self.shapes[u].carryover], self.shapes[u].half_saturation,
-                             self.shapes[u].shape).astype(dtype) for u in used}
-        point = point_log_effects(vars(self.effect), responses[self.shapes.index(self.shape)])
-        paths = path_log_effects(self.draws, responses, point, interval_inflation(self.max_t, level), quantities)
+        t = self._shape_tables()
+        # every distinct carry-over in one pass (markets x carry-overs x weeks), then every shape's saturation
+        initial = self.last_exposure[t["first_of_carryover"]][:, markets].T if forecast else 0.0
+        exposure = adstock(shares[:, None, :], t["distinct"], initial)
+        exposure = np.moveaxis(exposure, 1, -1)[..., t["carryover_of_used"]]         # markets x weeks x used shapes
+        responses = hill(exposure, t["half_saturation"], t["shape"]).astype(dtype)
+        point = point_log_effects(vars(self.effect), responses[..., t["selected"]])
+        paths = path_log_effects(self.draws, responses[..., t["of_draw"]], point, self.inflation(level), quantities)
         return point, paths
+
+    def _shape_tables(self) -> dict:
+        """Index tables over the shapes the draws use (computed once)."""
+        if "_tables" not in self.__dict__:
+            used = np.union1d(np.unique(self.draws["shape_index"]), [self.shapes.index(self.shape)])
+            carryover = np.array([self.shapes[u].carryover for u in used])
+            distinct = np.unique(carryover)
+            self._tables = {
+                "distinct": distinct,
+                "first_of_carryover": [int(used[carryover == c][0]) for c in distinct],
+                "carryover_of_used": np.searchsorted(distinct, carryover),
+                "half_saturation": np.array([self.shapes[u].half_saturation for u in used]),
+                "shape": np.array([self.shapes[u].shape for u in used]),
+                "selected": int(np.searchsorted(used, self.shapes.index(self.shape))),
+                "of_draw": np.searchsorted(used, self.draws["shape_index"]),
+            }
+        return self._tables
+
+    def inflation(self, level: float) -> float:
+        """The max-t widening factor for a `level` interval (kept per level)."""
+        cache = self.__dict__.setdefault("_inflation", {})
+        if level not in cache:
+            cache[level] = interval_inflation(self.max_t, level)
+        return cache[level]
 
     def status_quo_paths(self, level: float) -> dict:
         """Baseline logs and status-quo levels on every path, all markets, the longest horizon.
@@ -128,10 +160,17 @@ class Forecast:
 
     app: str
     markets: list[str]
-    weeks: pd.DatetimeIndex
+    weeks: list[str]         # YYYY-MM-DD
     level: float
-    weekly: pd.DataFrame     # one row per week and market (and "ALL"): share, baseline, scenario, lo, hi
+    per_market: dict         # rollout_share, and quantity -> {baseline, scenario, lo, hi}: markets x weeks arrays
+    combined: dict           # the same for the chosen markets together: 1 x weeks arrays
     totals: dict             # quantity -> baseline, scenario, incremental {mean, lo, hi}
+
+    @property
+    def weekly(self) -> pd.DataFrame:
+        """One row per week and market, then the "ALL" rows: `<quantity>_<baseline|scenario|lo|hi>`."""
+        return pd.concat([_forecast_rows(self.per_market, self.markets, self.weeks),
+                          _forecast_rows(self.combined, ["ALL"], self.weeks)], ignore_index=True)
 
 
 @dataclass
@@ -301,7 +340,8 @@ class ImpactModel:
         return np.array([known.index(m) for m in markets])
 
     def forecast_weeks(self, app: str, horizon: int) -> pd.DatetimeIndex:
-        return future_weeks(self._app(app).panel.weeks, horizon)
+        """The `horizon` weeks after the app's last trained week."""
+        return self._app(app).future_weeks()[:horizon]
 
     def status_quo(self, app: str, horizon: int, markets: list[str] | None = None) -> np.ndarray:
         """Shares held at their last observed value: markets x horizon."""
@@ -332,7 +372,7 @@ class ImpactModel:
         plan = {q: np.exp(v) for q, v in scenario_logs(baseline, plan_effects).items()}
 
         names = [fit.panel.markets[i] for i in index]
-        weeks = self.forecast_weeks(app, horizon)
+        weeks = fit.future_week_labels()[:horizon]
         plan_all, quo_all = combined_levels(plan), combined_levels(quo)
         per_market, combined = {"rollout_share": shares}, {}
         for quantity in QUANTITIES:
@@ -346,8 +386,6 @@ class ImpactModel:
             combined["time_spent_min"][column] = combined["minutes"][column] / (7.0 * combined["dau"][column])
         combined["rollout_share"] = ((per_market["dau"]["baseline"] * shares).sum(axis=0, keepdims=True)
                                      / combined["dau"]["baseline"])
-        weekly = pd.concat([_forecast_rows(per_market, names, weeks), _forecast_rows(combined, ["ALL"], weeks)],
-                           ignore_index=True)
         totals = {}
         for quantity in ("minutes", "ad_revenue_usd"):
             added = (plan_all[quantity].astype(float) - quo_all[quantity]).sum(axis=0)
@@ -356,7 +394,7 @@ class ImpactModel:
             scenario = float(per_market[quantity]["scenario"].sum())
             totals[quantity] = {"baseline": baseline, "scenario": scenario,
                                 "incremental": {"mean": scenario - baseline, "lo": float(lo), "hi": float(hi)}}
-        return Forecast(app, names, weeks, level, weekly, totals)
+        return Forecast(app, names, weeks, level, per_market, combined, totals)
 
     def attribute(self, app: str, markets: list[str] | None = None, start: str | None = None,
                   end: str | None = None, level: float = 0.9) -> Attribution:
@@ -423,9 +461,9 @@ def _path_mean(values: np.ndarray) -> np.ndarray:
     return values.mean(axis=-1).astype(np.float64)
 
 
-def _forecast_rows(values: dict, names: list[str], weeks: pd.DatetimeIndex) -> pd.DataFrame:
+def _forecast_rows(values: dict, names: list[str], weeks: list[str]) -> pd.DataFrame:
     """Long rows (week, market) with `<quantity>_<baseline|scenario|lo|hi>` columns."""
-    frame = {"week": np.tile(weeks.strftime("%Y-%m-%d"), len(names)), "market": np.repeat(names, len(weeks)),
+    frame = {"week": np.tile(weeks, len(names)), "market": np.repeat(names, len(weeks)),
              "rollout_share": values["rollout_share"].reshape(-1)}
     for quantity in QUANTITIES:
         for column, array in values[quantity].items():

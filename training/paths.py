@@ -32,19 +32,15 @@ def point_log_effects(estimate: dict[str, float], response: np.ndarray) -> dict[
     return {name: response[..., None] * slope for name, slope in slopes(estimate).items()}
 
 
-def path_log_effects(draws: dict[str, np.ndarray], responses: dict[int, np.ndarray],
-                     point: dict[str, np.ndarray], factor: float,
-                     quantities: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+def path_log_effects(draws: dict[str, np.ndarray], response: np.ndarray, point: dict[str, np.ndarray],
+                     factor: float, quantities: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     """Log effects per path (markets x weeks x paths), widened `factor` times around `point`.
 
-    Each draw uses the response of its own shape (`responses[shape_index]`, markets x weeks),
-    so the paths carry the uncertainty of carry-over and saturation as well as of the effect
-    sizes; `factor` (from the max-t over shapes) pays for having selected the shape. Computed
-    as factor * slope * response + (1 - factor) * point, only for `quantities` (default all).
+    `response` (markets x weeks x paths) is each draw's response under its own shape, so the
+    paths carry the uncertainty of carry-over and saturation as well as of the effect sizes;
+    `factor` (from the max-t over shapes) pays for having selected the shape. Computed as
+    factor * slope * response + (1 - factor) * point, only for `quantities` (default all).
     """
-    unique = np.array(sorted(responses))
-    stacked = np.stack([responses[u] for u in unique], axis=-1)
-    response = stacked[..., np.searchsorted(unique, draws["shape_index"])]
     dtype = response.dtype
     out = {}
     for name, slope in slopes(draws).items():

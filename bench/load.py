@@ -1,0 +1,139 @@
+"""Serving load: the forecast service against a no-op BentoML endpoint, same load, same run.
+
+    python bench/load.py [--seconds 20] [--runs 3] [--connections 32] [--workers 2]
+
+Fits the model on the default world and imports it into a throwaway BentoML store, starts
+`bentoml serve` for the real service and for `bench/noop_service.py` (each in turn, same worker
+count, 1 by default: with several workers on one shared socket the kernel's spread of wrk's
+32 connections over them varies run to run), and drives each with wrk (`make bench-tools` installs it): a one-market, 26-week
+/forecast. Reports the median over runs of requests/s, p50 and p99 latency, the error count,
+and the ratio to the no-op endpoint (target: at least 0.5). Rewrites "serving_load" in RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.report import machine, write_section  # noqa: E402
+from tests.servers import free_port, stop, wait_ready  # noqa: E402
+
+BODY = {"app": "instagram", "markets": ["BR"], "horizon_weeks": 26, "plan": [{"week": "2026-11-02", "share": 1.0}]}
+
+
+def start(target: str, env: dict, cwd: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    with open(log, "w") as out:
+        process = subprocess.Popen([bentoml, "serve", target, "--host", "127.0.0.1", "--port", str(port)], env=env,
+                                   cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    if not wait_ready(url, process):
+        stop(process)
+        raise SystemExit(f"{target} did not become ready (log: {log})")
+    return process, url
+
+
+def wrk(url: str, seconds: int, connections: int, script: Path, path: str = "/forecast") -> dict:
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+                          f"{url}{path}"], capture_output=True, text=True, check=True).stdout
+
+    def latency_ms(label: str) -> float:
+        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+            "p50": latency_ms("50%"), "p99": latency_ms("99%"),
+            "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+            "socket_errors": dict(zip(("connect", "read", "write", "timeout"), map(int, socket_errors.groups())))
+            if socket_errors else {}}
+
+
+def measure(name: str, url: str, args, script: Path) -> dict:
+    wrk(url, 5, args.connections, script)                     # warm-up
+    runs = [wrk(url, args.seconds, args.connections, script) for _ in range(args.runs)]
+    for r in runs:
+        print(f"{name}: {r}", flush=True)
+    socket = {kind: sum(r["socket_errors"].get(kind, 0) for r in runs) for kind in ("connect", "read", "write", "timeout")}
+    return {key: statistics.median(r[key] for r in runs) for key in ("rps", "p50", "p99")} | {
+        "non_2xx": sum(r["non_2xx"] for r in runs), "socket": socket, "requests": sum(r["requests"] for r in runs)}
+
+
+def prepare_store(home: Path) -> None:
+    """Fit the default world and import it as engagement-impact:1 into the store at `home`."""
+    code = ("from pathlib import Path; import tempfile\n"
+            "from data import simulate_world\nfrom training.model import ImpactModel\n"
+            "from training.persist import save_model\nfrom training.registry import import_to_bentoml\n"
+            "model = ImpactModel().fit(simulate_world(seed=0).panel)\n"
+            "with tempfile.TemporaryDirectory() as tmp:\n"
+            "    import_to_bentoml(save_model(model, Path(tmp) / 'model'), '1', 'bench')\n")
+    subprocess.run([sys.executable, "-c", code], env={**os.environ, "BENTOML_HOME": str(home)}, cwd=REPO, check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: run `make bench-tools` (apt-get install wrk)")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        home = tmp / "bentoml"
+        prepare_store(home)
+        script = tmp / "post.lua"
+        script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                          f"wrk.body = {json.dumps(json.dumps(BODY))}\n")
+        env = {**os.environ, "BENTOML_HOME": str(home), "IMPACT_WORKERS": str(args.workers)}
+        env.pop("IMPACT_API_TOKEN", None)
+        results = {}
+        for name, target, cwd in (("forecast", "serving.service:EngagementImpact", REPO),
+                                  ("no-op", "noop_service:Noop", REPO / "bench")):
+            log = tmp / f"{name}.log"
+            process, url = start(target, env, cwd, log)
+            try:
+                results[name] = measure(name, url, args, script)
+            finally:
+                stop(process)
+            statuses = re.findall(r"\(status=(\d+),", log.read_text(errors="replace"))
+            results[name]["statuses"] = {code: statuses.count(code) for code in sorted(set(statuses))}
+            print(f"{name}: server statuses {results[name]['statuses']}", flush=True)
+    ratio = results["forecast"]["rps"] / results["no-op"]["rps"]
+    rows = "\n".join(f"| {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['requests']} | {r['non_2xx']} | "
+                     + ", ".join(f"{k} {v}" for k, v in r["socket"].items() if v) + " |"
+                     for name, r in results.items())
+    body = f"""## Serving load (issue 5)
+
+`python bench/load.py --seconds {args.seconds} --runs {args.runs} --connections {args.connections} --workers {args.workers}`
+on {machine()}; wrk with 2 threads on the same machine, body `{json.dumps(BODY)}`.
+Medians over {args.runs} runs of {args.seconds} s after a 5 s warm-up; requests and errors summed over the runs.
+
+| endpoint | requests/s | p50 ms | p99 ms | requests | non-2xx | socket errors (wrk) |
+|---|---|---|---|---|---|---|
+{rows}
+
+Throughput ratio forecast / no-op: **{ratio:.2f}** (target: at least 0.5).
+Server-side statuses (all requests incl. warm-up): """ + "; ".join(f"{n}: {r['statuses']}" for n, r in results.items()) + """
+"""
+    write_section("serving_load", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
