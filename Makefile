@@ -49,15 +49,20 @@ test-slow:  dev ## run the slow statistical sweeps too
 bench-tools:  ## install wrk, the HTTP load generator of bench/load.py (apt-get; needs root)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 
-bench: install bench-tools  ## run the benchmark scripts; they rewrite their sections of bench/RESULTS.md
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[bench]'
+	@touch $@
+
+bench: $(VENV)/.installed-bench bench-tools  ## install the peers (prophet, statsforecast) and wrk; run every bench script (about 25 min)
 	$(BIN)/python bench/model_speed.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/peers.py
 
 clean:  ## remove the venv, generated data and local state
 	rm -rf $(VENV) data/generated .impact .pytest_cache
 
 lock:  ## re-resolve the dependencies from pyproject.toml and rewrite requirements.lock
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install --quiet --upgrade pip && .lock-venv/bin/pip install --quiet -e '.[dev]'
+	.lock-venv/bin/pip install --quiet --upgrade pip && .lock-venv/bin/pip install --quiet -e '.[dev,bench]'
 	(head -n 2 requirements.lock; .lock-venv/bin/pip freeze --exclude-editable | sort -f) > requirements.lock.new
 	mv requirements.lock.new requirements.lock && rm -rf .lock-venv

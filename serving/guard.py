@@ -1,8 +1,9 @@
 """ASGI middleware in front of the API: bearer-token auth and a request-size limit.
 
 Health, metrics and docs routes stay open; every other route needs `Authorization: Bearer
-<token>` when a token is configured (401 otherwise). Bodies above `max_body_bytes` get 413
-before the service sees them (by Content-Length, or by reading a chunked body up to the limit).
+<token>` when a token is configured (401 otherwise). A POST body must be JSON (400 otherwise:
+BentoML answers other content types with a 500). Bodies above `max_body_bytes` get 413 before
+the service sees them (by Content-Length, or by reading a chunked body up to the limit).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class Guard:
             if not hmac.compare_digest(given, f"Bearer {self.token}"):
                 return await _reply(send, 401, "missing or wrong bearer token (set the Authorization header)",
                                     [(b"www-authenticate", b"Bearer")])
+        kind = headers.get(b"content-type")
+        if scope["method"] == "POST" and kind is not None and not kind.lower().startswith(b"application/json"):
+            return await _reply(send, 400, f"Content-Type must be application/json, not {kind.decode('latin-1')!r}")
         length = headers.get(b"content-length")
         if length is not None:
             try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -40,6 +42,14 @@ def default_world():
 
 
 HELD_BACK_WEEKS = 26
+SMALL_MARKETS = {"US", "IN", "BR", "DE", "FR", "GB", "MX", "JP", "KR", "VN", "ID", "PH"}
+
+
+def small_spec():
+    """A small world for end-to-end tests: 2 apps x 12 markets (3 never launched)."""
+    from data.markets import MARKETS
+    from data.simulator import WorldSpec
+    return WorldSpec(apps=("facebook", "instagram"), markets=tuple(m for m in MARKETS if m.code in SMALL_MARKETS))
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +66,20 @@ def full_model(default_world):
     """The model on the whole default world (backtest shortened: attribution does not use it)."""
     from training.model import ImpactModel
     return ImpactModel(seed=0, backtest_origins=2).fit(default_world.panel)
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory):
+    """A model fitted on a small world (2 apps x 12 markets), saved and imported into a BentoML store."""
+    from data import simulate_world
+    from training.model import ImpactModel
+    from training.persist import save_model
+    model = ImpactModel(n_bootstrap=50, backtest_origins=3).fit(simulate_world(seed=5, spec=small_spec()).panel)
+    root = tmp_path_factory.mktemp("service")
+    model_dir = save_model(model, root / "model")
+    home = root / "bentoml"
+    script = ("import sys; from training.registry import import_to_bentoml; "
+              "print(import_to_bentoml(__import__('pathlib').Path(sys.argv[1]), '7', 'run-abc'))")
+    subprocess.run([sys.executable, "-c", script, str(model_dir)], env={**os.environ, "BENTOML_HOME": str(home)},
+                   check=True, capture_output=True, timeout=120)
+    return {"model": model, "home": home}

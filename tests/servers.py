@@ -42,3 +42,20 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=30)
     except ProcessLookupError:
         pass
+
+
+def start_service(env: dict, target: str = "serving.service:EngagementImpact", cwd=None,
+                  log=subprocess.DEVNULL) -> tuple[subprocess.Popen, str]:
+    """`bentoml serve target` on a free loopback port; returns once /healthz answers."""
+    import sys
+    from pathlib import Path
+    port = free_port()
+    process = subprocess.Popen([str(Path(sys.executable).parent / "bentoml"), "serve", target, "--host", "127.0.0.1",
+                                "--port", str(port)], env=env, cwd=cwd or Path(__file__).parents[1],
+                               stdout=log, stderr=subprocess.STDOUT if log is not subprocess.DEVNULL else log,
+                               start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    if not wait_ready(url, process, path="/healthz"):
+        stop(process)
+        raise RuntimeError(f"bentoml serve {target} did not start")
+    return process, url

@@ -13,57 +13,23 @@ import pytest
 
 from serving import answers
 from serving.schemas import ForecastRequest, PlanPoint
-from tests.servers import free_port, stop, wait_ready
+from tests.servers import free_port, start_service, stop, wait_ready
 
 TOKEN = "s3cret-token"
 BENTOML = str(Path(sys.executable).parent / "bentoml")
 
 
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory):
-    """A model fitted on a small world (2 apps x 12 markets), saved and imported into a BentoML store."""
-    from data import simulate_world
-    from data.markets import MARKETS
-    from data.simulator import WorldSpec
-    from training.model import ImpactModel
-    from training.persist import save_model
-    codes = {"US", "IN", "BR", "DE", "FR", "GB", "MX", "JP", "KR", "VN", "ID", "PH"}
-    spec = WorldSpec(apps=("facebook", "instagram"), markets=tuple(m for m in MARKETS if m.code in codes))
-    model = ImpactModel(n_bootstrap=50, backtest_origins=3).fit(simulate_world(seed=5, spec=spec).panel)
-    root = tmp_path_factory.mktemp("service")
-    model_dir = save_model(model, root / "model")
-    home = root / "bentoml"
-    script = ("import sys; from training.registry import import_to_bentoml; "
-              "print(import_to_bentoml(__import__('pathlib').Path(sys.argv[1]), '7', 'run-abc'))")
-    subprocess.run([sys.executable, "-c", script, str(model_dir)], env={**os.environ, "BENTOML_HOME": str(home)},
-                   check=True, capture_output=True, timeout=120)
-    return {"model": model, "home": home}
-
-
-def start_server(env: dict) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen([BENTOML, "serve", "serving.service:EngagementImpact", "--host", "127.0.0.1",
-                                "--port", str(port)], env=env, cwd=Path(__file__).parents[1],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    if not wait_ready(url, process, path="/healthz"):
-        stop_server(process)
-        pytest.fail("bentoml serve did not start")
-    return process, url
-
-
-stop_server = stop
 
 
 @pytest.fixture(scope="module")
 def server(small_model):
     env = {**os.environ, "BENTOML_HOME": str(small_model["home"]), "IMPACT_API_TOKEN": TOKEN,
            "IMPACT_MAX_BODY_BYTES": "200000"}
-    process, url = start_server(env)
+    process, url = start_service(env)
     client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
     yield client
     client.close()
-    stop_server(process)
+    stop(process)
 
 
 # ---------------------------------------------------------------------- over HTTP
@@ -182,14 +148,14 @@ def test_malformed_and_oversized_bodies_are_refused_and_the_server_stays_ready(s
 
 
 def test_no_model_starts_not_ready_and_explains_how_to_train(tmp_path):
-    process, url = start_server({**os.environ, "BENTOML_HOME": str(tmp_path / "empty")})
+    process, url = start_service({**os.environ, "BENTOML_HOME": str(tmp_path / "empty")})
     try:
         assert httpx.get(f"{url}/healthz").status_code == 200
         assert httpx.get(f"{url}/readyz").status_code == 503
         r = httpx.post(f"{url}/forecast", json={"app": "instagram"})
         assert r.status_code == 503 and "impact train" in r.json()["error"]
     finally:
-        stop_server(process)
+        stop(process)
 
 
 # ---------------------------------------------------------------------- in process
@@ -256,4 +222,4 @@ def test_the_built_bento_is_self_contained(small_model, tmp_path):
         assert r.status_code == 200 and r.json()["model_version"] == "7"
         assert list(clean.iterdir()) == []            # nothing needed (or written) in the working folder
     finally:
-        stop_server(process)
+        stop(process)

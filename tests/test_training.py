@@ -12,20 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IMPACT
+from tests.conftest import IMPACT, small_spec
 from tests.servers import free_port, stop, wait_ready
 
-SMALL_MARKETS = {"US", "IN", "BR", "DE", "FR", "GB", "MX", "JP", "KR", "VN", "ID", "PH"}
 FAST = ["--set", "n_bootstrap=50", "--set", "backtest_origins=3"]
 
 
 @pytest.fixture(scope="module")
 def small_world(tmp_path_factory):
     from data import simulate_world
-    from data.markets import MARKETS
-    from data.simulator import WorldSpec
-    spec = WorldSpec(apps=("facebook", "instagram"), markets=tuple(m for m in MARKETS if m.code in SMALL_MARKETS))
-    paths = simulate_world(seed=3, spec=spec).write(tmp_path_factory.mktemp("world"))
+    paths = simulate_world(seed=3, spec=small_spec()).write(tmp_path_factory.mktemp("world"))
     broken = paths["csv"].parent / "broken.csv"
     lines = paths["csv"].read_text().splitlines()
     header = lines[0].split(",")

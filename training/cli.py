@@ -26,10 +26,21 @@ console = Console(soft_wrap=True)
 DEFAULT_DATA_DIR = Path("data/generated")
 
 
-def fail(message: str) -> None:
-    """Print one line on stderr and exit 2 (the exit code for bad input)."""
+def fail(message: str, code: int = 2) -> None:
+    """Print one line on stderr and exit: 2 for bad input, 1 for a failure around it."""
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
-    raise typer.Exit(code=2)
+    raise typer.Exit(code=code)
+
+
+def tracking_failure(exc: Exception) -> str | None:
+    """One line for a tracking store that is unreachable or locked; None if `exc` is something else."""
+    from mlflow.exceptions import MlflowException
+    from requests.exceptions import RequestException
+    from sqlalchemy.exc import SQLAlchemyError
+    if isinstance(exc, (MlflowException, RequestException, SQLAlchemyError)):
+        text = str(getattr(exc, "message", exc)).strip().splitlines()
+        return text[0][:300] if text else type(exc).__name__
+    return None
 
 
 @app.command()
@@ -110,8 +121,13 @@ def train(
     logging.getLogger("mlflow").setLevel(logging.WARNING)      # our progress bars say what happens
     if if_no_champion:
         from training import registry
-        tracking.configure()
-        current = registry.champion_version()
+        try:
+            tracking.configure()
+            current = registry.champion_version()
+        except Exception as exc:
+            if (problem := tracking_failure(exc)) is None:
+                raise
+            fail(f"tracking store {tracking.tracking_uri()} failed: {problem}", code=1)
         if current is not None:
             console.print(f"champion is version {current}; not training (drop --if-no-champion to retrain)")
             return
@@ -131,6 +147,13 @@ def train(
         except (PanelError, PanelShapeError) as exc:
             bars.stop()
             fail(str(exc))
+        except Exception as exc:
+            problem = tracking_failure(exc)
+            if problem is None:
+                raise
+            bars.stop()
+            fail(f"tracking store {tracking.tracking_uri()} failed: {problem}; nothing was registered, "
+                 "rerun when it is back", code=1)
         for task in tasks.values():
             bars.update(task, total=bars.tasks[task].completed or 1, completed=bars.tasks[task].completed or 1)
     console.print(f"[bold]run[/bold] {result.run_id}  [bold]model version[/bold] {result.version}  "

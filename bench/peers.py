@@ -1,0 +1,307 @@
+"""Issue 6: this service against the tools users would otherwise pick, on the same data, one run.
+
+    python bench/peers.py [--seeds 10] [--nulls 5] [--baseline-worlds 1]
+
+1. Effect recovery (incremental minutes per app, simulated worlds with known truth: the default
+   world, seeds 1..N and null worlds): this model vs two-way fixed effects OLS on the raw share
+   (market + week effects, cluster-robust by market) vs a CausalImpact-style counterfactual per
+   launched market (statsmodels UnobservedComponents, local level, never-launched markets as
+   regressors, fitted before the launch, simulated after it, summed over markets).
+2. Baseline accuracy on the zero-rollout series (weekly minutes per market): rolling origin,
+   8 origins 13 weeks apart, 13- and 26-week horizons; MASE and 90% coverage of this model's
+   baseline vs seasonal-naive, Prophet (yearly seasonality, interval_width 0.9) and
+   statsforecast AutoETS (level 90).
+3. Cost: wall time to fit every baseline series once (time per DAU, DAU, revenue for 3 apps x
+   32 markets) with Prophet and AutoETS, against this model's effects + bootstrap + baselines.
+
+Peers come from the `bench` extra (`pip install -e '.[bench]'`, done by `make bench`). Rewrites
+the "peers" section of RESULTS.md, with plots in bench/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.report import machine, write_section  # noqa: E402
+from data import simulate_world  # noqa: E402
+from training.arrays import app_panels  # noqa: E402
+from training.backtest import SEASON, choose_trends, rolling_origin_backtest  # noqa: E402
+from training.baseline import TRENDS, fit_baselines  # noqa: E402
+from training.effects import demean_markets  # noqa: E402
+from training.model import ImpactModel  # noqa: E402
+
+LEVEL = 0.9
+Z = 1.6448536269514722
+OUT = Path(__file__).parent / "out"
+
+
+# ---------------------------------------------------------------------- 1. effect recovery
+
+def ours(panel: pd.DataFrame, seed: int) -> dict:
+    model = ImpactModel(seed=seed, backtest_origins=0).fit(panel)
+    return {app: model.attribute(app).totals["minutes"]["incremental"] for app in model.apps_}
+
+
+def twfe(panel: pd.DataFrame) -> dict:
+    """log minutes on the raw share with market and week effects; CR1 standard errors by market."""
+    out = {}
+    for app, p in app_panels(panel).items():
+        y = p.log_minutes - p.log_minutes.mean(axis=1, keepdims=True)
+        x = p.share - p.share.mean(axis=1, keepdims=True)
+        y, x = demean_markets(y), demean_markets(x)                 # balanced panel: two-way demeaning
+        beta = np.vdot(x, y) / np.vdot(x, x)
+        score = (x * (y - beta * x)).sum(axis=1)                     # per market
+        g, n, k = x.shape[0], x.size, 1 + x.shape[0] + x.shape[1] - 1
+        se = np.sqrt(g / (g - 1) * (n - 1) / (n - k) * np.sum(score**2)) / np.vdot(x, x)
+
+        def added(b: float) -> float:
+            return float((p.minutes * (1 - np.exp(-b * p.share))).sum())
+        out[app] = {"mean": added(beta), "lo": added(beta - Z * se), "hi": added(beta + Z * se)}
+    return out
+
+
+def causal_impact(panel: pd.DataFrame, n_paths: int = 200, seed: int = 0) -> dict:
+    """Per launched market: local-level model of log minutes on the never-launched markets'
+    log minutes, fitted before the launch; the post-launch counterfactual is simulated."""
+    from statsmodels.tsa.statespace.structural import UnobservedComponents
+    rng = np.random.default_rng(seed)
+    out = {}
+    for app, p in app_panels(panel).items():
+        launched = (p.share > 0).any(axis=1)
+        controls = p.log_minutes[~launched].T                        # weeks x never-launched
+        totals = np.zeros(n_paths)
+        point = 0.0
+        for m in np.flatnonzero(launched):
+            start = int(np.argmax(p.share[m] > 0))
+            if start < 52:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit = UnobservedComponents(p.log_minutes[m, :start], level="local level",
+                                           exog=controls[:start]).fit(disp=False)
+                horizon = p.log_minutes.shape[1] - start
+                mean = fit.forecast(horizon, exog=controls[start:])
+                np.random.seed(int(rng.integers(2**31)))     # statsmodels draws from numpy's global state
+                sims = fit.simulate(horizon, repetitions=n_paths, anchor="end",
+                                    exog=controls[start:]).reshape(horizon, n_paths)
+            actual = p.minutes[m, start:]
+            point += float((actual - np.exp(mean + np.log(7.0))).sum())
+            totals += (actual[:, None] - np.exp(sims + np.log(7.0))).sum(axis=0)
+        lo, hi = np.quantile(totals, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+        out[app] = {"mean": point, "lo": float(lo), "hi": float(hi)}
+    return out
+
+
+def effect_recovery(seeds: list[int], nulls: list[int]) -> pd.DataFrame:
+    rows = []
+    for seed, null in [(s, False) for s in seeds] + [(s, True) for s in nulls]:
+        world = simulate_world(seed=seed, null=null)
+        truth = {app: inc["minutes"] for app, inc in world.truth["incremental"].items()}
+        for method, estimate in (("this model", lambda: ours(world.panel, seed)), ("TWFE OLS", lambda: twfe(world.panel)),
+                                 ("CausalImpact-style", lambda: causal_impact(world.panel, seed=seed))):
+            start = time.perf_counter()
+            result = estimate()
+            seconds = time.perf_counter() - start
+            for app, r in result.items():
+                rows.append({"seed": seed, "null": null, "method": method, "app": app, "truth": truth[app],
+                             **r, "seconds": seconds / len(result)})
+        print(f"world {seed}{' null' if null else ''} done", flush=True)
+    return pd.DataFrame(rows)
+
+
+def summarise_effects(rows: pd.DataFrame) -> str:
+    lines = ["| method | median relative error | 90% coverage (truth) | median relative half-width | "
+             "null worlds: interval contains 0 | median bias |", "|---|---|---|---|---|---|"]
+    for method, r in rows.groupby("method", sort=False):
+        eff, null = r[~r["null"]], r[r["null"]]
+        rel = (eff["mean"] - eff["truth"]) / eff["truth"]
+        covered = ((eff["lo"] <= eff["truth"]) & (eff["truth"] <= eff["hi"])).mean()
+        width = ((eff["hi"] - eff["lo"]) / 2 / eff["truth"]).median()
+        zero = ((null["lo"] <= 0) & (0 <= null["hi"])).mean() if len(null) else float("nan")
+        lines.append(f"| {method} | {rel.abs().median():.1%} | {covered:.1%} ({len(eff)} cases) | {width:.1%} | "
+                     f"{zero:.1%} ({len(null)} cases) | {rel.median():+.1%} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- 2. baseline accuracy
+
+def prophet_forecast(history: np.ndarray, weeks: pd.DatetimeIndex, horizon: int) -> tuple:
+    from prophet import Prophet
+    model = Prophet(yearly_seasonality=True, weekly_seasonality=False, daily_seasonality=False, interval_width=LEVEL)
+    model.fit(pd.DataFrame({"ds": weeks, "y": history}))
+    future = pd.DataFrame({"ds": pd.date_range(weeks[-1] + pd.Timedelta(days=7), periods=horizon, freq="7D")})
+    f = model.predict(future)
+    return f["yhat"].to_numpy(), f["yhat_lower"].to_numpy(), f["yhat_upper"].to_numpy()
+
+
+def ets_forecast(history: np.ndarray, horizon: int) -> tuple:
+    from statsforecast.models import AutoETS
+    f = AutoETS(season_length=52).forecast(y=history, h=horizon, level=[90])
+    return f["mean"], f["lo-90"], f["hi-90"]
+
+
+def baseline_accuracy(world_seeds: list[int], horizons=(13, 26), n_origins: int = 8) -> tuple[pd.DataFrame, dict]:
+    """Log weekly minutes per market, zero-rollout series; MASE on the level, coverage of 90% intervals."""
+    rows, seconds = [], {"this model": 0.0, "Prophet": 0.0, "AutoETS": 0.0}
+    h_max = max(horizons)
+    for seed in world_seeds:
+        world = simulate_world(seed=seed)
+        for app, p in app_panels(world.counterfactual).items():
+            series = np.stack([p.log_time, p.log_dau, p.log_revenue])
+            start = time.perf_counter()
+            _, ours_bt = choose_trends({kind: rolling_origin_backtest(series, p.weeks, h_max, n_origins, trends=(kind,) * 3)
+                                        for kind in TRENDS})
+            seconds["this model"] += time.perf_counter() - start
+            for h in horizons:
+                rows.append({"method": "this model", "h": h, "app": app, "mase": ours_bt.mase["minutes"][h],
+                             "naive": ours_bt.mase_seasonal_naive["minutes"][h], "coverage": ours_bt.coverage["minutes"][h]})
+            n_weeks = len(p.weeks)
+            origins = [n_weeks - h_max - 13 * k for k in range(n_origins)][::-1]
+            minutes = p.log_minutes
+            for method, forecast in (("Prophet", lambda hist, wk: prophet_forecast(hist, wk, h_max)),
+                                     ("AutoETS", lambda hist, wk: ets_forecast(hist, h_max))):
+                errors = {h: [] for h in horizons}
+                covered = {h: [] for h in horizons}
+                start = time.perf_counter()
+                for origin in origins:
+                    lo_fit = max(0, origin - 156)
+                    for m in range(minutes.shape[0]):
+                        mean, lo, hi = forecast(minutes[m, lo_fit:origin], p.weeks[lo_fit:origin])
+                        actual = minutes[m, origin:origin + h_max]
+                        hist = np.exp(minutes[m, lo_fit:origin])
+                        scale = np.mean(np.abs(hist[SEASON:] - hist[:-SEASON]))
+                        for h in horizons:
+                            errors[h].append(np.abs(np.exp(mean[:h]) - np.exp(actual[:h])) / scale)
+                            covered[h].append((lo[:h] <= actual[:h]) & (actual[:h] <= hi[:h]))
+                seconds[method] += time.perf_counter() - start
+                for h in horizons:
+                    rows.append({"method": method, "h": h, "app": app, "mase": float(np.mean(errors[h])),
+                                 "naive": np.nan, "coverage": float(np.mean(covered[h]))})
+            print(f"baselines {seed} {app} done", flush=True)
+    return pd.DataFrame(rows), seconds
+
+
+def summarise_baselines(rows: pd.DataFrame) -> str:
+    lines = ["| method | MASE 13 w | MASE 26 w | 90% coverage 13 w | 90% coverage 26 w |", "|---|---|---|---|---|"]
+    ours_rows = rows[rows["method"] == "this model"]
+    naive = ours_rows.groupby("h")["naive"].mean()
+    lines.append(f"| seasonal-naive | {naive[13]:.3f} | {naive[26]:.3f} | - | - |")
+    for method, r in rows.groupby("method", sort=False):
+        g = r.groupby("h")
+        lines.append(f"| {method} | {g['mase'].mean()[13]:.3f} | {g['mase'].mean()[26]:.3f} | "
+                     f"{g['coverage'].mean()[13]:.1%} | {g['coverage'].mean()[26]:.1%} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- 3. cost
+
+def fit_cost() -> dict:
+    """Seconds to fit every baseline series of the default world once, per method."""
+    panel = simulate_world(seed=0).panel
+    start = time.perf_counter()
+    model = ImpactModel(backtest_origins=0).fit(panel)
+    stages = model.stage_seconds_
+    ours_seconds = stages["effects"] + stages["bootstrap"] + stages["baselines"]
+    wall_ours = time.perf_counter() - start
+    panels = app_panels(panel)
+    series = [(p.weeks, values) for p in panels.values() for values in (p.log_time, p.log_dau, p.log_revenue)]
+    out = {"this model: effects + bootstrap + baselines": ours_seconds, "this model: fit without backtests (wall)": wall_ours}
+    for method, fit in (("Prophet: baselines alone", lambda w, y: prophet_forecast(y, w, 104)),
+                        ("AutoETS: baselines alone", lambda w, y: ets_forecast(y, 104))):
+        start = time.perf_counter()
+        for weeks, values in series:
+            for row in values:
+                fit(weeks[-156:], row[-156:])
+        out[method] = time.perf_counter() - start
+    start = time.perf_counter()
+    for p in panels.values():
+        fit_baselines(np.stack([p.log_time, p.log_dau, p.log_revenue]), p.weeks, 104)
+    out["this model: baselines alone"] = time.perf_counter() - start
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10, help="other effect seeds besides the default world")
+    parser.add_argument("--nulls", type=int, default=5, help="null worlds")
+    parser.add_argument("--baseline-worlds", type=int, default=1)
+    args = parser.parse_args()
+    logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+    logging.getLogger("prophet").setLevel(logging.WARNING)
+    OUT.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    effects = effect_recovery([0] + list(range(1, args.seeds + 1)), list(range(101, 101 + args.nulls)))
+    effects.to_csv(OUT / "effect_recovery.csv", index=False)
+    baselines, backtest_seconds = baseline_accuracy(list(range(args.baseline_worlds)))
+    baselines.to_csv(OUT / "baseline_accuracy.csv", index=False)
+    cost = fit_cost()
+    plot(effects)
+
+    twfe_bias = effects[(effects.method == "TWFE OLS") & ~effects.null]
+    bias = ((twfe_bias["mean"] - twfe_bias["truth"]) / twfe_bias["truth"]).groupby(twfe_bias["app"]).median()
+    cost_lines = "\n".join(f"| {name} | {seconds:.1f} |" for name, seconds in cost.items())
+    ratio = cost["Prophet: baselines alone"] / cost["this model: effects + bootstrap + baselines"]
+    body = f"""## Against the peers (issue 6)
+
+`python bench/peers.py --seeds {args.seeds} --nulls {args.nulls} --baseline-worlds {args.baseline_worlds}` on {machine()};
+prophet {version('prophet')}, statsforecast {version('statsforecast')}; took {time.perf_counter() - started:.0f} s.
+Raw rows: `bench/out/effect_recovery.csv`, `bench/out/baseline_accuracy.csv`; plot `bench/out/effect_recovery.png`.
+
+### 1. Effect recovery: incremental minutes over the history, per app
+
+Worlds: the default world and seeds 1..{args.seeds} (3 apps each), and {args.nulls} null worlds.
+
+{summarise_effects(effects)}
+
+TWFE on the raw share ignores carry-over and saturation: its median relative error by app is
+{", ".join(f"{app} {v:+.1%}" for app, v in bias.items())}.
+
+### 2. Baseline accuracy: weekly minutes per market, zero-rollout series
+
+Rolling origin, 8 origins 13 weeks apart, fits on the last 156 weeks, {args.baseline_worlds} world(s) x 3 apps x 32 markets.
+MASE on the level (scaled by each series' in-sample seasonal-naive error); coverage of the 90% interval.
+
+{summarise_baselines(baselines)}
+
+### 3. Cost: fitting every baseline series of the default world once (3 outcomes x 3 apps x 32 markets)
+
+| what | seconds |
+|---|---|
+{cost_lines}
+
+Prophet alone takes {ratio:.1f} x as long as this model's effects + bootstrap + baselines.
+Backtest wall time in part 2: {", ".join(f"{k} {v:.0f} s" for k, v in backtest_seconds.items())}.
+"""
+    write_section("peers", body)
+    print(body)
+
+
+def plot(effects: pd.DataFrame) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    eff = effects[~effects["null"]]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, (method, r) in enumerate(eff.groupby("method", sort=False)):
+        rel = (r["mean"] / r["truth"] - 1) * 100
+        ax.boxplot(rel, positions=[i], widths=0.5)
+    ax.set_xticks(range(eff["method"].nunique()), eff["method"].unique())
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_ylabel("relative error of incremental minutes (%)")
+    ax.set_title("Effect recovery on simulated worlds")
+    fig.savefig(OUT / "effect_recovery.png", dpi=110, bbox_inches="tight")
+
+
+if __name__ == "__main__":
+    main()
