@@ -53,9 +53,11 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[bench]'
 	@touch $@
 
-bench: $(VENV)/.installed-bench bench-tools  ## install the peers (prophet, statsforecast) and wrk; run every bench script (about 25 min)
+bench: $(VENV)/.installed-bench $(VENV)/.installed-dev bench-tools  ## install the peers and wrk; run every bench script (about 35 min)
 	$(BIN)/python bench/model_speed.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/soak.py
+	$(BIN)/python bench/fuzz.py
 	$(BIN)/python bench/peers.py
 
 clean:  ## remove the venv, generated data and local state

@@ -96,8 +96,8 @@ def causal_impact(panel: pd.DataFrame, n_paths: int = 200, seed: int = 0) -> dic
                 sims = fit.simulate(horizon, repetitions=n_paths, anchor="end",
                                     exog=controls[start:]).reshape(horizon, n_paths)
             actual = p.minutes[m, start:]
-            point += float((actual - np.exp(mean + np.log(7.0))).sum())
-            totals += (actual[:, None] - np.exp(sims + np.log(7.0))).sum(axis=0)
+            point += float((actual - np.exp(mean)).sum())          # log_minutes already holds the 7 days
+            totals += (actual[:, None] - np.exp(sims)).sum(axis=0)
         lo, hi = np.quantile(totals, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
         out[app] = {"mean": point, "lo": float(lo), "hi": float(hi)}
     return out

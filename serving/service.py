@@ -55,7 +55,7 @@ def _resolve(reference):
 @bentoml.service(
     name="engagement-impact",
     workers=int(os.environ.get("IMPACT_WORKERS", "1")),
-    traffic={"timeout": 60, "max_concurrency": 64},
+    traffic={"timeout": 60, "max_concurrency": 512},
     http={"cors": {"enabled": False}},
 )
 class EngagementImpact:
