@@ -99,16 +99,5 @@ def describe(model: ImpactModel, version: str, run_id: str) -> dict:
             "backtest": {"mase": bt.mase, "seasonal_naive_mase": bt.mase_seasonal_naive, "coverage90": bt.coverage,
                          "baseline_trend": bt.trend},
         }
-    return _finite({"model_version": version, "run_id": run_id, "apps": apps,
-                    "params": model.get_params() | {"grid": len(model.grid)}})
-
-
-def _finite(value):
-    """NaN (e.g. a metric a model was fitted without) as null, so the answer is valid JSON."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
+    return {"model_version": version, "run_id": run_id, "apps": apps,
+            "params": model.get_params() | {"grid": len(model.grid)}}

@@ -17,8 +17,7 @@ from starlette.responses import Response
 
 from serving import answers
 from serving.guard import Guard
-from serving.schemas import (App, ForecastRequest, Horizon, Interval, Markets, OptionalWeek, Plan, PlanPoint,
-                             Scenarios)
+from serving.schemas import App, ForecastRequest, Horizon, Interval, Markets, OptionalWeek, Plan, Scenarios
 from training.persist import ModelFileError, load_model
 from training.tracking import MODEL_NAME
 
@@ -35,7 +34,8 @@ def _champion() -> bentoml.models.BentoModel | None:
 
 def _json(answer: dict) -> Response:
     """The answer serialised once with orjson (several times faster than BentoML's generic
-    serialisation of large nested dicts, which would cost more than the forecast itself)."""
+    serialisation of large nested dicts, which would cost more than the forecast itself;
+    NaN, e.g. a metric a model was fitted without, becomes null)."""
     return Response(orjson.dumps(answer, option=orjson.OPT_NON_STR_KEYS), media_type="application/json")
 
 
@@ -135,5 +135,3 @@ class EngagementImpact:
 
 EngagementImpact.add_asgi_middleware(Guard, token=os.environ.get("IMPACT_API_TOKEN"),
                                      max_body_bytes=int(os.environ.get("IMPACT_MAX_BODY_BYTES", "1000000")))
-
-__all__ = ["EngagementImpact", "PlanPoint"]
