@@ -40,7 +40,7 @@ def main() -> None:
             run = subprocess.run([str(Path(sys.executable).parent / "schemathesis"), "run", f"{url}/docs.json",
                                   "--checks", "not_a_server_error,status_code_conformance",
                                   "--max-examples", str(args.max_examples), "--no-color"],
-                                 capture_output=True, text=True, timeout=3600)
+                                 capture_output=True, text=True, timeout=3600, cwd=tmp)
             ready = wait_ready(url, process, seconds=10)
         finally:
             stop(process)
