@@ -46,7 +46,6 @@ def hill(exposure: np.ndarray, half_saturation: float, shape: float) -> np.ndarr
     return x / (x + k) * (1.0 + k)
 
 
-def rollout_response(share: np.ndarray, carryover: float, half_saturation: float, shape: float,
-                     initial: np.ndarray | float = 0.0) -> np.ndarray:
+def rollout_response(share: np.ndarray, carryover: float, half_saturation: float, shape: float) -> np.ndarray:
     """hill(adstock(share)): the 0..1 response that multiplies an effect size."""
-    return hill(adstock(share, carryover, initial), half_saturation, shape)
+    return hill(adstock(share, carryover), half_saturation, shape)

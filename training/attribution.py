@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def incremental(observed: np.ndarray, log_effect: np.ndarray | float, response: np.ndarray | float = 1.0) -> np.ndarray:
-    """The part of `observed` the rollout caused (log effect times response)."""
-    return observed * (1.0 - np.exp(-np.asarray(log_effect) * response))
+def incremental(observed: np.ndarray, log_effect: np.ndarray) -> np.ndarray:
+    """The part of `observed` the rollout caused, given its log effect (effect size x response)."""
+    return observed * -np.expm1(-log_effect)
 
 
 def attribution_paths(minutes: np.ndarray, revenue: np.ndarray, effects: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -37,12 +37,9 @@ class ResponseShape:
     half_saturation: float
     shape: float
 
-    def response(self, share: np.ndarray, initial: np.ndarray | float = 0.0) -> np.ndarray:
-        """hill(adstock(share)): the 0..1 response that multiplies an effect size.
-
-        `initial` is the exposure before the first week (to continue a history into a forecast).
-        """
-        return rollout_response(share, self.carryover, self.half_saturation, self.shape, initial)
+    def response(self, share: np.ndarray) -> np.ndarray:
+        """hill(adstock(share)): the 0..1 response that multiplies an effect size."""
+        return rollout_response(share, self.carryover, self.half_saturation, self.shape)
 
     def exposure(self, share: np.ndarray) -> np.ndarray:
         """The carried-over exposure (before saturation); its last week seeds a forecast."""

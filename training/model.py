@@ -113,6 +113,10 @@ class AppFit:
             cache[level] = interval_inflation(self.max_t, level)
         return cache[level]
 
+    def status_quo(self, markets: np.ndarray, horizon: int) -> np.ndarray:
+        """Shares held at their last observed value: markets (indices) x horizon."""
+        return np.repeat(self.panel.share[markets, -1:], horizon, axis=1)
+
     def status_quo_paths(self, level: float) -> dict:
         """Baseline logs and status-quo levels on every path, all markets, the longest horizon.
 
@@ -126,7 +130,7 @@ class AppFit:
             base = noise * self.noise_scale(level, horizon).astype(noise.dtype)[:, None, :, None]
             base += self.baseline.mean.astype(noise.dtype)[..., None]
             markets = np.arange(len(self.panel.markets))
-            shares = np.repeat(self.panel.share[:, -1:], horizon, axis=1)
+            shares = self.status_quo(markets, horizon)
             _, effects = self.log_effects(shares, markets, level, forecast=True, dtype=noise.dtype,
                                           quantities=QUANTITIES)
             baseline = baseline_logs(base)
@@ -345,8 +349,7 @@ class ImpactModel:
 
     def status_quo(self, app: str, horizon: int, markets: list[str] | None = None) -> np.ndarray:
         """Shares held at their last observed value: markets x horizon."""
-        last = self._app(app).panel.share[self.market_index(app, markets), -1]
-        return np.repeat(last[:, None], horizon, axis=1)
+        return self._app(app).status_quo(self.market_index(app, markets), horizon)
 
     def forecast(self, app: str, shares: np.ndarray, markets: list[str] | None = None,
                  level: float = 0.9) -> Forecast:
