@@ -1,11 +1,14 @@
 """Issue 7: soak the service and kill a worker under load.
 
-    python bench/soak.py [--seconds 60] [--connections 32] [--workers 2]
+    python bench/soak.py [--seconds 120] [--connections 32] [--workers 2]
 
-1. Soak: wrk with 32 connections for 60 s on a mix of /forecast (one market, 26 weeks) and
-   /forecast_batch (5 scenarios); errors, p50/p99, and the server's resident memory (all its
-   processes) at the start and the end.
-2. Fault: the same load for 30 s, one worker killed with SIGKILL after 10 s; BentoML restarts it;
+1. Warm-up: the same load for the service's request timeout plus 10 s. BentoML keeps each
+   request's timeout timer (and, through it, the request's tracing span) until the timeout
+   passes, so a worker's memory rises for that long and is then flat; the warm-up shows the rise.
+2. Soak: wrk with 32 connections for `--seconds` on a mix of /forecast (one market, 26 weeks)
+   and /forecast_batch (5 scenarios); errors, p50/p99, and the resident memory of the server
+   (all its processes) every 10 s. Flat means the soak's samples stay within 2% of its start.
+3. Fault: the same load for 30 s, one worker killed with SIGKILL after 10 s; BentoML restarts it;
    the errors the clients saw.
 Rewrites the "soak" section of RESULTS.md. Needs wrk (`make bench-tools`).
 """
@@ -29,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.load import prepare_store, wrk  # noqa: E402
 from bench.report import machine, write_section  # noqa: E402
+from serving.schemas import REQUEST_TIMEOUT_SECONDS  # noqa: E402
 from tests.servers import start_service, stop, wait_ready  # noqa: E402
 
 FORECAST = {"app": "instagram", "markets": ["BR"], "horizon_weeks": 26, "plan": [{"week": "2026-11-02", "share": 1.0}]}
@@ -63,15 +67,31 @@ def processes(root: int) -> list[int]:
     return found
 
 
-def rss_mb(root: int) -> float:
-    total = 0
+def rss_by_process(root: int) -> dict[int, float]:
+    """Resident MB of the process and each descendant."""
+    out = {}
     for pid in processes(root):
         try:
             match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
-            total += int(match.group(1)) if match else 0
+            out[pid] = int(match.group(1)) / 1024 if match else 0.0
         except OSError:
             continue
-    return total / 1024
+    return out
+
+
+def soak_sampling(url: str, seconds: int, connections: int, script: Path, root: int,
+                  every: float = 10.0) -> tuple[dict, list[tuple[float, dict[int, float]]]]:
+    """Run wrk for `seconds` while sampling every process's RSS each `every` seconds."""
+    result = {}
+    runner = threading.Thread(target=lambda: result.update(wrk(url, seconds, connections, script, path="/")))
+    samples = [(0.0, rss_by_process(root))]
+    began = time.time()
+    runner.start()
+    while runner.is_alive():
+        runner.join(timeout=every)
+        if runner.is_alive() or time.time() - began - samples[-1][0] > 1:
+            samples.append((time.time() - began, rss_by_process(root)))
+    return result, samples
 
 
 def workers(root: int) -> list[int]:
@@ -85,12 +105,21 @@ def workers(root: int) -> list[int]:
     return out
 
 
+def total(sample: dict[int, float]) -> float:
+    return sum(sample.values())
+
+
+def series(samples: list[tuple[float, dict[int, float]]], offset: float = 0.0) -> str:
+    return ", ".join(f"{at + offset:.0f} s {total(by_pid):.0f}" for at, by_pid in samples)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--seconds", type=int, default=120)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    warmup_seconds = REQUEST_TIMEOUT_SECONDS + 10
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         prepare_store(tmp / "bentoml")
@@ -102,11 +131,9 @@ def main() -> None:
             process, url = start_service(env, log=log)
         try:
             wait_ready(url, process)
-            wrk(url, 5, args.connections, script, path="/")        # warm-up
-            start_rss = rss_mb(process.pid)
-            soak = wrk(url, args.seconds, args.connections, script, path="/")
-            end_rss = rss_mb(process.pid)
-            print("soak", soak, start_rss, end_rss, flush=True)
+            warm, warm_samples = soak_sampling(url, warmup_seconds, args.connections, script, process.pid)
+            soak, samples = soak_sampling(url, args.seconds, args.connections, script, process.pid)
+            print("warm-up", warm, series(warm_samples), "\nsoak", soak, series(samples, warmup_seconds), flush=True)
 
             victims = workers(process.pid)
             killed = {}
@@ -114,7 +141,6 @@ def main() -> None:
             def kill_one() -> None:
                 killed["pid"] = victims[0]
                 os.kill(victims[0], signal.SIGKILL)
-                killed["at"] = time.time()
 
             timer = threading.Timer(10, kill_one)
             timer.start()
@@ -127,7 +153,17 @@ def main() -> None:
             stop(process)
         statuses = re.findall(r"\(status=(\d+),", (tmp / "server.log").read_text(errors="replace"))
     counts = {code: statuses.count(code) for code in sorted(set(statuses))}
-    socket = ", ".join(f"{k} {v}" for k, v in fault["socket_errors"].items() if v) or "none"
+    idle, soak_start, soak_end = total(warm_samples[0][1]), total(samples[0][1]), total(samples[-1][1])
+    low, high = min(total(s) for _, s in samples), max(total(s) for _, s in samples)
+    flat = high - low <= 0.02 * soak_start
+    per_process = ", ".join(f"{'worker' if pid in victims else 'main'} {pid}: {samples[0][1][pid]:.0f} -> "
+                            f"{samples[-1][1].get(pid, 0):.0f}" for pid in sorted(samples[0][1]))
+
+    def row(name: str, seconds: int, r: dict) -> str:
+        errors = ", ".join(f"{k} {v}" for k, v in r["socket_errors"].items() if v) or "none"
+        return (f"| {name} | {seconds} | {r['requests']:,} | {r['rps']:.0f} | {r['p50']:.0f} | {r['p99']:.0f} | "
+                f"{r['non_2xx']} | {errors} |")
+
     body = f"""## Soak and a killed worker (issue 7)
 
 `python bench/soak.py --seconds {args.seconds} --connections {args.connections} --workers {args.workers}` on {machine()};
@@ -135,11 +171,19 @@ wrk (2 threads) alternating `/forecast` (1 market, 26 weeks) and `/forecast_batc
 
 | phase | seconds | requests | requests/s | p50 ms | p99 ms | non-2xx | socket errors |
 |---|---|---|---|---|---|---|---|
-| soak | {args.seconds} | {soak['requests']} | {soak['rps']:.0f} | {soak['p50']:.0f} | {soak['p99']:.0f} | {soak['non_2xx']} | {", ".join(f"{k} {v}" for k, v in soak['socket_errors'].items() if v) or "none"} |
-| one worker SIGKILLed at 10 s | 30 | {fault['requests']} | {fault['rps']:.0f} | {fault['p50']:.0f} | {fault['p99']:.0f} | {fault['non_2xx']} | {socket} |
+{row("warm-up (request timeout + 10 s)", warmup_seconds, warm)}
+{row("soak", args.seconds, soak)}
+{row("one worker SIGKILLed at 10 s", 30, fault)}
 
-Server memory (all its processes, resident): {start_rss:.0f} MB after warm-up, {end_rss:.0f} MB after the soak
-({end_rss - start_rss:+.0f} MB). Workers before the kill: {len(victims)}; after: {len(after)}
+Server memory, all its processes, resident MB: {idle:.0f} when ready; {soak_start:.0f} at the start of the soak and
+{soak_end:.0f} at its end ({soak_end - soak_start:+.0f} MB, {100 * (soak_end - soak_start) / soak_start:+.1f}%); lowest {low:.0f},
+highest {high:.0f} over the soak: **{"flat" if flat else "NOT flat"}** (all samples within 2% of the start: {flat}).
+Per process, start -> end of the soak: {per_process}.
+Every 10 s from ready: {series(warm_samples)}, {series(samples[1:], warmup_seconds)}.
+The rise during the warm-up is bounded by design: BentoML keeps each request's timeout timer, and with it the
+request's tracing span, for the {REQUEST_TIMEOUT_SECONDS} s request timeout even after answering.
+
+Workers before the kill: {len(victims)}; after: {len(after)}
 (the killed pid {killed.get('pid')} was {'replaced' if killed.get('pid') not in after and len(after) == len(victims) else 'NOT replaced'});
 ready afterwards: {ready}. Server-side statuses over the whole run: {counts}.
 """

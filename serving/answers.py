@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from serving.schemas import MAX_BATCH_ROWS
 from training.model import ImpactModel
 from training.paths import QUANTITIES
 from training.scenario import PlanError, PlanPoint, parse_week, plan_shares
@@ -32,6 +33,20 @@ def check_markets(model: ImpactModel, app: str, markets: list[str]) -> list[str]
     if len(set(markets)) != len(markets):
         raise RequestError("markets: a market is listed twice")
     return list(markets) or list(known)
+
+
+def check_batch_size(model: ImpactModel, scenarios: list) -> None:
+    """Refuse a batch whose answer would exceed MAX_BATCH_ROWS weekly rows, before any work: each
+    scenario is bounded, but 100 of them over every market for 104 weeks would be a 160 MB answer
+    that holds a worker for seconds."""
+    def weekly_rows(scenario) -> int:
+        every = model.apps_[scenario.app].panel.markets if scenario.app in model.apps_ else []
+        return (len(scenario.markets or every) + 1) * scenario.horizon_weeks
+
+    rows = sum(map(weekly_rows, scenarios))
+    if rows > MAX_BATCH_ROWS:
+        raise RequestError(f"scenarios: the batch asks for {rows:,} weekly rows ((markets + 1) x horizon_weeks, "
+                           f"summed over scenarios); the limit is {MAX_BATCH_ROWS:,}: split it into smaller batches")
 
 
 def forecast(model: ImpactModel, version: str, app: str, markets: list[str], horizon_weeks: int,

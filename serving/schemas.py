@@ -13,6 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 MAX_MARKETS = 64
 MAX_PLAN_POINTS = 520
 MAX_SCENARIOS = 100
+# BentoML answers 504 to a request not done within this many seconds (queueing included). It also
+# keeps each request's timer, and through it the request's tracing span (about 5 kB), until then,
+# so a worker's memory rises for this long under load and is flat after: keep it short.
+REQUEST_TIMEOUT_SECONDS = 20
+MAX_BATCH_ROWS = 20_000   # weekly rows one /forecast_batch answer may hold: about 9 MB of JSON, 0.5 s of work
 
 App = Annotated[str, Field(min_length=1, max_length=40, description="facebook, instagram or whatsapp",
                            json_schema_extra={"example": "instagram"})]
@@ -55,6 +60,8 @@ class ForecastRequest(BaseModel):
 
 
 Scenarios = Annotated[list[ForecastRequest], Field(min_length=1, max_length=MAX_SCENARIOS,
-                                                   description=f"1..{MAX_SCENARIOS} forecast bodies")]
+                                                   description=f"1..{MAX_SCENARIOS} forecast bodies, together at most "
+                                                               f"{MAX_BATCH_ROWS:,} weekly rows ((markets + 1) x horizon_weeks, "
+                                                               "summed over the scenarios)")]
 OptionalWeek = Annotated[str | None, Field(max_length=32, description="YYYY-MM-DD; default: the whole history",
                                            json_schema_extra={"example": "2025-01-06"})]

@@ -17,7 +17,8 @@ from starlette.responses import Response
 
 from serving import answers
 from serving.guard import Guard
-from serving.schemas import App, ForecastRequest, Horizon, Interval, Markets, OptionalWeek, Plan, Scenarios
+from serving.schemas import (REQUEST_TIMEOUT_SECONDS, App, ForecastRequest, Horizon, Interval, Markets, OptionalWeek,
+                             Plan, Scenarios)
 from training.persist import ModelFileError, load_model
 from training.tracking import MODEL_NAME
 
@@ -55,7 +56,7 @@ def _resolve(reference):
 @bentoml.service(
     name="engagement-impact",
     workers=int(os.environ.get("IMPACT_WORKERS", "1")),
-    traffic={"timeout": 60, "max_concurrency": 512},
+    traffic={"timeout": REQUEST_TIMEOUT_SECONDS, "max_concurrency": 512},
     http={"cors": {"enabled": False}},
 )
 class EngagementImpact:
@@ -104,9 +105,10 @@ class EngagementImpact:
 
     @bentoml.api
     def forecast_batch(self, ctx: bentoml.Context, scenarios: Scenarios) -> dict:
-        """Several forecast bodies in one call (1..100), answered in order; a bad one fails the call
-        with its position in the message."""
+        """Several forecast bodies in one call (1..100, within a limit on weekly rows in all), answered in
+        order; a bad one fails the call with its position in the message."""
         def compute(model):
+            answers.check_batch_size(model, scenarios)
             answers_ = []
             for n, scenario in enumerate(scenarios):
                 try:

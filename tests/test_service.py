@@ -80,6 +80,17 @@ def test_batch_attribution_and_model_endpoints(server):
     assert set(info["apps"]) == {"facebook", "instagram"} and len(info["apps"]["facebook"]["markets"]) == 12
 
 
+def test_a_batch_up_to_the_row_limit_is_answered_and_one_over_is_refused(server):
+    from serving.schemas import MAX_BATCH_ROWS
+    every_market = {"app": "facebook", "horizon_weeks": 104}           # 12 markets + ALL = 13 rows a week
+    fits = MAX_BATCH_ROWS // (13 * 104)
+    r = server.post("/forecast_batch", json={"scenarios": [every_market] * fits})
+    assert r.status_code == 200, r.text
+    assert [len(a["weekly"]) for a in r.json()["answers"]] == [13 * 104] * fits
+    r = server.post("/forecast_batch", json={"scenarios": [every_market] * (fits + 1)})
+    assert r.status_code == 400 and f"the limit is {MAX_BATCH_ROWS:,}" in r.json()["error"]
+
+
 def test_health_metrics_and_openapi_stay_open_and_document_every_endpoint(server):
     bare = httpx.Client(base_url=str(server.base_url), timeout=30)
     for path in ("/healthz", "/readyz", "/livez", "/metrics"):
@@ -117,6 +128,8 @@ BAD_REQUESTS = [
     ("/forecast_batch", {"scenarios": []}, 400, "scenarios"),
     ("/forecast_batch", {"scenarios": [{"app": "instagram"}] * 101}, 400, "scenarios"),
     ("/forecast_batch", {"scenarios": [{"app": "instagram"}, {"app": "nope"}]}, 400, "scenarios[1].app"),
+    ("/forecast_batch", {"scenarios": [{"app": "instagram", "horizon_weeks": 104}] * 100}, 400,
+     "asks for 135,200 weekly rows"),
     ("/attribution", {"app": "facebook", "start": "2025-13-01"}, 400, "start"),
     ("/attribution", {"app": "facebook", "start": "2026-06-01", "end": "2025-06-02"}, 400, "after end"),
     ("/attribution", {"app": "facebook", "start": "2030-01-07"}, 400, "no modelled week"),
