@@ -2,13 +2,14 @@
 
     python bench/soak.py [--seconds 120] [--connections 32] [--workers 2]
 
-1. Warm-up: the same load for the service's request timeout plus 10 s. BentoML keeps each
-   request's timeout timer (and, through it, the request's tracing span) until the timeout
-   passes, so a worker's memory rises for that long and is then flat; the warm-up shows the rise.
-2. Soak: wrk with 32 connections for `--seconds` on a mix of /forecast (one market, 26 weeks)
-   and /forecast_batch (5 scenarios); errors, p50/p99, and the resident memory of the server
-   (all its processes) every 10 s. Flat means the soak's samples stay within 2% of its start.
-3. Fault: the same load for 30 s, one worker killed with SIGKILL after 10 s; BentoML restarts it;
+1. Soak: one wrk run with 32 connections on a mix of /forecast (one market, 26 weeks) and
+   /forecast_batch (5 scenarios): a warm-up of the service's request timeout plus 10 s, then
+   `--seconds` of soak; errors, p50/p99, and the resident memory of the server (all its
+   processes) every 10 s. Flat means every sample of the soak is within 2% of its start.
+   The warm-up is there because BentoML keeps each request's timeout timer (and, through it,
+   the request's tracing span) until the timeout passes, so a worker's memory rises for that
+   long; one wrk run keeps wrk's connections on the same workers from warm-up to soak.
+2. Fault: the same load for 30 s, one worker killed with SIGKILL after 10 s; BentoML restarts it;
    the errors the clients saw.
 Rewrites the "soak" section of RESULTS.md. Needs wrk (`make bench-tools`).
 """
@@ -109,8 +110,8 @@ def total(sample: dict[int, float]) -> float:
     return sum(sample.values())
 
 
-def series(samples: list[tuple[float, dict[int, float]]], offset: float = 0.0) -> str:
-    return ", ".join(f"{at + offset:.0f} s {total(by_pid):.0f}" for at, by_pid in samples)
+def series(samples: list[tuple[float, dict[int, float]]]) -> str:
+    return ", ".join(f"{at:.0f} s {total(by_pid):.0f}" for at, by_pid in samples)
 
 
 def main() -> None:
@@ -131,9 +132,8 @@ def main() -> None:
             process, url = start_service(env, log=log)
         try:
             wait_ready(url, process)
-            warm, warm_samples = soak_sampling(url, warmup_seconds, args.connections, script, process.pid)
-            soak, samples = soak_sampling(url, args.seconds, args.connections, script, process.pid)
-            print("warm-up", warm, series(warm_samples), "\nsoak", soak, series(samples, warmup_seconds), flush=True)
+            soak, timeline = soak_sampling(url, warmup_seconds + args.seconds, args.connections, script, process.pid)
+            print("soak", soak, series(timeline), flush=True)
 
             victims = workers(process.pid)
             killed = {}
@@ -153,11 +153,15 @@ def main() -> None:
             stop(process)
         statuses = re.findall(r"\(status=(\d+),", (tmp / "server.log").read_text(errors="replace"))
     counts = {code: statuses.count(code) for code in sorted(set(statuses))}
-    idle, soak_start, soak_end = total(warm_samples[0][1]), total(samples[0][1]), total(samples[-1][1])
-    low, high = min(total(s) for _, s in samples), max(total(s) for _, s in samples)
-    flat = high - low <= 0.02 * soak_start
-    per_process = ", ".join(f"{'worker' if pid in victims else 'main'} {pid}: {samples[0][1][pid]:.0f} -> "
-                            f"{samples[-1][1].get(pid, 0):.0f}" for pid in sorted(samples[0][1]))
+    samples = [sample for sample in timeline if sample[0] >= warmup_seconds - 1]
+    soak_start, soak_end = total(samples[0][1]), total(samples[-1][1])
+    low, high = min(total(by_pid) for _, by_pid in samples), max(total(by_pid) for _, by_pid in samples)
+    flat = max(high - soak_start, soak_start - low) <= 0.02 * soak_start
+    pids = sorted(timeline[0][1])
+    memory_rows = "\n".join(
+        f"| {at:.0f} | {total(by_pid):.0f} | " + " | ".join(f"{by_pid.get(pid, 0):.0f}" for pid in pids) + " |"
+        for n, (at, by_pid) in enumerate(timeline) if n % 6 == 0 or n == len(timeline) - 1)
+    columns = " | ".join(f"worker {pid}" if pid in victims else f"main {pid}" for pid in pids)
 
     def row(name: str, seconds: int, r: dict) -> str:
         errors = ", ".join(f"{k} {v}" for k, v in r["socket_errors"].items() if v) or "none"
@@ -171,17 +175,20 @@ wrk (2 threads) alternating `/forecast` (1 market, 26 weeks) and `/forecast_batc
 
 | phase | seconds | requests | requests/s | p50 ms | p99 ms | non-2xx | socket errors |
 |---|---|---|---|---|---|---|---|
-{row("warm-up (request timeout + 10 s)", warmup_seconds, warm)}
-{row("soak", args.seconds, soak)}
+{row(f"{warmup_seconds} s warm-up + soak", warmup_seconds + args.seconds, soak)}
 {row("one worker SIGKILLed at 10 s", 30, fault)}
 
-Server memory, all its processes, resident MB: {idle:.0f} when ready; {soak_start:.0f} at the start of the soak and
-{soak_end:.0f} at its end ({soak_end - soak_start:+.0f} MB, {100 * (soak_end - soak_start) / soak_start:+.1f}%); lowest {low:.0f},
-highest {high:.0f} over the soak: **{"flat" if flat else "NOT flat"}** (all samples within 2% of the start: {flat}).
-Per process, start -> end of the soak: {per_process}.
-Every 10 s from ready: {series(warm_samples)}, {series(samples[1:], warmup_seconds)}.
-The rise during the warm-up is bounded by design: BentoML keeps each request's timeout timer, and with it the
-request's tracing span, for the {REQUEST_TIMEOUT_SECONDS} s request timeout even after answering.
+Resident memory of the server (MB), every 60 s from ready; the soak starts at {warmup_seconds} s:
+
+| seconds | all processes | {columns} |
+|---|---|{"---|" * len(pids)}
+{memory_rows}
+
+Over the soak: {soak_start:.0f} -> {soak_end:.0f} MB ({soak_end - soak_start:+.0f} MB, {100 * (soak_end - soak_start) / soak_start:+.1f}%),
+lowest {low:.0f}, highest {high:.0f}: **{"flat" if flat else "NOT flat"}** (every sample within 2% of the start: {flat}).
+A worker's memory rises while it first takes load: BentoML keeps each request's timeout timer, and with it the
+request's tracing span, for the {REQUEST_TIMEOUT_SECONDS} s request timeout even after answering, and the allocator
+settles; the warm-up covers that. The workers share one socket and take wrk's connections unevenly.
 
 Workers before the kill: {len(victims)}; after: {len(after)}
 (the killed pid {killed.get('pid')} was {'replaced' if killed.get('pid') not in after and len(after) == len(victims) else 'NOT replaced'});
