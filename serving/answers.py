@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from serving.schemas import MAX_BATCH_ROWS
+from serving.schemas import MAX_BATCH_ROWS, ForecastRequest
 from training.model import ImpactModel
 from training.paths import QUANTITIES
 from training.scenario import PlanError, PlanPoint, parse_week, plan_shares
@@ -35,11 +35,11 @@ def check_markets(model: ImpactModel, app: str, markets: list[str]) -> list[str]
     return list(markets) or list(known)
 
 
-def check_batch_size(model: ImpactModel, scenarios: list) -> None:
+def check_batch_size(model: ImpactModel, scenarios: list[ForecastRequest]) -> None:
     """Refuse a batch whose answer would exceed MAX_BATCH_ROWS weekly rows, before any work: each
     scenario is bounded, but 100 of them over every market for 104 weeks would be a 160 MB answer
     that holds a worker for seconds."""
-    def weekly_rows(scenario) -> int:
+    def weekly_rows(scenario: ForecastRequest) -> int:
         every = model.apps_[scenario.app].panel.markets if scenario.app in model.apps_ else []
         return (len(scenario.markets or every) + 1) * scenario.horizon_weeks
 
