@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.load import prepare_store  # noqa: E402
 from bench.report import machine, write_section  # noqa: E402
-from tests.servers import start_service, stop, wait_ready  # noqa: E402
+from serving.local import start_service, stop, wait_ready  # noqa: E402
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.report import machine, write_section  # noqa: E402
-from tests.servers import free_port, stop, wait_ready  # noqa: E402
+from serving.local import free_port, stop, wait_ready  # noqa: E402
 
 BODY = {"app": "instagram", "markets": ["BR"], "horizon_weeks": 26, "plan": [{"week": "2026-11-02", "share": 1.0}]}
 
@@ -76,8 +76,8 @@ def measure(name: str, url: str, args, script: Path) -> dict:
 def prepare_store(home: Path) -> None:
     """Fit the default world and import it as engagement-impact:1 into the store at `home`."""
     code = ("from pathlib import Path; import tempfile\n"
-            "from data import simulate_world\nfrom training.model import ImpactModel\n"
-            "from training.persist import save_model\nfrom training.registry import import_to_bentoml\n"
+            "from data import simulate_world\nfrom training.model.estimator import ImpactModel\n"
+            "from training.model.persist import save_model\nfrom training.registry import import_to_bentoml\n"
             "model = ImpactModel().fit(simulate_world(seed=0).panel)\n"
             "with tempfile.TemporaryDirectory() as tmp:\n"
             "    import_to_bentoml(save_model(model, Path(tmp) / 'model'), '1', 'bench')\n")

@@ -22,8 +22,8 @@ import numpy as np  # noqa: E402
 
 from bench.report import machine, write_section  # noqa: E402
 from data import simulate_world  # noqa: E402
-from training.model import ImpactModel  # noqa: E402
-from training.persist import load_model, save_model  # noqa: E402
+from training.model.estimator import ImpactModel  # noqa: E402
+from training.model.persist import load_model, save_model  # noqa: E402
 
 
 def main() -> None:

@@ -35,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import machine, write_section  # noqa: E402
 from data import simulate_world  # noqa: E402
-from training.arrays import app_panels  # noqa: E402
-from training.backtest import SEASON, choose_trends, rolling_origin_backtest  # noqa: E402
-from training.baseline import TRENDS, fit_baselines  # noqa: E402
-from training.effects import demean_markets  # noqa: E402
-from training.model import ImpactModel  # noqa: E402
+from training.model.panel import app_panels  # noqa: E402
+from training.model.backtest import SEASON, choose_trends, rolling_origin_backtest  # noqa: E402
+from training.model.baseline import TRENDS, fit_baselines  # noqa: E402
+from training.model.effects import demean_markets  # noqa: E402
+from training.model.estimator import ImpactModel  # noqa: E402
 
 LEVEL = 0.9
 Z = 1.6448536269514722

@@ -15,6 +15,7 @@ def holiday_weeks(weeks: pd.DatetimeIndex) -> np.ndarray:
 
 
 DAYS_PER_YEAR = 365.25
+DAYS_PER_WEEK = 7.0
 
 
 def years_since(weeks: pd.DatetimeIndex, origin: pd.Timestamp) -> np.ndarray:

@@ -50,10 +50,16 @@ class RuleResult:
     n_rows: int = 0
     problem: str = ""
     examples: list[str] = field(default_factory=list)
+    severity: str = "error"     # "warning": reported, but the panel is accepted
 
     @property
     def passed(self) -> bool:
         return self.n_rows == 0
+
+    @property
+    def blocking(self) -> bool:
+        """True when the rule is broken and the panel must be refused."""
+        return not self.passed and self.severity == "error"
 
     def message(self) -> str:
         where = f" in column '{self.column}'" if self.column else ""
@@ -73,11 +79,17 @@ class ValidationReport:
 
     @property
     def ok(self) -> bool:
-        return all(r.passed for r in self.results)
+        return not any(r.blocking for r in self.results)
 
     @property
     def first_failure(self) -> RuleResult | None:
-        return next((r for r in self.results if not r.passed), None)
+        return next((r for r in self.results if r.blocking), None)
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per broken warning-level rule."""
+        return [r.message().replace(" broken", " (warning)", 1) for r in self.results
+                if not r.passed and not r.blocking]
 
     def raise_for_failure(self) -> None:
         failure = self.first_failure
@@ -291,8 +303,10 @@ def check_panel(raw: pd.DataFrame, source: str = "panel", row_word: str = "row")
     short_series = series_length[series_length < MIN_HISTORY_WEEKS]
     short = frame.set_index(["app", "market"]).index.isin(short_series.index)
     add(RuleResult("min_history", "week", int(short.sum()),
-                   f"belong to series with fewer than {MIN_HISTORY_WEEKS} weeks of history",
-                   [f"{a}/{m}: {n} weeks" for (a, m), n in short_series.head(MAX_EXAMPLES).items()]))
+                   f"belong to series with fewer than {MIN_HISTORY_WEEKS} weeks of history; the model leaves "
+                   "a series shorter than its min_weeks out of its app",
+                   [f"{a}/{m}: {n} weeks" for (a, m), n in short_series.head(MAX_EXAMPLES).items()],
+                   severity="warning"))
     markets_per_app = frame.groupby("app")["market"].nunique()
     thin = markets_per_app[markets_per_app < MIN_MARKETS_PER_APP]
     add(RuleResult("min_markets", "market", int(frame["app"].isin(thin.index).sum()),

@@ -32,20 +32,21 @@ def adstock(share: np.ndarray, carryover: float | np.ndarray, initial: np.ndarra
     return exposure
 
 
-def hill(exposure: np.ndarray, half_saturation: float, shape: float) -> np.ndarray:
+def hill(exposure: np.ndarray, half_saturation: float, hill_exponent: float) -> np.ndarray:
     """Saturating response in [0, 1] with hill(0) = 0 and hill(1) = 1.
 
     `half_saturation` is where the un-normalised curve reaches half its maximum; smaller means
-    earlier saturation. `shape` > 0 sets how steep the curve is. Both may be arrays that
+    earlier saturation. `hill_exponent` > 0 sets how steep the curve is. Both may be arrays that
     broadcast against `exposure` (several curves at once).
     """
-    if np.any(np.asarray(half_saturation) <= 0) or np.any(np.asarray(shape) <= 0):
-        raise ValueError("half_saturation and shape must be positive")
-    x = np.clip(np.asarray(exposure, dtype=float), 0.0, None) ** shape
-    k = half_saturation ** shape
+    if np.any(np.asarray(half_saturation) <= 0) or np.any(np.asarray(hill_exponent) <= 0):
+        raise ValueError("half_saturation and hill_exponent must be positive")
+    x = np.clip(np.asarray(exposure, dtype=float), 0.0, None) ** hill_exponent
+    k = half_saturation ** hill_exponent
     return x / (x + k) * (1.0 + k)
 
 
-def rollout_response(share: np.ndarray, carryover: float, half_saturation: float, shape: float) -> np.ndarray:
+def rollout_response(share: np.ndarray, carryover: float, half_saturation: float,
+                     hill_exponent: float) -> np.ndarray:
     """hill(adstock(share)): the 0..1 response that multiplies an effect size."""
-    return hill(adstock(share, carryover), half_saturation, shape)
+    return hill(adstock(share, carryover), half_saturation, hill_exponent)

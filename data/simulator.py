@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.calendar import holiday_weeks, year_angle, years_since
+from data.calendar import DAYS_PER_WEEK, holiday_weeks, year_angle, years_since
 from data.exposure import rollout_response
 from data.markets import APPS, MARKETS, US_BETA_SHARE, US_BROAD_LAUNCH, WITHDRAWALS, Market, Withdrawal
 
@@ -32,7 +32,7 @@ class EffectTruth:
 
     carryover: float = 0.75
     half_saturation: float = 0.35
-    shape: float = 1.5
+    hill_exponent: float = 1.5
     log_time_per_dau: dict[str, float] = field(
         default_factory=lambda: {"facebook": 0.065, "instagram": 0.058, "whatsapp": 0.02})
     log_dau: dict[str, float] = field(
@@ -289,7 +289,7 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
     log_dau_base = (np.log(dau_start)[:, None] + dau_growth[:, None] * years + seasonal_dau
                     + common_dau + noise_dau)
 
-    response = rollout_response(shares, effects.carryover, effects.half_saturation, effects.shape)
+    response = rollout_response(shares, effects.carryover, effects.half_saturation, effects.hill_exponent)
     beta_time = np.array([effects.log_time_per_dau[a] for a in apps])[app_of, None]
     beta_dau = np.array([effects.log_dau[a] for a in apps])[app_of, None]
     beta_direct = np.array([effects.direct_log_revenue[a] for a in apps])[app_of, None]
@@ -298,7 +298,7 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
     # A market's revenue level comes from its size and price, not from its random level of
     # minutes; the elasticity applies to minutes relative to that series' own start.
     log_minutes_nominal = (np.log(dau_start) + np.log(np.array([spec.base_minutes[a] for a in apps]))[app_of]
-                           + np.log(7.0))[:, None]
+                           + np.log(DAYS_PER_WEEK))[:, None]
     log_minutes_ref = log_minutes_nominal + level_time[:, None]
     wa_ads = np.zeros(n_weeks)
     wa_start = _week_index(weeks, spec.whatsapp_ads_start)
@@ -312,7 +312,7 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
     def outcomes(resp: np.ndarray, direct: np.ndarray) -> dict[str, np.ndarray]:
         log_time = log_time_base + beta_time * resp
         log_dau = log_dau_base + beta_dau * resp
-        log_minutes = log_time + log_dau + np.log(7.0)
+        log_minutes = log_time + log_dau + np.log(DAYS_PER_WEEK)
         log_revenue = (log_price + log_minutes_nominal + effects.revenue_elasticity * (log_minutes - log_minutes_ref)
                        + direct * resp)
         return {"time_spent_min": np.exp(log_time), "dau": np.exp(log_dau),

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from serving.schemas import MAX_BATCH_ROWS, ForecastRequest
-from training.model import ImpactModel
-from training.paths import QUANTITIES
-from training.scenario import PlanError, PlanPoint, parse_week, plan_shares
+from training.model.estimator import ImpactModel, QueryError
+from training.model.paths import QUANTITIES
+from training.model.scenario import PlanError, PlanPoint, parse_week, plan_shares
 
 COLUMNS = ("baseline", "scenario", "lo", "hi")
 
@@ -21,18 +21,24 @@ class RequestError(ValueError):
 
 
 def check_app(model: ImpactModel, app: str) -> None:
-    if app not in model.apps_:
-        raise RequestError(f"app: unknown app '{app}'; the model knows {', '.join(sorted(model.apps_))}")
+    if app not in model.apps:
+        raise RequestError(f"app: unknown app '{app}'; the model knows {', '.join(sorted(model.apps))}")
 
 
-def check_markets(model: ImpactModel, app: str, markets: list[str]) -> list[str]:
-    known = model.apps_[app].panel.markets
+def check_markets(model: ImpactModel, app: str, markets: list[str], forecast: bool = False) -> list[str]:
+    """The chosen markets (default: every one, or every forecastable one for a forecast)."""
+    known = model.markets(app)
     unknown = [m for m in markets if m not in known]
     if unknown:
         raise RequestError(f"markets: unknown market(s) {', '.join(unknown)} for {app}; known: {', '.join(known)}")
     if len(set(markets)) != len(markets):
         raise RequestError("markets: a market is listed twice")
-    return list(markets) or list(known)
+    if forecast:
+        try:
+            model.forecast_index(app, markets)
+        except QueryError as exc:
+            raise RequestError(f"markets: {exc}") from None
+    return list(markets) or model.markets(app, forecastable=forecast)
 
 
 def check_batch_size(model: ImpactModel, scenarios: list[ForecastRequest]) -> None:
@@ -40,7 +46,7 @@ def check_batch_size(model: ImpactModel, scenarios: list[ForecastRequest]) -> No
     scenario is bounded, but 100 of them over every market for 104 weeks would be a 160 MB answer
     that holds a worker for seconds."""
     def weekly_rows(scenario: ForecastRequest) -> int:
-        every = model.apps_[scenario.app].panel.markets if scenario.app in model.apps_ else []
+        every = model.markets(scenario.app, forecastable=True) if scenario.app in model.apps else []
         return (len(scenario.markets or every) + 1) * scenario.horizon_weeks
 
     rows = sum(map(weekly_rows, scenarios))
@@ -52,7 +58,7 @@ def check_batch_size(model: ImpactModel, scenarios: list[ForecastRequest]) -> No
 def forecast(model: ImpactModel, version: str, app: str, markets: list[str], horizon_weeks: int,
              plan: list, interval: float) -> dict:
     check_app(model, app)
-    chosen = check_markets(model, app, markets)
+    chosen = check_markets(model, app, markets, forecast=True)
     weeks = model.forecast_weeks(app, horizon_weeks)
     points = [PlanPoint(p.week, p.share, tuple(p.markets) if p.markets else None) for p in plan]
     try:
@@ -98,21 +104,21 @@ def attribution(model: ImpactModel, version: str, app: str, markets: list[str], 
 
 
 def describe(model: ImpactModel, version: str, run_id: str) -> dict:
-    """What the served model is: version, run, training window, apps, markets, metrics, effects."""
+    """What the served model is: version, run, training window, apps, each market's window,
+    response shape, effects with their 90% intervals, backtest figures, what was left out."""
     apps = {}
-    for app, fit in model.apps_.items():
-        bt = fit.backtest
+    for app in model.apps:
+        bt = model.backtest_summary(app)
         apps[app] = {
-            "training_window": {"first_week": str(fit.panel.weeks[0].date()), "last_week": str(fit.panel.weeks[-1].date())},
-            "markets": fit.panel.markets,
-            "response_shape": {"carryover": fit.shape.carryover, "half_saturation": fit.shape.half_saturation,
-                               "shape": fit.shape.shape},
-            "effects": {name: {"estimate": getattr(fit.effect, name),
-                               "lo90": float(np.quantile(fit.draws[name], 0.05)),
-                               "hi90": float(np.quantile(fit.draws[name], 0.95))}
-                        for name in ("log_time", "log_dau", "revenue_elasticity", "direct_log_revenue")},
+            "training_window": model.training_window(app),
+            "markets": model.markets(app),
+            "forecastable_markets": model.markets(app, forecastable=True),
+            "market_windows": model.windows(app).to_dict("records"),
+            "response_shape": vars(model.response_shape(app)),
+            "effects": {name: {"estimate": e["estimate"], "lo90": e["lo"], "hi90": e["hi"]}
+                        for name, e in model.effect_summary(app, 0.9).items()},
             "backtest": {"mase": bt.mase, "seasonal_naive_mase": bt.mase_seasonal_naive, "coverage90": bt.coverage,
                          "baseline_trend": bt.trend},
         }
-    return {"model_version": version, "run_id": run_id, "apps": apps,
+    return {"model_version": version, "run_id": run_id, "apps": apps, "left_out": model.left_out_,
             "params": model.get_params() | {"grid": len(model.grid)}}

@@ -19,7 +19,7 @@ from serving import answers
 from serving.guard import Guard
 from serving.schemas import (REQUEST_TIMEOUT_SECONDS, App, ForecastRequest, Horizon, Interval, Markets, OptionalWeek,
                              Plan, Scenarios)
-from training.persist import ModelFileError, load_model
+from training.model.persist import ModelFileError, load_model
 from training.tracking import MODEL_NAME
 
 NO_MODEL = ("no champion model in the BentoML store{home}: train one with `impact train` "
@@ -78,8 +78,8 @@ class EngagementImpact:
             return
         self.version = str(stored.info.labels.get("mlflow_version", stored.tag.version))
         self.run_id = stored.info.labels.get("run_id", "")
-        for app in self.impact.apps_:     # build the cached paths now, not on the first request
-            self.impact.apps_[app].status_quo_paths(0.9)
+        for app in self.impact.apps:      # build the cached status-quo paths now, not on the first request
+            self.impact.forecast(app, self.impact.status_quo(app, 1))
 
     def __is_ready__(self) -> bool:
         return self.impact is not None

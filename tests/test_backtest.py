@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.arrays import app_panels
-from training.backtest import SCALE_LEVELS, conformal_quantile, rolling_origin_backtest
-from training.baseline import fit_baselines
+from training.model.panel import app_panels
+from training.model.backtest import SCALE_LEVELS, conformal_quantile, rolling_origin_backtest
+from training.model.baseline import fit_baselines
 
 
 def test_conformal_quantile_is_the_finite_sample_rank():

@@ -8,7 +8,7 @@ import subprocess
 
 import pandas as pd
 
-from tests.conftest import IMPACT, make_small_panel
+from tests.helpers import IMPACT, make_small_panel
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

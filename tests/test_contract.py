@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from data import PanelError, inspect_panel, load_panel
-from tests.conftest import make_small_panel
+from tests.helpers import make_small_panel
 
 
 def write_csv(df: pd.DataFrame, path) -> str:

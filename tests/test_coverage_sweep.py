@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from data import simulate_world
-from training.model import ImpactModel
+from training.model.estimator import ImpactModel
 
 pytestmark = pytest.mark.slow
 

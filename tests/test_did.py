@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.did import aggregate, group_time_att, pretrend_test
-from tests.conftest import FIXTURES
+from training.model.did import aggregate, group_time_att, pretrend_test
+from tests.helpers import FIXTURES
 
 SCENARIOS = {"mpdta_nev_dr": None, "mpdta_nev_ipw": None, "mpdta_nev_reg_cov": "lpop"}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.arrays import app_panels, seasonal_basis
-from training.effects import (DEFAULT_GRID, ResponseShape, bootstrap_effects, estimate_effects,
+from training.model.panel import app_panels, seasonal_basis
+from training.model.effects import (DEFAULT_GRID, ResponseShape, bootstrap_effects, estimate_effects,
                               market_bootstrap_weights, residualise, select_shape)
 
 TRUE_SHAPE = ResponseShape(0.75, 0.35, 1.5)
@@ -65,7 +65,7 @@ def test_bootstrap_with_every_market_once_gives_the_point_estimate(fitted):
 
 def test_max_t_critical_value_exceeds_the_normal_one(fitted):
     """Selecting the shape costs width: the simultaneous critical value over the grid is larger."""
-    from training.effects import interval_inflation, max_t_over_shapes
+    from training.model.effects import interval_inflation, max_t_over_shapes
     fit = fitted["whatsapp"]
     weights = market_bootstrap_weights(len(fit["panel"].markets), 200, np.random.default_rng(1))
     max_t = max_t_over_shapes(fit["panel"], list(DEFAULT_GRID), fit["basis"], weights)

@@ -27,7 +27,7 @@ def test_adstock_decays_after_a_withdrawal_and_works_per_series():
 
 def test_hill_is_normalised_monotone_and_saturating():
     x = np.linspace(0, 1, 101)
-    y = hill(x, half_saturation=0.35, shape=1.5)
+    y = hill(x, half_saturation=0.35, hill_exponent=1.5)
     assert y[0] == 0 and y[-1] == pytest.approx(1.0)
     assert np.all(np.diff(y) > 0)
     assert y[50] > 0.5                                   # saturation: half the share gives more than half

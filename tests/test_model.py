@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from data import simulate_world
-from tests.conftest import HELD_BACK_WEEKS
-from training.scenario import PlanError, PlanPoint, plan_shares
+from tests.helpers import HELD_BACK_WEEKS
+from training.model.scenario import PlanError, PlanPoint, plan_shares
 
 APPS = ("facebook", "instagram", "whatsapp")
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.persist import ModelFileError, load_model, save_model
+from training.model.persist import ModelFileError, load_model, save_model
 
 
 @pytest.fixture(scope="module")

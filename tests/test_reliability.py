@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import IMPACT, small_spec
-from tests.servers import free_port, start_service, stop
+from tests.helpers import IMPACT, small_spec
+from serving.local import free_port, start_service, stop
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 FAST = ["--quiet", "--set", "n_bootstrap=50", "--set", "backtest_origins=3"]

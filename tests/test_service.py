@@ -13,7 +13,7 @@ import pytest
 
 from serving import answers
 from serving.schemas import ForecastRequest, PlanPoint
-from tests.servers import free_port, start_service, stop, wait_ready
+from serving.local import free_port, start_service, stop, wait_ready
 
 TOKEN = "s3cret-token"
 BENTOML = str(Path(sys.executable).parent / "bentoml")

@@ -9,7 +9,7 @@ import pytest
 from data import load_panel, simulate_world
 from data.calibration import compare_with_public
 from data.markets import MARKETS
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 
 def shares(world, app: str, market: str) -> pd.Series:

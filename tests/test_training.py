@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IMPACT, small_spec
-from tests.servers import free_port, stop, wait_ready
+from tests.helpers import IMPACT, small_spec
+from serving.local import free_port, stop, wait_ready
 
 FAST = ["--set", "n_bootstrap=50", "--set", "backtest_origins=3"]
 

@@ -73,28 +73,77 @@ def validate(path: Path = typer.Argument(..., help="Panel file, CSV or Parquet."
     panel, report = inspect_panel(path)
     if panel is None:
         fail(str(PanelError(report.first_failure, str(path))))
-    console.print(f"[green]ok[/green] {path}: {len(panel):,} rows, {len(report.results)} rules passed; "
+    passed = sum(r.passed for r in report.results)
+    console.print(f"[green]ok[/green] {path}: {len(panel):,} rows, {passed} rules passed; "
                   f"apps {', '.join(sorted(panel['app'].unique()))}; "
                   f"{panel['market'].nunique()} markets; "
                   f"weeks {panel['week'].min():%Y-%m-%d} .. {panel['week'].max():%Y-%m-%d}")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning[/yellow] {warning}")
 
 
 DEFAULT_PANEL = DEFAULT_DATA_DIR / "panel.parquet"
-TUNABLE = {"n_bootstrap": int, "fourier_order": int, "baseline_fit_weeks": int, "max_horizon": int,
-           "backtest_horizon": int, "backtest_origins": int, "min_weeks": int, "shared_shape": bool}
+NOT_SETTABLE = {"seed": "use --seed"}
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("needs true or false")
+
+
+def _parse_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError("needs a whole number") from None
+
+
+def _parse_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("needs a number") from None
+
+
+def _parse_grid(text: str) -> tuple:
+    """A JSON list of [carryover, half_saturation, hill_exponent] triples."""
+    import json
+
+    from training.model.effects import ResponseShape
+    try:
+        points = json.loads(text)
+        return tuple(ResponseShape(*map(float, point)) for point in points)
+    except (ValueError, TypeError):
+        raise ValueError("needs a JSON list of [carryover, half_saturation, hill_exponent] triples, "
+                         "e.g. [[0.7,0.35,1.5],[0.5,0.6,1.0]]") from None
+
+
+def settable_parameters() -> dict:
+    """`--set` keys and their parsers, from the model's own parameters and their default types."""
+    from training.model.estimator import ImpactModel
+    parsers = {bool: _parse_bool, int: _parse_int, float: _parse_float, tuple: _parse_grid}
+    return {key: parsers[type(default)] for key, default in ImpactModel().get_params().items()
+            if key not in NOT_SETTABLE}
 
 
 def parse_settings(settings: list[str]) -> dict:
-    """`--set key=value` hyperparameters, type-checked against the model's parameters."""
+    """`--set key=value` model parameters, each parsed by its type; exit 2 with one line if wrong."""
+    parsers = settable_parameters()
     params = {}
     for item in settings:
         key, sep, value = item.partition("=")
-        if not sep or key not in TUNABLE:
-            fail(f"--set {item}: use key=value with key one of {', '.join(TUNABLE)}")
+        if key in NOT_SETTABLE:
+            fail(f"--set {item}: {key} is not set with --set ({NOT_SETTABLE[key]})")
+        if not sep or key not in parsers:
+            fail(f"--set {item}: use key=value with key one of {', '.join(parsers)}")
         try:
-            params[key] = value.lower() in ("1", "true", "yes") if TUNABLE[key] is bool else TUNABLE[key](value)
-        except ValueError:
-            fail(f"--set {item}: {key} needs a {TUNABLE[key].__name__}")
+            params[key] = parsers[key](value)
+        except ValueError as exc:
+            fail(f"--set {item}: {key} {exc}")
     return params
 
 
@@ -114,10 +163,14 @@ def train(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from training import tracking
-    from training.arrays import PanelShapeError
-    from training.pipeline import PIPELINE_STAGES, train as run_training
+    from training.model.panel import PanelShapeError
+    from training.pipeline import PIPELINE_STAGES, train as run_training, training_model
 
     params = parse_settings(settings)
+    try:
+        training_model(seed, params)
+    except ValueError as exc:
+        fail(f"--set: {exc}")
     logging.getLogger("mlflow").setLevel(logging.WARNING)      # our progress bars say what happens
     if if_no_champion:
         from training import registry
@@ -187,7 +240,7 @@ def promote(version: str = typer.Argument(..., help="The registered version to m
     from mlflow.exceptions import MlflowException
 
     from training import registry, tracking
-    from training.persist import ModelFileError
+    from training.model.persist import ModelFileError
     tracking.configure()
     try:
         tag = registry.promote(version)

@@ -3,7 +3,8 @@ version, promotion gate -> champion in the BentoML store.
 
 Everything runs inside one MLflow run: an exception anywhere (bad data included) ends the run
 as FAILED, and no model version is left registered (one registered before the failure is
-deleted again).
+deleted again). The run is named after the data file and its window, logs the panel as an
+MLflow dataset, and its description states the gate's decision and the headline figures.
 """
 
 from __future__ import annotations
@@ -16,17 +17,30 @@ from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from data import PanelError, inspect_panel
 from training import plots, registry, tracking
-from training.model import STAGES, ImpactModel, headline_mase
-from training.persist import save_model, sha256
+from training.model.estimator import STAGES, ImpactModel
+from training.model.persist import params_to_json, save_model, sha256
 from training.pyfunc_model import ARTIFACT, predict_rows
 
 PIPELINE_STAGES = ("validate", *STAGES, "log")
-PACKAGES = ("numpy", "pandas", "statsmodels", "scipy", "mlflow", "bentoml")
+PACKAGES = ("numpy", "pandas", "statsmodels", "scipy", "scikit-learn", "mlflow", "bentoml")
+MIN_TRAINING_ORIGINS = 2      # the gate compares backtests, and their coverage needs two origins
+
+
+def training_model(seed: int = 0, params: dict | None = None) -> ImpactModel:
+    """The model `impact train` fits, its parameters checked before anything is logged.
+
+    Raises ValueError (sklearn's InvalidParameterError for a bad parameter) with one line.
+    """
+    model = ImpactModel(**{**(params or {}), "seed": seed})
+    model.validate_params()
+    if model.backtest_origins < MIN_TRAINING_ORIGINS:
+        raise ValueError(f"backtest_origins={model.backtest_origins}: training needs at least "
+                         f"{MIN_TRAINING_ORIGINS} backtest origins, since the promotion gate compares backtests")
+    return model
 
 
 @dataclass
@@ -45,21 +59,26 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
     import mlflow
     progress = progress or (lambda stage, app: None)
     started = time.perf_counter()
+    model = training_model(seed, params)
     tracking.configure()
     experiment_id = tracking.experiment_id(experiment)
     version = None
-    with mlflow.start_run(experiment_id=experiment_id) as run:
+    with mlflow.start_run(experiment_id=experiment_id, run_name=Path(data).name) as run:
         try:
             mlflow.set_tags({"data.path": str(data), "stage": "validate"})
             panel, report = inspect_panel(data)
-            mlflow.log_dict(report.to_dict(), "validation_report.json")
             if panel is None:
+                mlflow.log_dict(report.to_dict(), "validation_report.json")
                 mlflow.set_tags({"data.valid": "false", "gate.promote": "false",
                                  "gate.reason": "the data broke the contract"})
                 raise PanelError(report.first_failure, str(data))
-            mlflow.set_tag("data.valid", "true")
+            mlflow.set_tags({"data.valid": "true", "mlflow.runName": run_name(data, panel)})
+            mlflow.log_input(training_dataset(panel, data), context="training")
             progress("validate", "")
-            model = ImpactModel(seed=seed, **(params or {})).fit(panel, progress)
+            model.fit(panel, progress)
+            mlflow.log_dict({**report.to_dict(), "left_out": model.left_out_}, "validation_report.json")
+            if report.warnings or model.left_out_:
+                mlflow.set_tag("data.warnings", "; ".join(report.warnings + model.left_out_)[:5000])
             with tempfile.TemporaryDirectory() as tmp:
                 model_dir = save_model(model, Path(tmp) / ARTIFACT)
                 metrics, model_uri = _log_run(model, panel, data, seed, model_dir)
@@ -71,7 +90,9 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
                     registry.promote(version, run.info.run_id, model_dir)
                     promoted = True
                 reason = decision.reason if promote else f"--no-promote ({decision.reason})"
-                mlflow.set_tag("gate.promoted", str(promoted).lower())
+                mlflow.set_tags({"gate.promoted": str(promoted).lower(),
+                                 "mlflow.note.content": run_description(version, promoted, reason, metrics,
+                                                                        model.left_out_)})
             progress("log", "")
         except BaseException:
             if version is not None:
@@ -80,55 +101,77 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
     return TrainResult(run.info.run_id, version, promoted, reason, metrics, time.perf_counter() - started)
 
 
+def run_name(data: Path, panel: pd.DataFrame) -> str:
+    """What was trained: the data file and its window."""
+    return f"{Path(data).name} {panel['week'].min():%Y-%m-%d}..{panel['week'].max():%Y-%m-%d}"
+
+
+def training_dataset(panel: pd.DataFrame, data: Path):
+    """The validated panel as an MLflow dataset: source path, digest of the file, schema and rows."""
+    import mlflow
+    return mlflow.data.from_pandas(panel, source=str(Path(data).resolve()), name=Path(data).name,
+                                   digest=sha256(Path(data))[:16])
+
+
+def run_description(version: str, promoted: bool, reason: str, metrics: dict, left_out: list[str]) -> str:
+    """The run's description (Markdown in the MLflow UI): the gate's decision and headline figures."""
+    lines = [f"**Model version {version}: {'promoted to champion' if promoted else 'not promoted'}** ({reason}).", "",
+             f"- backtest MASE at 13 weeks: {metrics['backtest_mase_13w']:.3f} "
+             f"(seasonal-naive {metrics['seasonal_naive_mase_13w']:.3f})"]
+    lines += [f"- {name.split('.')[0]}: incremental minutes {value:,.0f}"
+              for name, value in metrics.items() if name.endswith(".incremental_minutes")]
+    lines += [f"- left out: {note}" for note in left_out]
+    return "\n".join(lines)
+
+
 def _log_run(model: ImpactModel, panel: pd.DataFrame, data: Path, seed: int, model_dir: Path) -> tuple[dict, str]:
     """Params, metrics, plots, tables and the pyfunc model of a fitted model.
 
     Returns the headline metrics and the logged model's URI.
     """
     import mlflow
-    params = model.get_params()
+    params = params_to_json(model.get_params())
     grid = params.pop("grid")
     mlflow.log_params({
         "data_file": str(Path(data).resolve()), "data_sha256": sha256(Path(data)), "rows": len(panel),
         "first_week": f"{panel['week'].min():%Y-%m-%d}", "last_week": f"{panel['week'].max():%Y-%m-%d}",
-        "apps": ",".join(model.apps_), "markets": panel["market"].nunique(), "seed": seed,
+        "apps": ",".join(model.apps), "markets": panel["market"].nunique(), "seed": seed,
+        "series_left_out": len(model.left_out_),
         "grid_points": len(grid), "grid_carryover": sorted({g[0] for g in grid}),
-        "grid_half_saturation": sorted({g[1] for g in grid}), "grid_shape": sorted({g[2] for g in grid}),
+        "grid_half_saturation": sorted({g[1] for g in grid}), "grid_hill_exponent": sorted({g[2] for g in grid}),
         **params,
-        **{f"{app}.carryover": fit.shape.carryover for app, fit in model.apps_.items()},
-        **{f"{app}.half_saturation": fit.shape.half_saturation for app, fit in model.apps_.items()},
-        **{f"{app}.hill_shape": fit.shape.shape for app, fit in model.apps_.items()},
-        **{f"{app}.baseline_trend": json.dumps(fit.backtest.trend) for app, fit in model.apps_.items()},
+        **{f"{app}.{name}": value for app in model.apps for name, value in vars(model.response_shape(app)).items()},
+        **{f"{app}.baseline_trend": json.dumps(model.backtest_summary(app).trend) for app in model.apps},
         **{f"version.{p}": package_version(p) for p in PACKAGES},
     })
     metrics = {f"fit_seconds.{stage}": seconds for stage, seconds in model.stage_seconds_.items()}
-    for app, fit in model.apps_.items():
-        bt = fit.backtest
-        for q in ("minutes", "revenue"):
+    for app in model.apps:
+        bt = model.backtest_summary(app)
+        for q in bt.mase:
             for h in bt.mase[q]:
                 metrics[f"{app}.backtest_mase_{q}_{h}w"] = bt.mase[q][h]
                 metrics[f"{app}.seasonal_naive_mase_{q}_{h}w"] = bt.mase_seasonal_naive[q][h]
                 metrics[f"{app}.backtest_coverage90_{q}_{h}w"] = bt.coverage[q][h]
-        for name in ("log_time", "log_dau", "revenue_elasticity", "direct_log_revenue"):
-            metrics[f"{app}.effect_{name}"] = getattr(fit.effect, name)
-            lo, hi = np.quantile(fit.draws[name], [0.05, 0.95])
-            metrics[f"{app}.effect_{name}_lo90"], metrics[f"{app}.effect_{name}_hi90"] = float(lo), float(hi)
+        for name, effect in model.effect_summary(app, 0.9).items():
+            metrics[f"{app}.effect_{name}"] = effect["estimate"]
+            metrics[f"{app}.effect_{name}_lo90"], metrics[f"{app}.effect_{name}_hi90"] = effect["lo"], effect["hi"]
         attribution = model.attribute(app)
         for quantity in ("minutes", "ad_revenue_usd"):
             inc = attribution.totals[quantity]["incremental"]
             metrics.update({f"{app}.incremental_{quantity}": inc["mean"], f"{app}.incremental_{quantity}_lo90": inc["lo"],
                             f"{app}.incremental_{quantity}_hi90": inc["hi"]})
-        for name, figure in (("dose_response", plots.dose_response(fit)), ("event_study", plots.event_study(fit)),
+        for name, figure in (("dose_response", plots.dose_response(model, app)),
+                             ("event_study", plots.event_study(model, app)),
                              ("attribution", plots.attribution_over_time(attribution)),
-                             ("backtest", plots.backtest_example(fit))):
+                             ("backtest", plots.backtest_example(model, app))):
             mlflow.log_figure(figure, f"plots/{app}_{name}.png")
             plots.plt.close(figure)
-        study = fit.event_study
+        study = model.event_study(app)
         if study.get("available"):
             table = pd.DataFrame({"event_week": study["event_week"], "att": study["att"], "se": study["se"]})
             mlflow.log_text(table.to_csv(index=False), f"tables/{app}_event_study.csv")
         mlflow.log_text(attribution.by_market.to_csv(index=False), f"tables/{app}_attribution_by_market.csv")
-    headline, naive = headline_mase({app: fit.backtest for app, fit in model.apps_.items()})
+    headline, naive = model.headline_mase()
     metrics["backtest_mase_13w"], metrics["seasonal_naive_mase_13w"] = headline, naive
     mlflow.log_metrics(metrics)
     model_uri = _log_pyfunc(model, model_dir)
@@ -142,8 +185,8 @@ def _log_pyfunc(model: ImpactModel, model_dir: Path) -> str:
     from mlflow.models import infer_signature
     import training
     import data as data_package
-    app = next(iter(model.apps_))
-    markets = model.apps_[app].panel.markets[:2]
+    app = model.apps[0]
+    markets = model.markets(app, forecastable=True)[:2]
     weeks = model.forecast_weeks(app, 2).strftime("%Y-%m-%d")
     example = pd.DataFrame([{"app": app, "market": m, "week": w, "rollout_share": 1.0} for m in markets for w in weeks])
     signature = infer_signature(example, predict_rows(model, example), params={"interval": 0.9})

@@ -10,37 +10,29 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from training.model import AppFit, Attribution  # noqa: E402
-from training.paths import slopes  # noqa: E402
+from training.model.estimator import ImpactModel  # noqa: E402
+from training.model.queries import Attribution  # noqa: E402
 
 
-def dose_response(fit: AppFit, level: float = 0.9) -> plt.Figure:
-    """Steady-state effect on total minutes (%) against the rollout share, with the draws' band."""
-    share = np.linspace(0, 1, 101)
-    held = np.repeat(share[:, None], 200, axis=1)          # each share held for 200 weeks
-
-    def steady(shape) -> np.ndarray:
-        return shape.response(held)[:, -1]
-
-    by_shape = {i: steady(fit.shapes[i]) for i in np.unique(fit.draws["shape_index"])}
-    minutes = slopes(fit.draws)["minutes"]
-    curves = np.array([np.expm1(minutes[b] * by_shape[i]) for b, i in enumerate(fit.draws["shape_index"])]) * 100
-    estimate = np.expm1(fit.effect.log_minutes * steady(fit.shape)) * 100
-    lo, hi = np.quantile(curves, [(1 - level) / 2, (1 + level) / 2], axis=0)
+def dose_response(model: ImpactModel, app: str, level: float = 0.9) -> plt.Figure:
+    """Steady-state effect on total minutes (%) against the rollout share, with the interval band."""
+    curve = model.dose_response(app, level)
+    shape = model.response_shape(app)
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.fill_between(share, lo, hi, alpha=0.25, label=f"{level:.0%} of bootstrap draws")
-    ax.plot(share, estimate, lw=2, label=f"estimate (carry-over {fit.shape.carryover}, "
-                                         f"half-saturation {fit.shape.half_saturation}, shape {fit.shape.shape})")
+    ax.fill_between(curve["share"], curve["lo"], curve["hi"], alpha=0.25, label=f"{level:.0%} interval")
+    ax.plot(curve["share"], curve["estimate"], lw=2, label=f"estimate (carry-over {shape.carryover}, "
+                                                           f"half-saturation {shape.half_saturation}, "
+                                                           f"Hill exponent {shape.hill_exponent})")
     ax.set_xlabel("rollout share held long enough to reach steady state")
     ax.set_ylabel("effect on total minutes (%)")
-    ax.set_title(f"{fit.panel.app}: dose-response")
+    ax.set_title(f"{app}: dose-response")
     ax.legend(fontsize=7)
     return fig
 
 
-def event_study(fit: AppFit) -> plt.Figure:
+def event_study(model: ImpactModel, app: str) -> plt.Figure:
     """Callaway-Sant'Anna dynamic ATT of the launch on log time per DAU, with 95% bands."""
-    study = fit.event_study
+    study = model.event_study(app)
     fig, ax = plt.subplots(figsize=(7, 4))
     if not study.get("available"):
         ax.text(0.5, 0.5, study.get("reason", "not available"), ha="center", wrap=True)
@@ -51,7 +43,7 @@ def event_study(fit: AppFit) -> plt.Figure:
     ax.fill_between(event, (att - 1.96 * se) * 100, (att + 1.96 * se) * 100, alpha=0.25)
     ax.plot(event, att * 100, marker=".", lw=1)
     pre = study["pretrend"]
-    ax.set_title(f"{fit.panel.app}: event study of the launch (pre-trend test p = {pre['p_value']:.2f}, df {pre['df']})")
+    ax.set_title(f"{app}: event study of the launch (pre-trend test p = {pre['p_value']:.2f}, df {pre['df']})")
     ax.set_xlabel("weeks since launch")
     ax.set_ylabel("ATT on time per DAU (%, log points)")
     return fig
@@ -73,20 +65,21 @@ def attribution_over_time(result: Attribution) -> plt.Figure:
     return fig
 
 
-def backtest_example(fit: AppFit) -> plt.Figure:
+def backtest_example(model: ImpactModel, app: str) -> plt.Figure:
     """The last backtest origin: forecast vs actual total minutes, with the calibrated band."""
-    example = fit.backtest.example
+    backtest = model.backtest_summary(app)
+    example = backtest.example
     fig, ax = plt.subplots(figsize=(7, 4))
     if not example:
         ax.text(0.5, 0.5, "no backtest", ha="center")
         return fig
     weeks = pd.to_datetime(example["weeks"])
     ax.fill_between(weeks, np.array(example["lo"]) / 1e9, np.array(example["hi"]) / 1e9, alpha=0.25,
-                    label=f"{fit.backtest.level:.0%} interval")
+                    label=f"{backtest.level:.0%} interval")
     ax.plot(weeks, np.array(example["forecast"]) / 1e9, lw=2, label="baseline forecast")
     ax.plot(weeks, np.array(example["actual"]) / 1e9, "k.", label="actual (de-effected)")
-    mase = fit.backtest.mase["minutes"]
-    ax.set_title(f"{fit.panel.app}: backtest, last origin (minutes MASE at 13 weeks {mase[13]:.2f})")
+    mase = backtest.mase["minutes"]
+    ax.set_title(f"{app}: backtest, last origin (minutes MASE at 13 weeks {mase[13]:.2f})")
     ax.set_ylabel("minutes per week (billions)")
     ax.legend()
     return fig

@@ -13,8 +13,8 @@ from __future__ import annotations
 import mlflow
 import pandas as pd
 
-from training.persist import load_model
-from training.scenario import plan_shares, rows_to_points
+from training.model.persist import load_model
+from training.model.scenario import plan_shares, rows_to_points
 
 ARTIFACT = "impact_model"
 

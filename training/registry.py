@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from training.model import ImpactModel, headline_mase
-from training.persist import load_model, verify_model_files
+from training.model.backtest import headline_mase
+from training.model.estimator import ImpactModel
+from training.model.persist import load_model, verify_model_files
 from training.pyfunc_model import ARTIFACT
 from training.tracking import CHAMPION, MODEL_NAME
 
@@ -64,7 +65,7 @@ def download_model(version: str, into: Path) -> Path:
 
 def gate(model: ImpactModel, panel: pd.DataFrame) -> GateDecision:
     """Decide whether the newly fitted `model` may become champion."""
-    new, naive = headline_mase({app: fit.backtest for app, fit in model.apps_.items()})
+    new, naive = model.headline_mase()
     current = champion_version()
     if current is None:
         ok = new < naive
@@ -106,13 +107,26 @@ def import_to_bentoml(model_dir: Path, version: str, run_id: str) -> str:
 
 
 def promote(version: str, run_id: str | None = None, model_dir: Path | None = None) -> str:
-    """Move the champion alias to `version` and make sure the BentoML store has it."""
-    registered = client().get_model_version(MODEL_NAME, str(version))
+    """Move the champion alias to `version`, then import it into the BentoML store.
+
+    The alias moves first, so a failure to move it leaves the store as it was; if the import
+    fails after the move, the alias goes back to the previous champion (or is removed if
+    there was none), so the store's newest model and the registry's champion still agree.
+    """
+    version = str(version)
+    registered = client().get_model_version(MODEL_NAME, version)
+    previous = champion_version()
     with tempfile.TemporaryDirectory() as tmp:
-        source = model_dir or download_model(str(version), Path(tmp))
-        tag = import_to_bentoml(source, str(version), run_id or registered.run_id)
-    client().set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))
-    return tag
+        source = model_dir or download_model(version, Path(tmp))
+        client().set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+        try:
+            return import_to_bentoml(source, version, run_id or registered.run_id)
+        except BaseException:
+            if previous is None:
+                client().delete_registered_model_alias(MODEL_NAME, CHAMPION)
+            else:
+                client().set_registered_model_alias(MODEL_NAME, CHAMPION, previous)
+            raise
 
 
 def versions() -> list[dict]:

@@ -1,8 +1,10 @@
 """Where runs and models go: MLflow (tracking + registry) and the BentoML model store.
 
 MLflow: `MLFLOW_TRACKING_URI` when set (e.g. an `mlflow server`); otherwise an embedded SQLite
-database in `.impact/mlflow.db` with artifacts in `.impact/mlartifacts`, both under the
-project folder (`IMPACT_HOME` overrides it). BentoML: its own store, `BENTOML_HOME` honoured.
+database in `.impact/mlflow.db`. Artifacts go to `.impact/mlartifacts` (`IMPACT_HOME` moves
+the folder) unless the tracking URI is a server, which has its own artifact root: a database
+URI of any kind never leaves them in the `mlruns/` of whatever folder a command runs in.
+BentoML: its own store, `BENTOML_HOME` honoured.
 """
 
 from __future__ import annotations
@@ -44,14 +46,24 @@ def configure() -> str:
     return uri
 
 
+SERVER_SCHEMES = ("http", "https", "databricks")
+
+
+def is_server(uri: str) -> bool:
+    """True for a tracking server (which decides where artifacts go), False for a database or folder."""
+    return uri.split(":", 1)[0].lower() in SERVER_SCHEMES
+
+
 def experiment_id(name: str) -> str:
-    """The experiment's id, created if needed; the embedded store gets an explicit, absolute
-    artifact location (a server uses its own artifact root)."""
+    """The experiment's id, created if needed; unless the tracking URI is a server, with an
+    explicit, absolute artifact location under IMPACT_HOME."""
     import mlflow
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    location = (impact_home() / "mlartifacts").as_uri() if embedded() else None
+    location = None if is_server(tracking_uri()) else (impact_home() / "mlartifacts").as_uri()
+    if location is not None:
+        impact_home().mkdir(parents=True, exist_ok=True)
     return mlflow.create_experiment(name, artifact_location=location)
 
 

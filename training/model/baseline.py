@@ -19,7 +19,7 @@ import pandas as pd
 from statsmodels.tsa.ar_model import AutoReg
 
 from data.calendar import holiday_weeks
-from training.arrays import seasonal_basis
+from training.model.panel import seasonal_basis
 
 FOURIER_ORDER = 4
 
@@ -92,26 +92,42 @@ def fit_series(values: np.ndarray, x_fit: np.ndarray, x_future: np.ndarray, tren
 
 
 def fit_baselines(series: np.ndarray, weeks: pd.DatetimeIndex, max_horizon: int = 104,
-                  fit_weeks: int = 156, trends: tuple[str, ...] | None = None) -> BaselineFit:
+                  fit_weeks: int = 156, trends: tuple[str, ...] | None = None, seed: int = 0) -> BaselineFit:
     """Fit every series (outcomes x markets x weeks, log scale) and forecast `max_horizon` weeks.
 
-    `trends` gives each outcome's trend kind (see `fit_series`); "ct" by default.
+    Each series is fitted on its own window (its finite values, which must run to the last
+    week) up to its last `fit_weeks` weeks. `trends` gives each outcome's trend kind (see
+    `fit_series`); "ct" by default. Residuals sit on the calendar of the last weeks; a market
+    with a shorter history has the weeks before it filled with its own residuals drawn at random
+    (`seed`), so whole weeks can still be resampled across markets.
     """
     trends = tuple(trends or ("ct",) * series.shape[0])
-    start = max(0, len(weeks) - fit_weeks)
-    fit_index = weeks[start:]
+    n_out, n_mk, n_weeks = series.shape
     origin = weeks[0]
-    x_fit = exogenous(fit_index, origin)
+    x_all = exogenous(weeks, origin)
     x_future = exogenous(future_weeks(weeks, max_horizon), origin)
-    n_out, n_mk = series.shape[:2]
+    observed = np.isfinite(series).all(axis=0)
+    if not observed[:, -1].all():
+        raise ValueError("every series given to fit_baselines must be observed on the last week")
+    starts = np.maximum(observed.argmax(axis=1), n_weeks - fit_weeks)   # windows are contiguous
+    n_resid = n_weeks - starts.min() - 2            # the "level" kind loses one more week to differencing
     mean = np.empty((n_out, n_mk, max_horizon))
     phi = np.empty((n_out, n_mk))
-    n_resid = len(fit_index) - 2            # the "level" kind loses one more week to differencing
-    residuals = np.empty((n_out, n_mk, n_resid))
+    residuals = np.full((n_out, n_mk, n_resid), np.nan)
     for o in range(n_out):
-        for m in range(n_mk):
-            mean[o, m], phi[o, m], resid = fit_series(series[o, m, start:], x_fit, x_future, trends[o])
-            residuals[o, m] = resid[-n_resid:]
+        for m, start in enumerate(starts):
+            mean[o, m], phi[o, m], resid = fit_series(series[o, m, start:], x_all[start:], x_future, trends[o])
+            own = n_weeks - start - 2
+            residuals[o, m, -own:] = resid[-own:]
+    _fill_from_own(residuals, np.random.default_rng(seed))
     phi = np.clip(phi, -0.99, 0.99)
     integrated = np.array([t == "level" for t in trends])
     return BaselineFit(mean=mean, phi=phi, residuals=residuals, integrated=integrated)
+
+
+def _fill_from_own(residuals: np.ndarray, rng: np.random.Generator) -> None:
+    """Replace the missing (NaN) residuals of each series by draws from its own residuals."""
+    for series in residuals.reshape(-1, residuals.shape[-1]):
+        missing = np.isnan(series)
+        if missing.any():
+            series[missing] = rng.choice(series[~missing], size=int(missing.sum()))

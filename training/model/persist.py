@@ -18,15 +18,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.arrays import AppPanel
-from training.backtest import SCALE_LEVELS, BacktestResult
-from training.baseline import BaselineFit
-from training.effects import EffectEstimate, ResponseShape
-from training.model import AppFit, ImpactModel
+from training.model.backtest import SCALE_LEVELS, BacktestResult
+from training.model.baseline import BaselineFit
+from training.model.effects import EffectEstimate, ResponseShape
+from training.model.estimator import ImpactModel
+from training.model.fitted import AppFit
+from training.model.panel import AppPanel
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2      # 2: unbalanced panels (observed mask, baselines of the forecastable markets)
 FILES = ("model.json", "arrays.npz")
-PANEL_ARRAYS = ("share", "log_time", "log_dau", "log_revenue")
+PANEL_ARRAYS = ("observed", "share", "log_time", "log_dau", "log_revenue")
 
 
 class ModelFileError(ValueError):
@@ -44,8 +45,8 @@ def sha256(path: Path) -> str:
 def save_model(model: ImpactModel, directory: str | Path) -> Path:
     """Write the fitted model to `directory` (replaced if it exists) and return it."""
     directory = Path(directory)
-    meta = {"format_version": FORMAT_VERSION, "params": model.get_params(),
-            "stage_seconds": model.stage_seconds_, "apps": {}}
+    meta = {"format_version": FORMAT_VERSION, "params": params_to_json(model.get_params()),
+            "stage_seconds": model.stage_seconds_, "left_out": model.left_out_, "apps": {}}
     arrays: dict[str, np.ndarray] = {}
     for app, fit in model.apps_.items():
         meta["apps"][app] = _app_meta(fit)
@@ -107,14 +108,24 @@ def load_model(directory: str | Path) -> ImpactModel:
         meta = json.loads((directory / "model.json").read_text())
         with np.load(directory / "arrays.npz", allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
-        params = dict(meta["params"])
-        params["grid"] = tuple(ResponseShape(*point) for point in params["grid"])
+        params = params_from_json(meta["params"])
         model = ImpactModel(**params)
         model.stage_seconds_ = meta["stage_seconds"]
+        model.left_out_ = list(meta["left_out"])
         model.apps_ = {app: _app_fit(app, info, arrays, params["grid"]) for app, info in meta["apps"].items()}
     except (ValueError, KeyError, TypeError, OSError) as exc:   # np.load refuses pickled objects with ValueError
         raise ModelFileError(f"{directory}: not a readable model ({type(exc).__name__}: {exc})") from None
     return model
+
+
+def params_to_json(params: dict) -> dict:
+    """Model parameters as JSON values: the grid as [carryover, half_saturation, hill_exponent] lists."""
+    return {**params, "grid": [[s.carryover, s.half_saturation, s.hill_exponent] for s in params["grid"]]}
+
+
+def params_from_json(params: dict) -> dict:
+    """The inverse of `params_to_json`."""
+    return {**params, "grid": tuple(ResponseShape(*point) for point in params["grid"])}
 
 
 # ---------------------------------------------------------------------- per app
@@ -125,7 +136,7 @@ def _app_meta(fit: AppFit) -> dict:
         "markets": fit.panel.markets,
         "first_week": str(fit.panel.weeks[0].date()),
         "n_weeks": len(fit.panel.weeks),
-        "shape": [fit.shape.carryover, fit.shape.half_saturation, fit.shape.shape],
+        "shape": [fit.shape.carryover, fit.shape.half_saturation, fit.shape.hill_exponent],
         "effect": vars(fit.effect),
         "noise_seed": fit.noise_seed,
         "backtest": {"horizon": backtest.horizon, "origins": backtest.origins, "level": backtest.level,
@@ -145,6 +156,8 @@ def _app_fit(app: str, info: dict, arrays: dict[str, np.ndarray], shapes: tuple[
     weeks = pd.date_range(info["first_week"], periods=info["n_weeks"], freq="7D", unit="ns")
     panel = AppPanel(app=app, markets=list(info["markets"]), weeks=weeks,
                      **{name: get(name) for name in PANEL_ARRAYS})
+    if panel.observed.dtype != bool or panel.observed.shape != panel.share.shape:
+        raise ValueError(f"{app}: the observed mask is not a markets x weeks boolean array")
     draw_names = [k[len(prefix + "draws/"):] for k in arrays if k.startswith(prefix + "draws/")]
     bt = info["backtest"]
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from data.calendar import DAYS_PER_WEEK
+
 QUANTITIES = ("time_spent_min", "dau", "minutes", "ad_revenue_usd")
-DAYS_PER_WEEK = 7.0
 
 
 def slopes(params: dict) -> dict[str, np.ndarray]:

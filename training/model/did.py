@@ -64,11 +64,14 @@ def regression_did(dy: np.ndarray, treated: np.ndarray, covariates: np.ndarray) 
 
 
 def group_time_att(outcome: np.ndarray, unit_group: np.ndarray, periods: np.ndarray,
-                   covariates: np.ndarray | None = None) -> GroupTimeATT:
+                   covariates: np.ndarray | None = None, observed: np.ndarray | None = None) -> GroupTimeATT:
     """ATT(g, t) for every treated group g and every period t after the first.
 
     `outcome` is units x periods; `unit_group[i]` is the period unit i was first treated, 0 for
     never treated; `covariates` (units x k, time-invariant) adds an outcome regression.
+    `observed` (units x periods, default all) marks the cells an unbalanced panel holds: each
+    cell uses the units observed in both of its periods, and is left out without a treated
+    unit and two controls there.
     """
     n = outcome.shape[0]
     design = np.ones((n, 1)) if covariates is None else np.column_stack([np.ones(n), covariates])
@@ -76,11 +79,15 @@ def group_time_att(outcome: np.ndarray, unit_group: np.ndarray, periods: np.ndar
     groups = np.sort(np.unique(unit_group[~never]))
     groups = groups[groups > periods[0]]            # groups treated in the first period have no base
     cells_g, cells_t, atts, infs = [], [], [], []
+    observed = np.ones(outcome.shape, dtype=bool) if observed is None else observed
     for g in groups:
         g_index = int(np.searchsorted(periods, g))
-        sample = (unit_group == g) | never
+        in_group = (unit_group == g) | never
         for t_index in range(1, len(periods)):
             base = g_index - 1 if t_index >= g_index else t_index - 1
+            sample = in_group & observed[:, t_index] & observed[:, base]
+            if not (unit_group[sample] == g).any() or (never & sample).sum() < 2:
+                continue
             dy = outcome[sample, t_index] - outcome[sample, base]
             att, inf = regression_did(dy, unit_group[sample] == g, design[sample])
             full = np.zeros(n)

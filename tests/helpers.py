@@ -1,0 +1,54 @@
+"""Test helpers: small valid panels built in code, the small simulated world, paths of the tools."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FIXTURES = Path(__file__).parent / "fixtures"
+IMPACT = str(Path(sys.executable).parent / "impact")
+
+
+def make_small_panel(weeks: int = 110, markets=("US", "IN", "BR", "DE"), apps=("facebook",)) -> pd.DataFrame:
+    """A valid panel: `apps` x `markets` x `weeks` Mondays from 2022-01-03."""
+    week = pd.date_range("2022-01-03", periods=weeks, freq="7D")
+    rng = np.random.default_rng(0)
+    rows = [
+        {"week": w.date().isoformat(), "app": a, "market": m,
+         "rollout_share": round(min(1.0, max(0.0, (i - 60) / 20)), 3),
+         "dau": float(rng.integers(1_000_000, 5_000_000)),
+         "time_spent_min": round(float(rng.uniform(20, 40)), 3),
+         "ad_revenue_usd": round(float(rng.uniform(1e6, 5e6)), 2)}
+        for a in apps for m in markets for i, w in enumerate(week)
+    ]
+    return pd.DataFrame(rows)
+
+
+HELD_BACK_WEEKS = 26
+SMALL_MARKETS = {"US", "IN", "BR", "DE", "FR", "GB", "MX", "JP", "KR", "VN", "ID", "PH"}
+
+
+def small_spec():
+    """A small world for end-to-end tests: 2 apps x 12 markets (3 never launched)."""
+    from data.markets import MARKETS
+    from data.simulator import WorldSpec
+    return WorldSpec(apps=("facebook", "instagram"), markets=tuple(m for m in MARKETS if m.code in SMALL_MARKETS))
+
+
+LATE_ENTRANTS = {"NG": 100, "PL": 135, "ZA": 170}    # market -> weeks after the panel's start its data begins
+ENDS_EARLY = {"TR": 30}                              # market -> weeks before the panel's end its data stops
+
+
+def unbalance(panel: pd.DataFrame, late: dict[str, int] = LATE_ENTRANTS,
+              early: dict[str, int] = ENDS_EARLY) -> pd.DataFrame:
+    """A panel made real-shaped by cutting rows: late entrants and markets that stop reporting."""
+    weeks = np.sort(panel["week"].unique())
+    keep = np.ones(len(panel), dtype=bool)
+    for market, offset in late.items():
+        keep &= ~((panel["market"] == market) & (panel["week"] < weeks[offset]))
+    for market, offset in early.items():
+        keep &= ~((panel["market"] == market) & (panel["week"] > weeks[-1 - offset]))
+    return panel[keep].reset_index(drop=True)

@@ -1,0 +1,372 @@
+"""The rollout-impact model: one scikit-learn estimator per training run, holding every app.
+
+`ImpactModel(...).fit(panel)` runs, per app: the response shape by time-blocked CV and the
+effect estimates (`effects`), the market bootstrap (`effects`), the counterfactual baselines
+of the de-effected series (`baseline`), their rolling-origin backtest and conformal scale
+(`backtest`), and the Callaway-Sant'Anna event study of the launch (`did`). The fitted state
+is plain data (`apps_`: one `fitted.AppFit` per app); the public queries below read it through
+`queries.AppQueries`, so a loaded model answers without refitting.
+
+Panels may be unbalanced: every observed row is used, a series shorter than `min_weeks` is
+left out of its app (listed in `left_out_`), and a market whose data ends before its app's
+last week is attributed but not forecast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from functools import cached_property
+from numbers import Integral
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, InvalidParameterError
+from sklearn.utils.validation import check_is_fitted
+
+from training.model import did
+from training.model.backtest import (BacktestResult, choose_trends, headline_mase, rolling_origin_backtest,
+                                     uncalibrated_backtest)
+from training.model.baseline import TRENDS, fit_baselines
+from training.model.effects import (DEFAULT_GRID, BootstrapGram, EffectEstimate, FixedEffects, ResponseShape,
+                                    bootstrap_effects, bootstrap_fit_gain, bootstrap_gram, estimate_effects,
+                                    market_bootstrap_weights, max_t_over_shapes, select_shape)
+from training.model.fitted import AppFit
+from training.model.panel import AppPanel, app_panels, seasonal_basis
+from training.model.queries import AppQueries, Attribution, Forecast
+
+STAGES = ("effects", "bootstrap", "backtest", "baselines", "event_study")
+EVENT_WINDOW = (-26, 52)       # event weeks kept for the event-study diagnostics
+
+
+class QueryError(ValueError):
+    """A question the fitted model cannot answer as asked; the message says which part and why."""
+
+
+class ImpactModel(BaseEstimator):
+    """Staggered dose-response effects, counterfactual baselines and scenario forecasts.
+
+    Parameters are kept exactly as passed (`clone` and `get_params` work as in scikit-learn);
+    `fit` checks them against `_parameter_constraints` and `validate_params`.
+    """
+
+    _parameter_constraints: dict = {
+        "n_bootstrap": [Interval(Integral, 20, 10_000, closed="both")],
+        "fourier_order": [Interval(Integral, 0, 10, closed="both")],
+        "grid": [tuple, list],
+        "baseline_fit_weeks": [Interval(Integral, 60, None, closed="left")],
+        "max_horizon": [Interval(Integral, 13, 104, closed="both")],
+        "backtest_horizon": [Interval(Integral, 13, 104, closed="both")],
+        "backtest_origins": [Interval(Integral, 0, 52, closed="both")],
+        "min_weeks": [Interval(Integral, 60, None, closed="left")],
+        "shared_shape": ["boolean"],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(self, n_bootstrap: int = 200, fourier_order: int = 2, grid: tuple[ResponseShape, ...] = DEFAULT_GRID,
+                 baseline_fit_weeks: int = 156, max_horizon: int = 104, backtest_horizon: int = 26,
+                 backtest_origins: int = 8, min_weeks: int = 104, shared_shape: bool = True, seed: int = 0):
+        self.n_bootstrap = n_bootstrap
+        self.fourier_order = fourier_order
+        self.grid = grid
+        self.baseline_fit_weeks = baseline_fit_weeks
+        self.max_horizon = max_horizon
+        self.backtest_horizon = backtest_horizon
+        self.backtest_origins = backtest_origins
+        self.min_weeks = min_weeks
+        self.shared_shape = shared_shape
+        self.seed = seed
+
+    def validate_params(self) -> None:
+        """Raise InvalidParameterError (a ValueError) naming the first parameter that is wrong."""
+        self._validate_params()
+        bad = [s for s in self.grid if not isinstance(s, ResponseShape) or not 0 <= s.carryover < 1
+               or s.half_saturation <= 0 or s.hill_exponent <= 0]
+        if not self.grid or bad:
+            raise InvalidParameterError(
+                "The 'grid' parameter of ImpactModel must be a non-empty sequence of ResponseShape(carryover in "
+                f"[0, 1), half_saturation > 0, hill_exponent > 0). Got {bad[0] if bad else 'an empty grid'} instead.")
+        if len(set(self.grid)) != len(self.grid):
+            raise InvalidParameterError("The 'grid' parameter of ImpactModel lists a shape twice.")
+        if self.backtest_horizon > self.max_horizon:
+            raise InvalidParameterError(f"The 'backtest_horizon' parameter of ImpactModel ({self.backtest_horizon}) "
+                                        f"must not exceed max_horizon ({self.max_horizon}).")
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, panel: pd.DataFrame, progress: Callable[[str, str], None] | None = None) -> "ImpactModel":
+        """Fit every app of a validated panel. `progress(stage, app)` is called after each stage."""
+        self.validate_params()
+        progress = progress or (lambda stage, app: None)
+        self.__dict__.pop("_questions", None)
+        self.apps_: dict[str, AppFit] = {}
+        self.stage_seconds_ = {stage: 0.0 for stage in STAGES}
+        panels, self.left_out_ = app_panels(panel, self.min_weeks)
+        clock = time.perf_counter()
+        designs = {app: FixedEffects(self._basis(p), p.observed) for app, p in panels.items()}
+        scores = {}
+        for app, app_panel in panels.items():
+            _, cv_error = select_shape(app_panel, self._basis(app_panel), self.grid)
+            scores[app] = np.array([cv_error[shape] for shape in self.grid])
+        self.stage_seconds_["effects"] += time.perf_counter() - clock
+        shapes = self._choose_shapes(scores)
+        clock = time.perf_counter()
+        grams, choice = self._bootstrap_design(panels, designs)
+        self.stage_seconds_["bootstrap"] += time.perf_counter() - clock
+        for app, app_panel in panels.items():
+            self.apps_[app] = self._fit_app(app_panel, designs[app], shapes[app], scores[app], grams[app],
+                                            choice[app], progress)
+        return self
+
+    def _basis(self, app_panel: AppPanel) -> np.ndarray:
+        return seasonal_basis(app_panel.weeks, app_panel.weeks[0], self.fourier_order)
+
+    def _bootstrap_design(self, panels: dict[str, AppPanel],
+                          designs: dict[str, FixedEffects]) -> tuple[dict[str, BootstrapGram], dict]:
+        """Market resampling shared by all apps (a market is one cluster for every app), each
+        app's table of replicate cross products, and each replicate's response shape: per app,
+        or (shared_shape) the best summed over apps.
+        """
+        rng = np.random.default_rng(self.seed)
+        markets = sorted({m for p in panels.values() for m in p.markets})
+        drawn = market_bootstrap_weights(len(markets), self.n_bootstrap, rng)
+        column = {m: i for i, m in enumerate(markets)}
+        grams = {app: bootstrap_gram(p, list(self.grid), designs[app], drawn[:, [column[m] for m in p.markets]])
+                 for app, p in panels.items()}
+        gains = {app: bootstrap_fit_gain(gram, len(self.grid)) for app, gram in grams.items()}
+        if not self.shared_shape:
+            return grams, {app: np.argmax(g, axis=0) for app, g in gains.items()}
+        pooled = np.argmax(sum(gains.values()), axis=0)
+        return grams, {app: pooled for app in panels}
+
+    def _choose_shapes(self, scores: dict[str, np.ndarray]) -> dict[str, ResponseShape]:
+        """Each app's response shape: its own CV minimum, or (shared_shape) the grid point with the
+        lowest CV error summed over apps, each app's errors relative to its own best. Apps with a
+        weak signal have flat CV curves and barely move the choice, so they borrow the shape
+        the strong apps identify instead of fitting noise.
+        """
+        if not self.shared_shape:
+            return {app: self.grid[int(np.nanargmin(s))] for app, s in scores.items()}
+        pooled = sum(s / np.nanmin(s) for s in scores.values())
+        return {app: self.grid[int(np.nanargmin(pooled))] for app in scores}
+
+    def _fit_app(self, app_panel: AppPanel, fe: FixedEffects, shape: ResponseShape, scores: np.ndarray,
+                 gram: BootstrapGram, choice: np.ndarray, progress: Callable[[str, str], None]) -> AppFit:
+        app = app_panel.app
+        clock = time.perf_counter()
+
+        def done(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            self.stage_seconds_[stage] += now - clock
+            clock = now
+            progress(stage, app)
+
+        response = shape.response(app_panel.share)
+        effect = estimate_effects(app_panel, response, fe)
+        done("effects")
+
+        draws = bootstrap_effects(gram, choice)
+        max_t = max_t_over_shapes(gram, len(self.grid))
+        done("bootstrap")
+
+        de_effected = de_effect(app_panel, effect, response)
+        if self.backtest_origins > 0:
+            trends, backtest = choose_trends({
+                kind: rolling_origin_backtest(de_effected, app_panel.weeks, self.backtest_horizon,
+                                              self.backtest_origins, fit_weeks=self.baseline_fit_weeks,
+                                              trends=(kind,) * 3, seed=self.seed)
+                for kind in TRENDS}, at=self.backtest_horizon)
+        else:   # attribution-only fits (statistical sweeps): uncalibrated forecast noise
+            trends, backtest = ("ct",) * 3, uncalibrated_backtest(self.backtest_horizon)
+        done("backtest")
+
+        baseline = fit_baselines(de_effected[:, app_panel.forecastable], app_panel.weeks, self.max_horizon,
+                                 self.baseline_fit_weeks, trends, seed=self.seed)
+        done("baselines")
+
+        event_study = launch_event_study(app_panel)
+        done("event_study")
+        return AppFit(panel=app_panel, shape=shape, cv_scores=scores,
+                      effect=effect, shapes=tuple(self.grid), draws=draws, max_t=max_t,
+                      last_exposure=np.array([s.exposure(app_panel.share)[:, -1] for s in self.grid]),
+                      baseline=baseline, backtest=backtest, event_study=event_study,
+                      noise_seed=stable_seed(self.seed, app))
+
+    def backtest_on(self, panel: pd.DataFrame) -> dict[str, BacktestResult]:
+        """This fitted model backtested on another panel (the promotion gate's comparison): its
+        effect estimates de-effect the new data, and baselines of its chosen trend kinds are
+        refitted at each origin with its settings. Apps it does not know are skipped.
+        """
+        out = {}
+        panels, _ = app_panels(panel, self.min_weeks)
+        for app, app_panel in panels.items():
+            if app not in self.apps:
+                continue
+            fit = self.apps_[app]
+            series = de_effect(app_panel, fit.effect, fit.shape.response(app_panel.share))
+            trend = fit.backtest.trend
+            out[app] = rolling_origin_backtest(series, app_panel.weeks, self.backtest_horizon, self.backtest_origins,
+                                               fit_weeks=self.baseline_fit_weeks, seed=self.seed,
+                                               trends=(trend["minutes"], trend["minutes"], trend["ad_revenue_usd"]))
+        return out
+
+    # ------------------------------------------------------------------ questions
+
+    @cached_property
+    def _questions(self) -> dict[str, AppQueries]:
+        check_is_fitted(self, "apps_")
+        return {app: AppQueries(fit) for app, fit in self.apps_.items()}
+
+    def _ask(self, app: str) -> AppQueries:
+        questions = self._questions
+        if app not in questions:
+            raise QueryError(f"unknown app '{app}': the model has {', '.join(sorted(questions))}")
+        return questions[app]
+
+    @property
+    def apps(self) -> list[str]:
+        """The fitted apps."""
+        check_is_fitted(self, "apps_")
+        return list(self.apps_)
+
+    def markets(self, app: str, forecastable: bool = False) -> list[str]:
+        """The app's markets (every one kept for attribution, or only those that can be forecast)."""
+        questions = self._ask(app)
+        return list(questions.forecast_markets) if forecastable else list(questions.fit.panel.markets)
+
+    def windows(self, app: str) -> pd.DataFrame:
+        """Per market: first and last week used, number of weeks, whether it can be forecast."""
+        return self._ask(app).fit.panel.windows()
+
+    def training_window(self, app: str) -> dict[str, str]:
+        weeks = self._ask(app).fit.panel.weeks
+        return {"first_week": str(weeks[0].date()), "last_week": str(weeks[-1].date())}
+
+    def response_shape(self, app: str) -> ResponseShape:
+        return self._ask(app).fit.shape
+
+    def effect_summary(self, app: str, level: float = 0.9) -> dict[str, dict[str, float]]:
+        """Estimate and `level` interval of each effect parameter (the widened draws, as in every path)."""
+        return self._ask(app).effect_summary(level)
+
+    def dose_response(self, app: str, level: float = 0.9) -> dict[str, np.ndarray]:
+        """Steady-state effect on total minutes (%) by rollout share, with its `level` band."""
+        return self._ask(app).dose_response(level)
+
+    def backtest_summary(self, app: str) -> BacktestResult:
+        """The rolling-origin backtest of the app's baselines (MASE, coverage, trend kinds, last origin)."""
+        return self._ask(app).fit.backtest
+
+    def headline_mase(self) -> tuple[float, float]:
+        """Mean 13-week backtest MASE over apps, minutes and ad revenue: the model's and seasonal-naive's."""
+        return headline_mase({app: self.backtest_summary(app) for app in self.apps})
+
+    def event_study(self, app: str) -> dict:
+        """The Callaway-Sant'Anna event study of the launch (dynamic ATT, pre-trend test)."""
+        return self._ask(app).fit.event_study
+
+    def forecast_index(self, app: str, markets: list[str] | None) -> np.ndarray:
+        """Positions of `markets` among the app's forecastable markets (all of them for None or []).
+
+        QueryError for an unknown market or one whose data ends before the app's last week.
+        """
+        questions = self._ask(app)
+        known = questions.forecast_markets
+        if not markets:
+            return np.arange(len(known))
+        _check_known(app, markets, questions.fit.panel.markets)
+        windows = questions.fit.panel.windows().set_index("market")
+        ended = [m for m in markets if m not in known]
+        if ended:
+            market = ended[0]
+            raise QueryError(f"market {market}: its data ends on {windows.loc[market, 'last_week']}, before "
+                             f"{app}'s last week ({self.training_window(app)['last_week']}); it is kept for "
+                             "attribution but cannot be forecast")
+        return np.array([known.index(m) for m in markets])
+
+    def forecast_weeks(self, app: str, horizon: int) -> pd.DatetimeIndex:
+        """The `horizon` weeks after the app's last trained week."""
+        return self._ask(app).future_weeks[:horizon]
+
+    def status_quo(self, app: str, horizon: int, markets: list[str] | None = None) -> np.ndarray:
+        """Shares held at their last observed value: markets x horizon."""
+        return self._ask(app).status_quo(self.forecast_index(app, markets), horizon)
+
+    def forecast(self, app: str, shares: np.ndarray, markets: list[str] | None = None,
+                 level: float = 0.9) -> Forecast:
+        """Plan (`shares`, markets x horizon weeks) against the status quo, on joint sample paths.
+
+        Markets default to every forecastable one. Baseline and scenario are means over the
+        paths (so totals are sums of weekly rows and the incremental mean is their difference);
+        `lo`/`hi` bound the scenario; incremental totals are summed path by path before their
+        quantiles are taken.
+        """
+        index = self.forecast_index(app, markets)
+        shares = np.asarray(shares, dtype=float)
+        horizon = shares.shape[1] if shares.ndim == 2 else 0
+        if shares.ndim != 2 or shares.shape[0] != len(index) or not 1 <= horizon <= self.max_horizon:
+            raise QueryError(f"shares must be {len(index)} markets x 1..{self.max_horizon} weeks, got {shares.shape}")
+        return self._ask(app).forecast(shares, index, level)
+
+    def attribute(self, app: str, markets: list[str] | None = None, start: str | None = None,
+                  end: str | None = None, level: float = 0.9) -> Attribution:
+        """Incremental minutes and revenue over the observed rows in [start, end] (default: the whole history)."""
+        questions = self._ask(app)
+        known = questions.fit.panel.markets
+        if markets:
+            _check_known(app, markets, known)
+        index = np.array([known.index(m) for m in markets]) if markets else np.arange(len(known))
+        return questions.attribute(index, start, end, level)
+
+
+# ---------------------------------------------------------------------- helpers
+
+def _check_known(app: str, markets: list[str], known: list[str]) -> None:
+    unknown = [m for m in markets if m not in known]
+    if unknown:
+        raise QueryError(f"unknown market(s) {', '.join(unknown)} for app '{app}'")
+
+
+def de_effect(app_panel: AppPanel, effect: EffectEstimate, response: np.ndarray) -> np.ndarray:
+    """(log time, log DAU, log revenue) x markets x weeks with the estimated rollout effect removed."""
+    return np.stack([app_panel.log_time - effect.log_time * response,
+                     app_panel.log_dau - effect.log_dau * response,
+                     app_panel.log_revenue - effect.log_revenue_total * response])
+
+
+def stable_seed(seed: int, name: str) -> int:
+    """A per-name seed that does not change between runs (unlike hash()), from all of the name."""
+    digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+    return seed * 1_000_003 + digest % 1_000_003
+
+
+def launch_event_study(app_panel: AppPanel) -> dict:
+    """Callaway-Sant'Anna event study of the launch on log time per DAU, never-launched as controls.
+
+    A market's group is its first observed week with a positive share (withdrawals do not undo a
+    launch); a market already launched when its data starts has no pre-launch base and sits
+    out, like a market launched in the first week. Each cell uses the markets observed in it.
+    """
+    observed = app_panel.observed
+    launched = (app_panel.share > 0) & observed
+    periods = np.arange(1, launched.shape[1] + 1)
+    first = np.where(launched.any(axis=1), launched.argmax(axis=1) + 1, 0)
+    launched_unseen = (first > 0) & (first - 1 == app_panel.first_index) & (app_panel.first_index > 0)
+    keep = ~launched_unseen
+    if (first[keep] == 0).sum() < 2 or not (first[keep] > 1).any():
+        return {"available": False, "reason": "needs at least 2 never-launched markets and a launch after the first week"}
+    gt = did.group_time_att(app_panel.log_time[keep], first[keep], periods, observed=observed[keep])
+    dynamic = did.aggregate(gt, "dynamic")
+    window = (dynamic.labels >= EVENT_WINDOW[0]) & (dynamic.labels <= EVENT_WINDOW[1])
+    pretrend = did.pretrend_test(gt, max_lead=-EVENT_WINDOW[0])
+    markets = [m for m, k in zip(app_panel.markets, keep) if k]
+    return {"available": True,
+            "event_week": dynamic.labels[window].astype(int).tolist(),
+            "att": dynamic.att[window].tolist(), "se": dynamic.se[window].tolist(),
+            "overall_att": dynamic.overall_att, "overall_se": dynamic.overall_se,
+            "pretrend": pretrend,
+            "groups": {str(app_panel.weeks[g - 1].date()): [m for m, f in zip(markets, first[keep]) if f == g]
+                       for g in np.unique(first[keep][first[keep] > 0])}}

@@ -1,0 +1,34 @@
+"""What `ImpactModel.fit` leaves per app: plain arrays and small results, no query maths.
+
+`persist` writes and reads exactly these fields; `queries.AppQueries` answers questions from
+them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from training.model.backtest import BacktestResult
+from training.model.baseline import BaselineFit
+from training.model.effects import EffectEstimate, ResponseShape
+from training.model.panel import AppPanel
+
+
+@dataclass
+class AppFit:
+    """Everything fitted for one app."""
+
+    panel: AppPanel                  # the modelled history: every observed row, with its mask
+    shape: ResponseShape             # carry-over and saturation chosen by CV
+    cv_scores: np.ndarray            # CV error of every grid point, in grid order
+    effect: EffectEstimate           # point estimates
+    shapes: tuple[ResponseShape, ...]  # the candidate grid; draws["shape_index"] points into it
+    draws: dict[str, np.ndarray]     # bootstrap replicates of the effects, each with its own shape
+    max_t: np.ndarray                # per replicate: max |t| over the shape grid
+    last_exposure: np.ndarray        # grid shapes x markets: carried-over exposure at the last week
+    baseline: BaselineFit            # de-effected baselines of the forecastable markets, max_horizon weeks ahead
+    backtest: BacktestResult
+    event_study: dict                # dynamic aggregation table, overall ATT and the pre-trend test
+    noise_seed: int = 0

@@ -1,0 +1,335 @@
+"""Questions to one fitted app: forecasts, attribution, effect summaries, read off its `AppFit`.
+
+`AppQueries` holds the query maths (effect paths under each draw's shape, status-quo paths,
+conformal noise scales) and nothing fitted: it only reads the plain arrays of an `AppFit`.
+What does not depend on the question is computed once: the noise paths and shape tables as
+cached properties, the status-quo paths and max-t factors per interval level in bounded
+least-recently-used caches keyed on the level rounded to 4 decimals.
+
+Thread safety: the instance may be shared by threads. Cached properties and `lru_cache` are
+safe to read concurrently, and the status-quo paths (the one large cache) are built under a
+lock, so each level is computed once however many requests ask for it at the same time.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+import numpy as np
+import pandas as pd
+
+from data.calendar import DAYS_PER_WEEK
+from data.exposure import adstock, hill
+from training.model.attribution import attribution_paths
+from training.model.baseline import future_weeks
+from training.model.effects import interval_inflation
+from training.model.fitted import AppFit
+from training.model.paths import (QUANTITIES, baseline_logs, combined_levels, interval, path_log_effects,
+                                  point_log_effects, scenario_logs, slopes)
+
+EFFECT_NAMES = ("log_time", "log_dau", "revenue_elasticity", "direct_log_revenue")
+STATUS_QUO_LEVELS_KEPT = 4       # interval levels whose status-quo paths stay in memory
+
+
+def level_key(level: float) -> float:
+    """The cache key of an interval level: rounded, so 0.9 and 0.9000000001 share an entry."""
+    return round(float(level), 4)
+
+
+@dataclass
+class Forecast:
+    """A scenario against the status quo, from joint sample paths."""
+
+    app: str
+    markets: list[str]
+    weeks: list[str]         # YYYY-MM-DD
+    level: float
+    per_market: dict         # rollout_share, and quantity -> {baseline, scenario, lo, hi}: markets x weeks arrays
+    combined: dict           # the same for the chosen markets together: 1 x weeks arrays
+    totals: dict             # quantity -> baseline, scenario, incremental {mean, lo, hi}
+
+    @property
+    def weekly(self) -> pd.DataFrame:
+        """One row per week and market, then the "ALL" rows: `<quantity>_<baseline|scenario|lo|hi>`."""
+        return pd.concat([_forecast_rows(self.per_market, self.markets, self.weeks),
+                          _forecast_rows(self.combined, ["ALL"], self.weeks)], ignore_index=True)
+
+
+@dataclass
+class Attribution:
+    """The history as observed against the same history with zero rollout."""
+
+    app: str
+    markets: list[str]
+    weeks: pd.DatetimeIndex
+    level: float
+    totals: dict             # quantity -> observed, incremental {mean, lo, hi}, relative lift
+    by_market: pd.DataFrame
+    weekly: pd.DataFrame
+
+
+class AppQueries:
+    """Forecasts, attribution and summaries of one fitted app (see the module docstring)."""
+
+    def __init__(self, fit: AppFit):
+        self.fit = fit
+        self._lock = threading.Lock()
+        self._status_quo = lru_cache(maxsize=STATUS_QUO_LEVELS_KEPT)(self._status_quo_paths)
+        self._inflation = lru_cache(maxsize=64)(self._inflation_at)
+
+    # ------------------------------------------------------------------ fixed parts
+
+    @cached_property
+    def forecast_rows(self) -> np.ndarray:
+        """Positions (among all the app's markets) of the forecastable ones, in order."""
+        return np.flatnonzero(self.fit.panel.forecastable)
+
+    @cached_property
+    def forecast_markets(self) -> list[str]:
+        return [self.fit.panel.markets[i] for i in self.forecast_rows]
+
+    @cached_property
+    def future_weeks(self) -> pd.DatetimeIndex:
+        """Every forecastable week."""
+        return future_weeks(self.fit.panel.weeks, self.fit.baseline.mean.shape[-1])
+
+    @cached_property
+    def future_week_labels(self) -> list[str]:
+        return [str(w.date()) for w in self.future_weeks]
+
+    @cached_property
+    def noise_paths(self) -> np.ndarray:
+        """Unscaled baseline error paths (outcomes x forecastable markets x max horizon x draws).
+
+        Fixed by the model's seed, so the same question always gets the same answer, and plan
+        and status quo share them.
+        """
+        fit = self.fit
+        rng = np.random.default_rng(fit.noise_seed)
+        paths = fit.baseline.noise_paths(fit.baseline.mean.shape[-1], len(fit.draws["log_time"]), rng)
+        return np.ascontiguousarray(np.moveaxis(paths, 0, -1), dtype=np.float32)  # fast; ample precision
+
+    @cached_property
+    def shape_tables(self) -> dict:
+        """Index tables over the shapes the draws use."""
+        fit = self.fit
+        used = np.union1d(np.unique(fit.draws["shape_index"]), [fit.shapes.index(fit.shape)])
+        carryover = np.array([fit.shapes[u].carryover for u in used])
+        distinct = np.unique(carryover)
+        return {
+            "distinct": distinct,
+            "first_of_carryover": [int(used[carryover == c][0]) for c in distinct],
+            "carryover_of_used": np.searchsorted(distinct, carryover),
+            "half_saturation": np.array([fit.shapes[u].half_saturation for u in used]),
+            "hill_exponent": np.array([fit.shapes[u].hill_exponent for u in used]),
+            "selected": int(np.searchsorted(used, fit.shapes.index(fit.shape))),
+            "of_draw": np.searchsorted(used, fit.draws["shape_index"]),
+        }
+
+    def inflation(self, level: float) -> float:
+        """The max-t widening factor for a `level` interval."""
+        return self._inflation(level_key(level))
+
+    def _inflation_at(self, level: float) -> float:
+        return interval_inflation(self.fit.max_t, level)
+
+    # ------------------------------------------------------------------ effects
+
+    def log_effects(self, shares: np.ndarray, markets: np.ndarray, level: float, forecast: bool,
+                    dtype=np.float64, quantities: tuple[str, ...] | None = None) -> tuple[dict, dict]:
+        """Point and per-path log effects (markets x weeks x 1 / x paths) of a share path.
+
+        `markets` are positions among all the app's markets. `forecast=True` continues each
+        shape's exposure from the end of the history; otherwise the shares are the history
+        itself. Paths are widened for a `level` interval.
+        """
+        t = self.shape_tables
+        # every distinct carry-over in one pass (markets x carry-overs x weeks), then every shape's saturation
+        initial = self.fit.last_exposure[t["first_of_carryover"]][:, markets].T if forecast else 0.0
+        exposure = adstock(shares[:, None, :], t["distinct"], initial)
+        exposure = np.moveaxis(exposure, 1, -1)[..., t["carryover_of_used"]]         # markets x weeks x used shapes
+        responses = hill(exposure, t["half_saturation"], t["hill_exponent"]).astype(dtype)
+        point = point_log_effects(vars(self.fit.effect), responses[..., t["selected"]])
+        paths = path_log_effects(self.fit.draws, responses[..., t["of_draw"]], point, self.inflation(level),
+                                 quantities)
+        return point, paths
+
+    def effect_summary(self, level: float = 0.9) -> dict[str, dict[str, float]]:
+        """Each effect parameter's estimate and `level` interval: the bootstrap draws widened
+        around the estimate by the max-t factor, the same widening every forecast and
+        attribution path uses."""
+        point, factor = vars(self.fit.effect), self.inflation(level)
+        out = {}
+        for name in EFFECT_NAMES:
+            widened = point[name] + factor * (self.fit.draws[name] - point[name])
+            lo, hi = interval(widened, level)
+            out[name] = {"estimate": float(point[name]), "lo": float(lo), "hi": float(hi)}
+        return out
+
+    def dose_response(self, level: float = 0.9, n_points: int = 101) -> dict[str, np.ndarray]:
+        """Steady-state effect on total minutes (%) against a share held long enough, with the
+        `level` band of the widened draws."""
+        fit = self.fit
+        share = np.linspace(0, 1, n_points)
+        held = np.repeat(share[:, None], 200, axis=1)          # each share held for 200 weeks
+        steady = {i: fit.shapes[i].response(held)[:, -1] for i in np.unique(fit.draws["shape_index"])}
+        point = slopes(vars(fit.effect))["minutes"]
+        widened = point + self.inflation(level) * (slopes(fit.draws)["minutes"] - point)
+        curves = np.array([np.expm1(widened[b] * steady[i]) for b, i in enumerate(fit.draws["shape_index"])]) * 100
+        lo, hi = interval(curves.T, level)
+        return {"share": share, "estimate": np.expm1(point * fit.shape.response(held)[:, -1]) * 100,
+                "lo": lo, "hi": hi}
+
+    # ------------------------------------------------------------------ forecasts
+
+    def status_quo(self, index: np.ndarray, horizon: int) -> np.ndarray:
+        """Shares held at their last observed value: forecastable markets (positions) x horizon."""
+        return np.repeat(self.fit.panel.share[self.forecast_rows[index], -1:], horizon, axis=1)
+
+    def status_quo_paths(self, level: float) -> dict:
+        """Baseline logs and status-quo levels on every path, forecastable markets, the longest
+        horizon. They do not depend on the plan, so each level is built once; a forecast slices
+        them and adds only the plan's effects."""
+        key = level_key(level)
+        with self._lock:
+            return self._status_quo(key)
+
+    def _status_quo_paths(self, level: float) -> dict:
+        noise = self.noise_paths
+        horizon = noise.shape[2]
+        base = noise * self.noise_scale(level, horizon).astype(noise.dtype)[:, None, :, None]
+        base += self.fit.baseline.mean.astype(noise.dtype)[..., None]
+        index = np.arange(len(self.forecast_rows))
+        _, effects = self.log_effects(self.status_quo(index, horizon), self.forecast_rows, level, forecast=True,
+                                      dtype=noise.dtype, quantities=QUANTITIES)
+        baseline = baseline_logs(base)
+        levels = {q: np.exp(v) for q, v in scenario_logs(baseline, effects).items()}
+        return {"baseline": baseline, "levels": levels, "means": {q: _path_mean(v) for q, v in levels.items()}}
+
+    def noise_scale(self, level: float, horizon: int) -> np.ndarray:
+        """Conformal noise multiplier, outcomes x horizon (time and DAU share the minutes scale).
+
+        Beyond the backtested horizon the last step's scale is kept for baselines on weekly
+        changes (their random-walk error already grows) and grows with the square root of the
+        horizon for the others (stationary AR(1) error would not), a conservative continuation.
+        """
+        rows = []
+        steps = np.arange(1, horizon + 1)
+        for outcome, quantity in enumerate(("minutes", "minutes", "ad_revenue_usd")):
+            scale = self.fit.backtest.scale_at(quantity, level)
+            tested = len(scale)
+            growth = 1.0 if self.fit.baseline.integrated[outcome] else np.sqrt(steps / tested)
+            rows.append(np.where(steps <= tested, scale[np.minimum(steps, tested) - 1], scale[-1] * growth))
+        return np.array(rows)
+
+    def forecast(self, shares: np.ndarray, index: np.ndarray, level: float) -> Forecast:
+        """Plan (`shares`, markets x horizon) of the forecastable markets at `index` against the
+        status quo, on joint sample paths (see `ImpactModel.forecast`)."""
+        horizon = shares.shape[1]
+        every = len(index) == len(self.forecast_rows) and (index == np.arange(len(index))).all()
+        rows = slice(None) if every else index
+        status_quo = self.status_quo_paths(level)
+        baseline = {q: v[rows, :horizon] for q, v in status_quo["baseline"].items()}   # markets x weeks x paths
+        quo = {q: v[rows, :horizon] for q, v in status_quo["levels"].items()}
+        quo_means = {q: v[rows, :horizon] for q, v in status_quo["means"].items()}
+        _, plan_effects = self.log_effects(shares, self.forecast_rows[index], level, forecast=True, dtype=np.float32,
+                                           quantities=QUANTITIES)
+        plan = {q: np.exp(v) for q, v in scenario_logs(baseline, plan_effects).items()}
+
+        names = [self.forecast_markets[i] for i in index]
+        weeks = self.future_week_labels[:horizon]
+        plan_all, quo_all = combined_levels(plan), combined_levels(quo)
+        per_market, combined = {"rollout_share": shares}, {}
+        for quantity in QUANTITIES:
+            lo, hi = interval(plan[quantity], level)
+            per_market[quantity] = {"baseline": quo_means[quantity], "scenario": _path_mean(plan[quantity]),
+                                    "lo": lo, "hi": hi}
+            lo, hi = interval(plan_all[quantity], level)
+            combined[quantity] = {"baseline": _path_mean(quo_all[quantity])[None],
+                                  "scenario": _path_mean(plan_all[quantity])[None], "lo": lo[None], "hi": hi[None]}
+        for column in ("baseline", "scenario"):      # time per DAU of the total: a ratio of means
+            combined["time_spent_min"][column] = (combined["minutes"][column]
+                                                  / (DAYS_PER_WEEK * combined["dau"][column]))
+        combined["rollout_share"] = ((per_market["dau"]["baseline"] * shares).sum(axis=0, keepdims=True)
+                                     / combined["dau"]["baseline"])
+        totals = {}
+        for quantity in ("minutes", "ad_revenue_usd"):
+            added = (plan_all[quantity].astype(float) - quo_all[quantity]).sum(axis=0)
+            lo, hi = interval(added, level)
+            baseline_total = float(per_market[quantity]["baseline"].sum())
+            scenario_total = float(per_market[quantity]["scenario"].sum())
+            totals[quantity] = {"baseline": baseline_total, "scenario": scenario_total,
+                                "incremental": {"mean": scenario_total - baseline_total, "lo": float(lo),
+                                                "hi": float(hi)}}
+        return Forecast(self.fit.panel.app, names, weeks, level, per_market, combined, totals)
+
+    # ------------------------------------------------------------------ attribution
+
+    def attribute(self, index: np.ndarray, start: str | None, end: str | None, level: float) -> Attribution:
+        """Incremental minutes and revenue of the markets at `index` over the observed rows in
+        [start, end] (see `ImpactModel.attribute`)."""
+        panel = self.fit.panel
+        weeks = panel.weeks
+        in_window = np.ones(len(weeks), dtype=bool)
+        if start is not None:
+            in_window &= weeks >= pd.Timestamp(start)
+        if end is not None:
+            in_window &= weeks <= pd.Timestamp(end)
+        if not in_window.any():
+            raise ValueError(f"no modelled week between {start} and {end} "
+                             f"(the history runs {weeks[0]:%Y-%m-%d}..{weeks[-1]:%Y-%m-%d})")
+        minutes = panel.minutes[index][:, in_window]          # 0 where a market has no row
+        revenue = panel.revenue[index][:, in_window]
+        point_effects, path_effects = self.log_effects(panel.share[index], index, level, forecast=False)
+        window = (slice(None), in_window)
+        point = {k: v[..., 0] for k, v in attribution_paths(
+            minutes, revenue, {k: v[window] for k, v in point_effects.items()}).items()}
+        paths = attribution_paths(minutes, revenue, {k: v[window] for k, v in path_effects.items()})
+        observed = {"minutes": minutes, "ad_revenue_usd": revenue}
+        totals = {}
+        for quantity, values in paths.items():
+            lo, hi = interval(values.sum(axis=(0, 1)), level)
+            totals[quantity] = {"mean": float(point[quantity].sum()), "lo": float(lo), "hi": float(hi)}
+        for quantity, seen in observed.items():
+            added = totals[quantity]["mean"]
+            totals[quantity] = {"observed": float(seen.sum()), "incremental": totals[quantity],
+                                "relative_lift": added / (float(seen.sum()) - added)}
+        revenue_totals = totals["ad_revenue_usd"]
+        revenue_totals["via_engagement"] = totals.pop("via_engagement")
+        revenue_totals["direct"] = totals.pop("direct")
+        names = [panel.markets[i] for i in index]
+        by_market = _attribution_rows(point, paths, observed, level, axis=1, labels=("market", names))
+        weekly = _attribution_rows(point, paths, observed, level, axis=0, labels=("week", weeks[in_window]))
+        return Attribution(panel.app, names, weeks[in_window], level, totals, by_market, weekly)
+
+
+# ---------------------------------------------------------------------- helpers
+
+def _path_mean(values: np.ndarray) -> np.ndarray:
+    return values.mean(axis=-1).astype(np.float64)
+
+
+def _forecast_rows(values: dict, names: list[str], weeks: list[str]) -> pd.DataFrame:
+    """Long rows (week, market) with `<quantity>_<baseline|scenario|lo|hi>` columns."""
+    frame = {"week": np.tile(weeks, len(names)), "market": np.repeat(names, len(weeks)),
+             "rollout_share": values["rollout_share"].reshape(-1)}
+    for quantity in QUANTITIES:
+        for column, array in values[quantity].items():
+            frame[f"{quantity}_{column}"] = array.reshape(-1)
+    return pd.DataFrame(frame)
+
+
+def _attribution_rows(point: dict, paths: dict, observed: dict, level: float, axis: int,
+                      labels: tuple[str, object]) -> pd.DataFrame:
+    """Per market (sum over weeks, axis=1) or per week (sum over markets, axis=0)."""
+    name, values = labels
+    frame = {name: [str(v.date()) if isinstance(v, pd.Timestamp) else v for v in values]}
+    for quantity in ("minutes", "ad_revenue_usd"):
+        frame[f"observed_{quantity}"] = observed[quantity].sum(axis=axis)
+        lo, hi = interval(paths[quantity].sum(axis=axis), level)
+        frame[f"incremental_{quantity}"] = point[quantity].sum(axis=axis)
+        frame[f"incremental_{quantity}_lo"] = lo
+        frame[f"incremental_{quantity}_hi"] = hi
+    return pd.DataFrame(frame)
