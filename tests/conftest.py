@@ -9,7 +9,10 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.helpers import HELD_BACK_WEEKS, make_small_panel, small_spec
+from tests.helpers import HELD_BACK_WEEKS, make_small_panel, small_spec, unbalance
+
+SMALL_LATE_ENTRANT = {"VN": 120}      # the small world's unbalanced markets: one enters late,
+SMALL_ENDS_EARLY = {"KR": 30}         # one stops reporting 30 weeks before the end
 
 
 @pytest.fixture
@@ -40,12 +43,27 @@ def full_model(default_world):
 
 
 @pytest.fixture(scope="session")
+def unbalanced_world_panel(default_world) -> pd.DataFrame:
+    """The default world made real-shaped: three late entrants and one market that stops early."""
+    return unbalance(default_world.panel)
+
+
+@pytest.fixture(scope="session")
+def unbalanced_model(unbalanced_world_panel):
+    """The model on the unbalanced default world (backtest shortened: attribution does not use it)."""
+    from training.model.estimator import ImpactModel
+    return ImpactModel(seed=0, backtest_origins=2).fit(unbalanced_world_panel)
+
+
+@pytest.fixture(scope="session")
 def small_model(tmp_path_factory):
-    """A model fitted on a small world (2 apps x 12 markets), saved and imported into a BentoML store."""
+    """A model fitted on a small unbalanced world (2 apps x 12 markets; VN enters late, KR stops
+    early), saved and imported into a BentoML store."""
     from data import simulate_world
     from training.model.estimator import ImpactModel
     from training.model.persist import save_model
-    model = ImpactModel(n_bootstrap=50, backtest_origins=3).fit(simulate_world(seed=5, spec=small_spec()).panel)
+    panel = unbalance(simulate_world(seed=5, spec=small_spec()).panel, SMALL_LATE_ENTRANT, SMALL_ENDS_EARLY)
+    model = ImpactModel(n_bootstrap=50, backtest_origins=3).fit(panel)
     root = tmp_path_factory.mktemp("service")
     model_dir = save_model(model, root / "model")
     home = root / "bentoml"

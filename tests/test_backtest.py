@@ -17,11 +17,11 @@ def test_conformal_quantile_is_the_finite_sample_rank():
 
 
 def test_backtest_of_zero_rollout_series_reports_both_horizons(default_world):
-    panel = app_panels(default_world.counterfactual)["instagram"]    # the zero-rollout series
+    panel = app_panels(default_world.counterfactual)[0]["instagram"]    # the zero-rollout series
     series = np.stack([panel.log_time, panel.log_dau, panel.log_revenue])
     result = rolling_origin_backtest(series, panel.weeks, horizon=26, n_origins=8)
     assert len(result.origins) == 8
-    for quantity in ("minutes", "revenue"):
+    for quantity in ("minutes", "ad_revenue_usd"):
         for h in (13, 26):
             assert result.mase[quantity][h] < result.mase_seasonal_naive[quantity][h], (quantity, h, result.mase)
             assert 0.85 <= result.coverage[quantity][h] <= 0.95

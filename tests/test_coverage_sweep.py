@@ -23,7 +23,7 @@ def attributed_minutes(seed: int, null: bool) -> list[tuple[float, float, float,
     world = simulate_world(seed=seed, null=null)
     model = ImpactModel(seed=seed, backtest_origins=0).fit(world.panel)
     rows = []
-    for app in model.apps_:
+    for app in model.apps:
         minutes = model.attribute(app).totals["minutes"]["incremental"]
         rows.append((minutes["mean"], minutes["lo"], minutes["hi"], world.truth["incremental"][app]["minutes"]))
     return rows

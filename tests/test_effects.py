@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from training.model.effects import (DEFAULT_GRID, FixedEffects, ResponseShape, bootstrap_effects, bootstrap_fit_gain,
+                                    bootstrap_gram, estimate_effects, market_bootstrap_weights, residualise,
+                                    select_shape)
 from training.model.panel import app_panels, seasonal_basis
-from training.model.effects import (DEFAULT_GRID, ResponseShape, bootstrap_effects, estimate_effects,
-                              market_bootstrap_weights, residualise, select_shape)
 
 TRUE_SHAPE = ResponseShape(0.75, 0.35, 1.5)
 
@@ -15,14 +16,16 @@ TRUE_SHAPE = ResponseShape(0.75, 0.35, 1.5)
 @pytest.fixture(scope="module")
 def fitted(default_world):
     out = {}
-    for app, panel in app_panels(default_world.panel).items():
+    for app, panel in app_panels(default_world.panel)[0].items():
         basis = seasonal_basis(panel.weeks, panel.weeks[0], 2)
+        fe = FixedEffects(basis, panel.observed)
         shape, scores = select_shape(panel, basis)
         response = shape.response(panel.share)
         weights = market_bootstrap_weights(len(panel.markets), 200, np.random.default_rng(0))
-        draws = bootstrap_effects(panel, list(DEFAULT_GRID), basis, weights)   # each replicate picks its shape
-        out[app] = dict(panel=panel, basis=basis, shape=shape, scores=scores, response=response,
-                        estimate=estimate_effects(panel, response, basis), draws=draws)
+        gram = bootstrap_gram(panel, list(DEFAULT_GRID), fe, weights)
+        draws = bootstrap_effects(gram, np.argmax(bootstrap_fit_gain(gram, len(DEFAULT_GRID)), axis=0))
+        out[app] = dict(panel=panel, basis=basis, fe=fe, shape=shape, scores=scores, response=response,
+                        estimate=estimate_effects(panel, response, fe), draws=draws)
     return out
 
 
@@ -57,7 +60,7 @@ def test_cross_validated_response_is_close_to_the_true_one(fitted):
 def test_bootstrap_with_every_market_once_gives_the_point_estimate(fitted):
     fit = fitted["facebook"]
     ones = np.ones((1, len(fit["panel"].markets)))
-    draws = bootstrap_effects(fit["panel"], [fit["shape"]], fit["basis"], ones)
+    draws = bootstrap_effects(bootstrap_gram(fit["panel"], [fit["shape"]], fit["fe"], ones), np.array([0]))
     assert draws["shape_index"].tolist() == [0]
     assert draws["log_time"][0] == pytest.approx(fit["estimate"].log_time)
     assert draws["revenue_elasticity"][0] == pytest.approx(fit["estimate"].revenue_elasticity)
@@ -68,6 +71,58 @@ def test_max_t_critical_value_exceeds_the_normal_one(fitted):
     from training.model.effects import interval_inflation, max_t_over_shapes
     fit = fitted["whatsapp"]
     weights = market_bootstrap_weights(len(fit["panel"].markets), 200, np.random.default_rng(1))
-    max_t = max_t_over_shapes(fit["panel"], list(DEFAULT_GRID), fit["basis"], weights)
+    max_t = max_t_over_shapes(bootstrap_gram(fit["panel"], list(DEFAULT_GRID), fit["fe"], weights), len(DEFAULT_GRID))
     assert 1.1 < interval_inflation(max_t, 0.9) < 2.0
     assert interval_inflation(max_t, 0.5) >= 1.0
+
+
+def _unbalanced_case(seed: int = 2):
+    rng = np.random.default_rng(seed)
+    weeks = __import__("pandas").date_range("2021-01-04", periods=120, freq="7D")
+    basis = seasonal_basis(weeks, weeks[0], 1)
+    observed = np.ones((6, 120), dtype=bool)
+    observed[0, :30] = False          # enters late
+    observed[1, 90:] = False          # stops early
+    observed[2, :10] = False
+    a, b = rng.normal(size=(2, 6, 120))
+    return basis, observed, a, b
+
+
+def _dummy_design(basis: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Rows: observed cells (market-major); columns: each market's basis, then one dummy per week."""
+    n_markets, n_weeks = observed.shape
+    rows = []
+    for m in range(n_markets):
+        for t in np.flatnonzero(observed[m]):
+            own = np.zeros(n_markets * basis.shape[1])
+            own[m * basis.shape[1]:(m + 1) * basis.shape[1]] = basis[t]
+            rows.append(np.concatenate([own, np.eye(n_weeks)[t]]))
+    return np.array(rows)
+
+
+def test_unbalanced_residuals_equal_a_dummy_variable_regression_on_the_observed_cells():
+    basis, observed, a, _ = _unbalanced_case()
+    design = _dummy_design(basis, observed)
+    y = a[observed]
+    expected = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    got = residualise(np.where(observed, a, np.nan), basis, observed)
+    np.testing.assert_allclose(got[observed], expected, atol=1e-9)
+    assert (got[~observed] == 0).all()
+
+
+def test_unbalanced_bootstrap_cross_products_equal_weighted_dummy_regressions():
+    """Each replicate's market weights give the cross product of weighted least-squares residuals."""
+    basis, observed, a, b = _unbalanced_case(3)
+    fe = FixedEffects(basis, observed)
+    weights = np.array([[2.0, 0.0, 1.0, 1.0, 1.0, 1.0], [1.0, 3.0, 0.0, 0.0, 1.0, 1.0]])
+    gram = fe.gram(np.stack([fe.within(a), fe.within(b)]), weights)
+    design = _dummy_design(basis, observed)
+    for replicate, w in enumerate(weights):
+        cell_weight = np.repeat(w, observed.sum(axis=1))
+        root = np.sqrt(cell_weight)[:, None]
+        residual = {}
+        for name, values in (("a", a[observed]), ("b", b[observed])):
+            coef = np.linalg.lstsq(design * root, values * root[:, 0], rcond=None)[0]
+            residual[name] = values - design @ coef
+        expected = np.sum(cell_weight * residual["a"] * residual["b"])
+        assert gram[replicate, 0, 1] == pytest.approx(expected, rel=1e-8, abs=1e-9)

@@ -8,6 +8,7 @@ import pytest
 
 from data import simulate_world
 from tests.helpers import HELD_BACK_WEEKS
+from training.model.estimator import QueryError
 from training.model.scenario import PlanError, PlanPoint, plan_shares
 
 APPS = ("facebook", "instagram", "whatsapp")
@@ -37,7 +38,7 @@ def test_attribution_rows_add_up_and_respect_the_window(full_model, default_worl
     cf = default_world.counterfactual
     rows = cf[(cf.app == "instagram") & cf.market.isin(["BR", "IN"]) & cf.week.between("2025-01-06", "2025-12-29")]
     assert total == pytest.approx(rows["incremental_minutes"].sum(), rel=0.15)
-    with pytest.raises(KeyError, match="unknown market"):
+    with pytest.raises(QueryError, match="unknown market"):
         full_model.attribute("instagram", markets=["XX"])
 
 
@@ -53,7 +54,7 @@ def _play_forward(world_seed: int, cutoff: pd.Timestamp, shares: dict[str, np.nd
 def test_scenario_forecast_matches_the_simulator_playing_the_plan_forward(heldback_model):
     """26 held-back weeks: full rollout everywhere vs status quo, simulated with the same noise."""
     model = heldback_model
-    markets = model.apps_["facebook"].panel.markets
+    markets = model.markets("facebook")
     weeks = model.forecast_weeks("facebook", HELD_BACK_WEEKS)
     plan = {app: np.ones((len(markets), HELD_BACK_WEEKS)) for app in APPS}
     quo = {app: model.status_quo(app, HELD_BACK_WEEKS) for app in APPS}
@@ -68,8 +69,8 @@ def test_scenario_forecast_matches_the_simulator_playing_the_plan_forward(heldba
 
 @pytest.mark.parametrize("app", APPS)
 def test_backtest_beats_seasonal_naive_with_calibrated_coverage(heldback_model, app):
-    backtest = heldback_model.apps_[app].backtest
-    for quantity in ("minutes", "revenue"):
+    backtest = heldback_model.backtest_summary(app)
+    for quantity in ("minutes", "ad_revenue_usd"):
         assert backtest.mase[quantity][13] < backtest.mase_seasonal_naive[quantity][13], (quantity, backtest.mase)
         assert 0.85 <= backtest.coverage[quantity][13] <= 0.95, (quantity, backtest.coverage)
 
@@ -117,7 +118,7 @@ def test_withdrawal_lowers_and_rollout_raises_minutes_and_answers_are_repeatable
 
 def test_event_study_shows_the_launch_effect_without_pretrends(full_model):
     for app in ("facebook", "instagram"):
-        study = full_model.apps_[app].event_study
+        study = full_model.event_study(app)
         assert study["available"] and study["overall_att"] > 2 * study["overall_se"] > 0
         assert study["pretrend"]["p_value"] > 0.05
         assert min(study["event_week"]) == -26 and max(study["event_week"]) == 52
@@ -136,3 +137,16 @@ def test_plan_points_set_shares_from_their_week_on():
                          (PlanPoint("2026-11-16", 1.0, ("FR",)), "FR not among the chosen markets")]:
         with pytest.raises(PlanError, match=message):
             plan_shares(quo, ["BR", "IN"], weeks, [bad])
+
+
+def test_balanced_default_world_figures_are_those_of_the_balanced_only_estimator(full_model):
+    """The unbalanced-panel machinery changes nothing on a balanced panel: effects and attribution
+    as the earlier estimator (balanced windows only) measured them, within 1%."""
+    before = {"facebook": (0.06362369878615108, 2860680510425.008, 10486973761.957375),
+              "instagram": (0.058119144605830356, 2077494429518.3867, 11414723877.076597),
+              "whatsapp": (0.019613529725479303, 795640343559.0568, 97740839.01674421)}
+    for app, (log_time, minutes, revenue) in before.items():
+        totals = full_model.attribute(app).totals
+        assert full_model.effect_summary(app)["log_time"]["estimate"] == pytest.approx(log_time, rel=0.01)
+        assert totals["minutes"]["incremental"]["mean"] == pytest.approx(minutes, rel=0.01)
+        assert totals["ad_revenue_usd"]["incremental"]["mean"] == pytest.approx(revenue, rel=0.01)

@@ -196,8 +196,8 @@ def test_empty_plan_and_status_quo_plan_change_nothing(small_model):
     for row in empty["weekly"]:
         for quantity in ("time_spent_min", "dau", "minutes", "ad_revenue_usd"):
             assert row[quantity]["baseline"] == row[quantity]["scenario"]
-    last = model.apps_["instagram"].panel.share[:, -1]
-    markets = model.apps_["instagram"].panel.markets
+    markets = model.markets("instagram", forecastable=True)
+    last = model.status_quo("instagram", 1)[:, 0]
     same = [PlanPoint(week="2026-11-02", share=float(s), markets=[m]) for m, s in zip(markets, last)]
     answer = _forecast(model, app="instagram", horizon_weeks=13, plan=same)
     assert answer["totals"]["minutes"]["incremental"] == {"mean": 0.0, "lo": 0.0, "hi": 0.0}
