@@ -43,7 +43,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         loaded = load_model(save_model(model, Path(tmp) / "model"))
     app = "instagram"
-    plan = np.ones((len(loaded.apps_[app].panel.markets), 52))
+    plan = np.ones((len(loaded.markets(app, forecastable=True)), 52))
     loaded.forecast(app, plan)                          # first call builds the cached noise paths
     forecast_ms = []
     for _ in range(args.forecasts):

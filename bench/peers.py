@@ -50,13 +50,13 @@ OUT = Path(__file__).parent / "out"
 
 def ours(panel: pd.DataFrame, seed: int) -> dict:
     model = ImpactModel(seed=seed, backtest_origins=0).fit(panel)
-    return {app: model.attribute(app).totals["minutes"]["incremental"] for app in model.apps_}
+    return {app: model.attribute(app).totals["minutes"]["incremental"] for app in model.apps}
 
 
 def twfe(panel: pd.DataFrame) -> dict:
     """log minutes on the raw share with market and week effects; CR1 standard errors by market."""
     out = {}
-    for app, p in app_panels(panel).items():
+    for app, p in app_panels(panel)[0].items():
         y = p.log_minutes - p.log_minutes.mean(axis=1, keepdims=True)
         x = p.share - p.share.mean(axis=1, keepdims=True)
         y, x = demean_markets(y), demean_markets(x)                 # balanced panel: two-way demeaning
@@ -77,7 +77,7 @@ def causal_impact(panel: pd.DataFrame, n_paths: int = 200, seed: int = 0) -> dic
     from statsmodels.tsa.statespace.structural import UnobservedComponents
     rng = np.random.default_rng(seed)
     out = {}
-    for app, p in app_panels(panel).items():
+    for app, p in app_panels(panel)[0].items():
         launched = (p.share > 0).any(axis=1)
         controls = p.log_minutes[~launched].T                        # weeks x never-launched
         totals = np.zeros(n_paths)
@@ -157,11 +157,12 @@ def baseline_accuracy(world_seeds: list[int], horizons=(13, 26), n_origins: int 
     h_max = max(horizons)
     for seed in world_seeds:
         world = simulate_world(seed=seed)
-        for app, p in app_panels(world.counterfactual).items():
+        for app, p in app_panels(world.counterfactual)[0].items():
             series = np.stack([p.log_time, p.log_dau, p.log_revenue])
             start = time.perf_counter()
-            _, ours_bt = choose_trends({kind: rolling_origin_backtest(series, p.weeks, h_max, n_origins, trends=(kind,) * 3)
-                                        for kind in TRENDS})
+            _, ours_bt = choose_trends({kind: rolling_origin_backtest(series, p.weeks, h_max, n_origins,
+                                                                      report_at=tuple(horizons), trends=(kind,) * 3)
+                                        for kind in TRENDS}, at=h_max)
             seconds["this model"] += time.perf_counter() - start
             for h in horizons:
                 rows.append({"method": "this model", "h": h, "app": app, "mase": ours_bt.mase["minutes"][h],
@@ -214,7 +215,7 @@ def fit_cost() -> dict:
     stages = model.stage_seconds_
     ours_seconds = stages["effects"] + stages["bootstrap"] + stages["baselines"]
     wall_ours = time.perf_counter() - start
-    panels = app_panels(panel)
+    panels, _ = app_panels(panel)
     series = [(p.weeks, values) for p in panels.values() for values in (p.log_time, p.log_dau, p.log_revenue)]
     out = {"this model: effects + bootstrap + baselines": ours_seconds, "this model: fit without backtests (wall)": wall_ours}
     for method, fit in (("Prophet: baselines alone", lambda w, y: prophet_forecast(y, w, 104)),

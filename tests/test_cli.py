@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 
 import pandas as pd
+import pytest
 
 from tests.helpers import IMPACT, make_small_panel
 
@@ -66,3 +68,38 @@ def test_simulate_null_world_has_no_effect(tmp_path):
         assert truth["incremental"][app]["minutes"] == 0.0
         assert truth["incremental"][app]["ad_revenue_usd"] == 0.0
     assert pd.read_parquet(tmp_path / "panel.parquet")["rollout_share"].max() > 0.8   # rollout still happens
+
+
+def test_validate_prints_the_warnings_of_a_short_series(tmp_path):
+    make_small_panel(weeks=60).to_csv(tmp_path / "short.csv", index=False)
+    result = run("validate", str(tmp_path / "short.csv"))
+    assert result.returncode == 0, result.stderr
+    assert "14 rules passed" in result.stdout and "warning rule 'min_history' (warning)" in result.stdout
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("n_bootstrap=many", "n_bootstrap needs a whole number"),
+    ("n_bootstrap=5", "The 'n_bootstrap' parameter of ImpactModel must be an int in the range [20, 10000]"),
+    ("backtest_horizon=20.5", "backtest_horizon needs a whole number"),
+    ("backtest_horizon=8", "The 'backtest_horizon' parameter of ImpactModel must be an int in the range [13, 104]"),
+    ("backtest_horizon=60", "The 'backtest_horizon' parameter of ImpactModel (60) must not exceed max_horizon (52)"),
+    ("backtest_origins=0", "backtest_origins=0: training needs at least 2 backtest origins"),
+    ("shared_shape=banana", "shared_shape needs true or false"),
+    ("grid=[[0.5,0.35]]", "grid needs a JSON list of [carryover, half_saturation, hill_exponent] triples"),
+    ("grid=[[1.5,0.35,1.0]]", "The 'grid' parameter of ImpactModel must be a non-empty sequence"),
+    ("grid=[]", "The 'grid' parameter of ImpactModel must be a non-empty sequence"),
+    ("seed=3", "seed is not set with --set (use --seed)"),
+    ("colour=blue", "use key=value with key one of backtest_horizon, backtest_origins, baseline_fit_weeks"),
+    ("n_bootstrap", "use key=value"),
+])
+def test_a_bad_set_value_of_every_kind_exits_2_with_one_line(tmp_path, setting, message):
+    """Before any data is read or any run is opened: int, bool, grid and cross-parameter checks."""
+    extra = ["--set", "max_horizon=52"] if "max_horizon" in message else []
+    env = {**os.environ, "IMPACT_HOME": str(tmp_path / "impact"), "BENTOML_HOME": str(tmp_path / "bentoml")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    result = subprocess.run([IMPACT, "train", "--data", str(tmp_path / "absent.parquet"), "--quiet", "--set", setting,
+                             *extra], capture_output=True, text=True, timeout=120, env=env)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: --set") and message in lines[0], lines[0]
+    assert not (tmp_path / "impact").exists()              # nothing was opened or written

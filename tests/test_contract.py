@@ -183,10 +183,16 @@ def test_contiguous_weeks(small_panel, tmp_path):
     assert "2023-01-02" in str(error)   # the week after the two missing ones
 
 
-def test_min_history(tmp_path):
+def test_min_history_is_a_warning_that_names_the_short_series(tmp_path):
+    """Short series are accepted (the model leaves out those under its min_weeks) and reported."""
     short = make_small_panel(weeks=60)
-    error = expect_rule(write_csv(short, tmp_path / "p.csv"), "min_history", "week", n_rows=240)
-    assert "facebook/BR: 60 weeks" in str(error)
+    panel, report = inspect_panel(write_csv(short, tmp_path / "p.csv"))
+    assert report.ok and panel is not None and len(panel) == 240
+    [warning] = report.warnings
+    assert warning.startswith("rule 'min_history' (warning) in column 'week': 240 row(s)")
+    assert "facebook/BR: 60 weeks" in warning
+    rule = next(r for r in report.to_dict()["rules"] if r["rule"] == "min_history")
+    assert rule["severity"] == "warning" and not rule["passed"]
 
 
 def test_min_markets(tmp_path):

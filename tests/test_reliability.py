@@ -87,7 +87,7 @@ def hostile_files(csv: Path, folder: Path) -> dict[str, tuple[Path, str]]:
     write("huge revenue", edit("ad_revenue_usd", 100, 1e300), "ad_revenue_range")
     write("duplicate rows", pd.concat([good, good.iloc[[100]]]), "unique_rows")
     write("a missing week", good.drop(index=range(100, 101)), "contiguous_weeks")
-    write("too short", good[good["week"] >= "2025-06-01"], "min_history")
+    write("too short", good[good["week"] >= "2025-06-01"], "fewer than min_weeks=104")
     schema = pa.table({"week": pa.array([1, 2]), "app": pa.array([1.5, 2.5])})
     pq.write_table(schema, folder / "wrong_schema.parquet")
     files["Parquet with a wrong schema"] = (folder / "wrong_schema.parquet", "required_columns")

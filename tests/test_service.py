@@ -34,6 +34,25 @@ def server(small_model):
 
 # ---------------------------------------------------------------------- over HTTP
 
+def test_model_lists_each_markets_window_and_a_market_that_ended_gets_a_400(server):
+    """The served model was trained on a panel where VN enters late and KR stops 30 weeks early."""
+    info = server.post("/model", json={}).json()["apps"]["facebook"]
+    windows = {w["market"]: w for w in info["market_windows"]}
+    assert windows["US"]["first_week"] == "2021-01-04" and windows["US"]["last_week"] == "2026-10-26"
+    assert windows["VN"]["first_week"] == "2023-04-24" and windows["VN"]["forecastable"] is True
+    assert windows["KR"]["last_week"] == "2026-03-30" and windows["KR"]["forecastable"] is False
+    assert "KR" in info["markets"] and "KR" not in info["forecastable_markets"]
+    assert info["effects"]["log_time"]["lo90"] < info["effects"]["log_time"]["estimate"] < info["effects"]["log_time"]["hi90"]
+    r = server.post("/forecast", json={"app": "facebook", "markets": ["KR", "US"], "horizon_weeks": 4})
+    assert r.status_code == 400
+    assert r.json()["error"] == ("markets: market KR: its data ends on 2026-03-30, before facebook's last week "
+                                 "(2026-10-26); it is kept for attribution but cannot be forecast")
+    everything = server.post("/forecast", json={"app": "facebook", "horizon_weeks": 2}).json()
+    assert {row["market"] for row in everything["weekly"]} == set(info["forecastable_markets"]) | {"ALL"}
+    kept = server.post("/attribution", json={"app": "facebook", "markets": ["KR"]}).json()
+    assert kept["by_market"][0]["observed_minutes"] > 0
+
+
 def test_forecast_answers_weekly_rows_all_rows_and_totals(server):
     body = {"app": "instagram", "markets": ["BR", "IN"], "horizon_weeks": 8,
             "plan": [{"week": "2026-11-02", "share": 0.5}, {"week": "2026-11-16", "share": 1.0, "markets": ["BR"]}],
@@ -82,11 +101,11 @@ def test_batch_attribution_and_model_endpoints(server):
 
 def test_a_batch_up_to_the_row_limit_is_answered_and_one_over_is_refused(server):
     from serving.schemas import MAX_BATCH_ROWS
-    every_market = {"app": "facebook", "horizon_weeks": 104}           # 12 markets + ALL = 13 rows a week
-    fits = MAX_BATCH_ROWS // (13 * 104)
+    every_market = {"app": "facebook", "horizon_weeks": 104}   # 11 forecastable markets + ALL = 12 rows a week
+    fits = MAX_BATCH_ROWS // (12 * 104)
     r = server.post("/forecast_batch", json={"scenarios": [every_market] * fits})
     assert r.status_code == 200, r.text
-    assert [len(a["weekly"]) for a in r.json()["answers"]] == [13 * 104] * fits
+    assert [len(a["weekly"]) for a in r.json()["answers"]] == [12 * 104] * fits
     r = server.post("/forecast_batch", json={"scenarios": [every_market] * (fits + 1)})
     assert r.status_code == 400 and f"the limit is {MAX_BATCH_ROWS:,}" in r.json()["error"]
 
@@ -129,7 +148,7 @@ BAD_REQUESTS = [
     ("/forecast_batch", {"scenarios": [{"app": "instagram"}] * 101}, 400, "scenarios"),
     ("/forecast_batch", {"scenarios": [{"app": "instagram"}, {"app": "nope"}]}, 400, "scenarios[1].app"),
     ("/forecast_batch", {"scenarios": [{"app": "instagram", "horizon_weeks": 104}] * 100}, 400,
-     "asks for 135,200 weekly rows"),
+     "asks for 124,800 weekly rows"),
     ("/attribution", {"app": "facebook", "start": "2025-13-01"}, 400, "start"),
     ("/attribution", {"app": "facebook", "start": "2026-06-01", "end": "2025-06-02"}, 400, "after end"),
     ("/attribution", {"app": "facebook", "start": "2030-01-07"}, 400, "no modelled week"),

@@ -80,6 +80,7 @@ def test_train_registers_promotes_and_guards_the_champion(small_world, home):
     tables = {a.path for a in client.list_artifacts(run.info.run_id, "tables")}
     assert "tables/facebook_event_study.csv" in tables and "tables/instagram_attribution_by_market.csv" in tables
     assert bento_tags(home) == ["engagement-impact:1"]
+    check_run_reads_like_what_was_trained(client, run, small_world["good"])
 
     # bad data: one line, exit 2, a FAILED run, nothing registered, the champion untouched
     broken = impact(home, "train", "--data", str(small_world["broken"]), "--quiet", *FAST)
@@ -107,6 +108,25 @@ def test_train_registers_promotes_and_guards_the_champion(small_world, home):
     missing = impact(home, "promote", "9")
     assert missing.returncode == 2 and "cannot promote version 9" in missing.stderr
     check_pyfunc(home)
+
+
+def check_run_reads_like_what_was_trained(client, run, data: Path) -> None:
+    """In the MLflow UI: the run is named after its data and window, its description states the
+    gate's decision and headline figures, and the panel is its training dataset."""
+    import hashlib
+    import json
+    assert run.info.run_name == f"{data.name} 2021-01-04..2026-10-26"
+    description = run.data.tags["mlflow.note.content"]
+    assert description.startswith("**Model version 1: promoted to champion**") and "backtest MASE at 13 weeks" in description
+    [dataset_input] = run.inputs.dataset_inputs
+    dataset = dataset_input.dataset
+    assert dataset.name == data.name and dataset.digest == hashlib.sha256(data.read_bytes()).hexdigest()[:16]
+    assert str(data.resolve()) in dataset.source
+    assert json.loads(dataset.profile)["num_rows"] == 2 * 12 * 304
+    assert {c["name"] for c in json.loads(dataset.schema)["mlflow_colspec"]} >= {"week", "app", "market", "dau"}
+    assert dataset_input.tags[0].value == "training"
+    report = json.loads(Path(client.download_artifacts(run.info.run_id, "validation_report.json")).read_text())
+    assert report["ok"] and report["left_out"] == []
 
 
 def check_pyfunc(env: dict) -> None:
@@ -142,3 +162,35 @@ def test_train_against_a_real_mlflow_server(small_world, tmp_path):
         assert any((tmp_path / "artifacts").rglob("arrays.npz"))             # the server stored the model files
     finally:
         stop(server)
+
+
+def test_a_database_tracking_uri_keeps_artifacts_under_impact_home(small_world, tmp_path):
+    """MLFLOW_TRACKING_URI naming a database (not the embedded one, not a server): the artifacts
+    go to IMPACT_HOME/mlartifacts, never to mlruns/ in the folder the command runs in."""
+    workdir = tmp_path / "somewhere"
+    workdir.mkdir()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'elsewhere.db'}",
+           "IMPACT_HOME": str(tmp_path / "impact"), "BENTOML_HOME": str(tmp_path / "bentoml")}
+    result = subprocess.run([IMPACT, "train", "--data", str(small_world["good"]), "--quiet", "--no-promote", *FAST],
+                            env=env, cwd=workdir, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert list(workdir.iterdir()) == []
+    assert any((tmp_path / "impact" / "mlartifacts").rglob("arrays.npz"))
+
+
+def test_a_failed_import_leaves_the_registry_and_the_store_agreeing(small_world, tmp_path):
+    """Promotion moves the alias, then imports; when the import fails the alias moves back and the
+    store keeps what it had, so a restart serves the champion the registry names."""
+    root = tmp_path / "state"
+    env = {**os.environ, "IMPACT_HOME": str(root / "impact"), "BENTOML_HOME": str(root / "bentoml")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    assert impact(env, "train", "--data", str(small_world["good"]), "--quiet", *FAST).returncode == 0
+    assert impact(env, "train", "--data", str(small_world["good"]), "--quiet", "--no-promote", *FAST).returncode == 0
+    assert champion(env) == "1" and bento_tags(env) == ["engagement-impact:1"]
+    blocked = {**env, "BENTOML_HOME": str(tmp_path / "not-a-folder")}
+    (tmp_path / "not-a-folder").write_text("a file where the store should be")
+    failed = impact(blocked, "promote", "2")
+    assert failed.returncode != 0
+    assert champion(env) == "1" and bento_tags(env) == ["engagement-impact:1"]
+    missing = impact(env, "promote", "9")                  # the alias cannot move: the store is untouched
+    assert missing.returncode == 2 and bento_tags(env) == ["engagement-impact:1"] and champion(env) == "1"

@@ -4,7 +4,8 @@
 conformal noise scales) and nothing fitted: it only reads the plain arrays of an `AppFit`.
 What does not depend on the question is computed once: the noise paths and shape tables as
 cached properties, the status-quo paths and max-t factors per interval level in bounded
-least-recently-used caches keyed on the level rounded to 4 decimals.
+least-recently-used caches. Every question reads its interval level rounded to 4 decimals, the
+caches' key, so 0.9 and 0.9000000001 get the same answer.
 
 Thread safety: the instance may be shared by threads. Cached properties and `lru_cache` are
 safe to read concurrently, and the status-quo paths (the one large cache) are built under a
@@ -160,6 +161,7 @@ class AppQueries:
         """Each effect parameter's estimate and `level` interval: the bootstrap draws widened
         around the estimate by the max-t factor, the same widening every forecast and
         attribution path uses."""
+        level = level_key(level)
         point, factor = vars(self.fit.effect), self.inflation(level)
         out = {}
         for name in EFFECT_NAMES:
@@ -171,7 +173,7 @@ class AppQueries:
     def dose_response(self, level: float = 0.9, n_points: int = 101) -> dict[str, np.ndarray]:
         """Steady-state effect on total minutes (%) against a share held long enough, with the
         `level` band of the widened draws."""
-        fit = self.fit
+        fit, level = self.fit, level_key(level)
         share = np.linspace(0, 1, n_points)
         held = np.repeat(share[:, None], 200, axis=1)          # each share held for 200 weeks
         steady = {i: fit.shapes[i].response(held)[:, -1] for i in np.unique(fit.draws["shape_index"])}
@@ -227,7 +229,7 @@ class AppQueries:
     def forecast(self, shares: np.ndarray, index: np.ndarray, level: float) -> Forecast:
         """Plan (`shares`, markets x horizon) of the forecastable markets at `index` against the
         status quo, on joint sample paths (see `ImpactModel.forecast`)."""
-        horizon = shares.shape[1]
+        horizon, level = shares.shape[1], level_key(level)
         every = len(index) == len(self.forecast_rows) and (index == np.arange(len(index))).all()
         rows = slice(None) if every else index
         status_quo = self.status_quo_paths(level)
@@ -270,7 +272,7 @@ class AppQueries:
     def attribute(self, index: np.ndarray, start: str | None, end: str | None, level: float) -> Attribution:
         """Incremental minutes and revenue of the markets at `index` over the observed rows in
         [start, end] (see `ImpactModel.attribute`)."""
-        panel = self.fit.panel
+        panel, level = self.fit.panel, level_key(level)
         weeks = panel.weeks
         in_window = np.ones(len(weeks), dtype=bool)
         if start is not None:

@@ -1,0 +1,108 @@
+"""ImpactModel as a scikit-learn estimator, and the query layer that reads a fitted model."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.utils._param_validation import InvalidParameterError
+
+from training.model.effects import DEFAULT_GRID, ResponseShape
+from training.model.estimator import ImpactModel, stable_seed
+from training.model.persist import params_from_json, params_to_json
+from training.model.queries import STATUS_QUO_LEVELS_KEPT
+
+
+def test_parameters_are_kept_exactly_as_passed_and_clone_round_trips():
+    grid = (ResponseShape(0.5, 0.35, 1.5), ResponseShape(0.7, 0.6, 1.0))
+    model = ImpactModel(n_bootstrap=40, grid=grid, shared_shape=False, seed=3)
+    params = model.get_params()
+    assert params["grid"] is grid and params["n_bootstrap"] == 40 and params["shared_shape"] is False
+    twin = clone(model)
+    assert twin is not model and twin.get_params() == params
+    assert ImpactModel(**model.get_params()).get_params() == params
+    assert params_from_json(params_to_json(params)) == params           # the JSON form persist writes
+    assert ImpactModel().get_params()["grid"] is DEFAULT_GRID
+    assert model.set_params(n_bootstrap=60).n_bootstrap == 60
+
+
+def test_clone_of_a_fitted_model_is_unfitted_with_the_same_parameters(small_model):
+    fitted = small_model["model"]
+    twin = clone(fitted)
+    assert twin.get_params() == fitted.get_params() and not hasattr(twin, "apps_")
+    with pytest.raises(Exception, match="not fitted"):
+        twin.apps
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"n_bootstrap": 5}, "'n_bootstrap' parameter of ImpactModel must be an int in the range [20, 10000]"),
+    ({"n_bootstrap": 50.0}, "'n_bootstrap' parameter of ImpactModel must be an int"),
+    ({"shared_shape": "banana"}, "'shared_shape' parameter of ImpactModel must be an instance of 'bool'"),
+    ({"backtest_horizon": 20, "max_horizon": 13}, "must not exceed max_horizon (13)"),
+    ({"grid": ()}, "got an empty grid instead"),
+    ({"grid": ((0.5, 0.35, 1.5),)}, "must be a non-empty sequence of ResponseShape"),
+    ({"grid": (ResponseShape(0.5, 0.35, 1.5),) * 2}, "lists a shape twice"),
+    ({"min_weeks": 10}, "'min_weeks' parameter of ImpactModel must be an int in the range [60, inf)"),
+])
+def test_fit_refuses_bad_parameters_with_one_clear_error(small_panel, params, message):
+    with pytest.raises(InvalidParameterError) as caught:
+        ImpactModel(**params).fit(small_panel)
+    assert message.lower() in str(caught.value).lower() and "\n" not in str(caught.value)
+
+
+def test_backtest_horizons_other_than_13_and_26_are_reported(small_model):
+    """A 20-week backtest reports 13 (the gate's) and 20 weeks: no KeyError anywhere."""
+    from data import simulate_world
+    from tests.helpers import small_spec
+    panel = simulate_world(seed=5, spec=small_spec()).panel
+    model = ImpactModel(n_bootstrap=20, backtest_horizon=20, backtest_origins=2).fit(panel[panel["app"] == "facebook"])
+    backtest = model.backtest_summary("facebook")
+    assert sorted(backtest.mase["minutes"]) == [13, 20] and sorted(backtest.coverage["ad_revenue_usd"]) == [13, 20]
+    mase, naive = model.headline_mase()
+    assert 0 < mase < naive
+
+
+def test_noise_seeds_use_the_whole_app_name():
+    assert stable_seed(0, "facebook") != stable_seed(0, "facebook_lite")
+    assert stable_seed(0, "instagram") != stable_seed(0, "instagram_lite")
+    assert stable_seed(1, "facebook") != stable_seed(0, "facebook")
+    assert stable_seed(0, "facebook") == stable_seed(0, "facebook")          # stable between runs
+
+
+def test_effect_intervals_are_the_widened_ones_every_path_uses(heldback_model):
+    """/model and the MLflow metrics read effect_summary: the max-t widened draws, wider than the
+    raw bootstrap percentiles, and the interval attribution uses for the same effect."""
+    summary = heldback_model.effect_summary("whatsapp", 0.9)["log_time"]
+    questions = heldback_model._ask("whatsapp")
+    raw_lo, raw_hi = np.quantile(questions.fit.draws["log_time"], [0.05, 0.95])
+    assert questions.inflation(0.9) > 1.0
+    assert summary["lo"] < raw_lo and summary["hi"] > raw_hi
+    assert summary["lo"] < summary["estimate"] < summary["hi"]
+    # attribution of one market-week at full response: the same interval, scaled by the response
+    point, paths = questions.log_effects(np.ones((1, 400)), np.array([0]), 0.9, forecast=False)
+    lo, hi = np.quantile(paths["time_spent_min"][0, -1], [0.05, 0.95])
+    assert lo == pytest.approx(summary["lo"], rel=0.02) and hi == pytest.approx(summary["hi"], rel=0.02)
+
+
+def test_concurrent_questions_get_the_answers_of_sequential_ones(small_model):
+    """The query layer may be shared by threads: answers equal the single-threaded ones, and the
+    status-quo cache stays bounded."""
+    from training.model.persist import load_model, save_model
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        model = load_model(save_model(small_model["model"], f"{tmp}/model"))   # fresh, empty caches
+    levels = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95] * 3
+    markets = model.markets("facebook", forecastable=True)
+
+    def ask(level: float) -> dict:
+        return model.forecast("facebook", np.ones((len(markets), 13)), level=level).totals
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(ask, levels))
+    alone = [ask(level) for level in levels]
+    assert together == alone
+    cache = model._ask("facebook")._status_quo.cache_info()
+    assert cache.currsize == STATUS_QUO_LEVELS_KEPT and cache.maxsize == STATUS_QUO_LEVELS_KEPT
+    assert ask(0.9000000001) == ask(0.9)                          # the level is keyed rounded
