@@ -11,7 +11,7 @@ import numpy as np
 from serving.schemas import MAX_BATCH_ROWS, ForecastRequest
 from training.model.estimator import ImpactModel, QueryError
 from training.model.paths import QUANTITIES
-from training.model.scenario import PlanError, PlanPoint, parse_week, plan_shares
+from training.model.scenario import PlanError, parse_week, plan_shares
 
 COLUMNS = ("baseline", "scenario", "lo", "hi")
 
@@ -60,9 +60,8 @@ def forecast(model: ImpactModel, version: str, app: str, markets: list[str], hor
     check_app(model, app)
     chosen = check_markets(model, app, markets, forecast=True)
     weeks = model.forecast_weeks(app, horizon_weeks)
-    points = [PlanPoint(p.week, p.share, tuple(p.markets) if p.markets else None) for p in plan]
     try:
-        shares = plan_shares(model.status_quo(app, horizon_weeks, chosen), chosen, weeks, points)
+        shares = plan_shares(model.status_quo(app, horizon_weeks, chosen), chosen, weeks, plan)
     except PlanError as exc:
         raise RequestError(str(exc)) from None
     result = model.forecast(app, shares, chosen, interval)

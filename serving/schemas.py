@@ -1,5 +1,8 @@
 """Request types of the forecast service: each field once, with its bounds and an example.
 
+A plan point and the market list are the model's own types (`training.model.scenario`), so a
+request's plan reaches `plan_shares` as it was validated.
+
 The API methods take these as flat JSON fields; `ForecastRequest` is the same set of fields as
 one object, for `/forecast_batch`.
 """
@@ -10,7 +13,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_MARKETS = 64
+from training.model.scenario import Markets, PlanPoint, Week
+
 MAX_PLAN_POINTS = 520
 MAX_SCENARIOS = 100
 # BentoML answers 504 to a request not done within this many seconds (queueing included). It also
@@ -21,23 +25,8 @@ MAX_BATCH_ROWS = 20_000   # weekly rows one /forecast_batch answer may hold: abo
 
 App = Annotated[str, Field(min_length=1, max_length=40, description="facebook, instagram or whatsapp",
                            json_schema_extra={"example": "instagram"})]
-Markets = Annotated[list[Annotated[str, Field(min_length=2, max_length=2)]],
-                    Field(max_length=MAX_MARKETS, description="ISO country codes; omitted or [] = every market of the app",
-                          json_schema_extra={"example": ["BR", "IN"]})]
 Horizon = Annotated[int, Field(ge=1, le=104, description="weeks after the last trained week", json_schema_extra={"example": 26})]
 Interval = Annotated[float, Field(ge=0.5, le=0.99, description="central interval level", json_schema_extra={"example": 0.9})]
-Week = Annotated[str, Field(min_length=8, max_length=32, description="a Monday, YYYY-MM-DD", json_schema_extra={"example": "2026-11-02"})]
-
-
-class PlanPoint(BaseModel):
-    """From `week` on, the chosen markets (or `markets`) run at `share`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    week: Week
-    share: Annotated[float, Field(ge=0.0, le=1.0, json_schema_extra={"example": 1.0})]
-    markets: Markets | None = None
-
 
 Plan = Annotated[list[PlanPoint], Field(max_length=MAX_PLAN_POINTS, description="[] = status quo",
                                         json_schema_extra={"example": [

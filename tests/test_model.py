@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from data import simulate_world
 from tests.helpers import HELD_BACK_WEEKS
 from training.model.estimator import QueryError
-from training.model.scenario import PlanError, PlanPoint, plan_shares
+from training.model.scenario import PlanError, PlanPoint, plan_shares, rows_to_points
 
 APPS = ("facebook", "instagram", "whatsapp")
 
@@ -127,16 +128,19 @@ def test_event_study_shows_the_launch_effect_without_pretrends(full_model):
 def test_plan_points_set_shares_from_their_week_on():
     weeks = pd.date_range("2026-11-02", periods=6, freq="7D")
     quo = np.array([[0.2] * 6, [0.5] * 6])
-    points = [PlanPoint("2026-11-16", 1.0), PlanPoint("2026-11-30", 0.0, ("BR",))]
+    points = [PlanPoint(week="2026-11-16", share=1.0), PlanPoint(week="2026-11-30", share=0.0, markets=["BR"])]
     shares = plan_shares(quo, ["BR", "IN"], weeks, points)
     np.testing.assert_array_equal(shares, [[0.2, 0.2, 1, 1, 0, 0], [0.5, 0.5, 1, 1, 1, 1]])
-    for bad, message in [(PlanPoint("2026-11-17", 1.0), "is a Tuesday"),
-                         (PlanPoint("2026-10-26", 1.0), "before the forecast starts"),
-                         (PlanPoint("2026-11-16", 1.5), "outside 0..1"),
-                         (PlanPoint("soon", 1.0), "not a date"),
-                         (PlanPoint("2026-11-16", 1.0, ("FR",)), "FR not among the chosen markets")]:
+    for bad, message in [(PlanPoint(week="2026-11-17", share=1.0), "is a Tuesday"),
+                         (PlanPoint(week="2026-10-26", share=1.0), "before the forecast starts"),
+                         (PlanPoint(week="sometime", share=1.0), "not a date"),
+                         (PlanPoint(week="2026-11-16", share=1.0, markets=["FR"]), "FR not among the chosen markets")]:
         with pytest.raises(PlanError, match=message):
             plan_shares(quo, ["BR", "IN"], weeks, [bad])
+    with pytest.raises(ValidationError, match="less than or equal to 1"):
+        PlanPoint(week="2026-11-16", share=1.5)
+    with pytest.raises(PlanError, match="row 0: share: Input should be less than or equal to 1"):
+        rows_to_points(pd.DataFrame({"market": ["BR"], "week": ["2026-11-16"], "rollout_share": [1.5]}))
 
 
 def test_balanced_default_world_figures_are_those_of_the_balanced_only_estimator(full_model):

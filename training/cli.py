@@ -215,6 +215,8 @@ def train(
     for name, value in result.metrics.items():
         table.add_row(name, f"{value:,.3f}" if abs(value) < 1e6 else f"{value:,.0f}")
     console.print(table)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning[/yellow] {warning}")
     console.print(f"took {result.seconds:.1f} s; look at it with: {tracking.ui_command()}")
 
 

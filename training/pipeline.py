@@ -51,6 +51,7 @@ class TrainResult:
     reason: str
     metrics: dict = field(default_factory=dict)
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)     # contract warnings and series left out
 
 
 def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bool = True, seed: int = 0,
@@ -98,7 +99,8 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
             if version is not None:
                 registry.client().delete_model_version(tracking.MODEL_NAME, version)
             raise
-    return TrainResult(run.info.run_id, version, promoted, reason, metrics, time.perf_counter() - started)
+    return TrainResult(run.info.run_id, version, promoted, reason, metrics, time.perf_counter() - started,
+                       report.warnings + model.left_out_)
 
 
 def run_name(data: Path, panel: pd.DataFrame) -> str:
@@ -108,9 +110,14 @@ def run_name(data: Path, panel: pd.DataFrame) -> str:
 
 def training_dataset(panel: pd.DataFrame, data: Path):
     """The validated panel as an MLflow dataset: source path, digest of the file, schema and rows."""
+    import warnings
+
     import mlflow
-    return mlflow.data.from_pandas(panel, source=str(Path(data).resolve()), name=Path(data).name,
-                                   digest=sha256(Path(data))[:16])
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    with warnings.catch_warnings():     # MLflow registers its local-file source twice and says so
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
+        source = resolve_dataset_source(str(Path(data).resolve()))
+    return mlflow.data.from_pandas(panel, source=source, name=Path(data).name, digest=sha256(Path(data))[:16])
 
 
 def run_description(version: str, promoted: bool, reason: str, metrics: dict, left_out: list[str]) -> str:

@@ -8,21 +8,33 @@ Every check raises `PlanError` with a message that names the field and the reaso
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MAX_MARKETS = 64
+
+Week = Annotated[str, Field(min_length=8, max_length=32, description="a Monday, YYYY-MM-DD",
+                            json_schema_extra={"example": "2026-11-02"})]
+Markets = Annotated[list[Annotated[str, Field(min_length=2, max_length=2)]],
+                    Field(max_length=MAX_MARKETS, description="ISO country codes; omitted or [] = every market of the app",
+                          json_schema_extra={"example": ["BR", "IN"]})]
 
 
 class PlanError(ValueError):
     """A plan that cannot be applied; the message says which field and why."""
 
 
-@dataclass(frozen=True)
-class PlanPoint:
-    week: str
-    share: float
-    markets: tuple[str, ...] | None = None
+class PlanPoint(BaseModel):
+    """From `week` on, the chosen markets (or `markets`) run at `share`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    week: Week
+    share: Annotated[float, Field(ge=0.0, le=1.0, json_schema_extra={"example": 1.0})]
+    markets: Markets | None = None
 
 
 def parse_week(value: str, field: str) -> pd.Timestamp:
@@ -53,8 +65,6 @@ def plan_shares(status_quo: np.ndarray, markets: list[str], weeks: pd.DatetimeIn
             raise PlanError(f"{field}.week: {week:%Y-%m-%d} is after the last forecast week ({weeks[-1]:%Y-%m-%d}); "
                             "raise horizon_weeks to reach it")
         share = float(point.share)
-        if not np.isfinite(share) or not 0.0 <= share <= 1.0:
-            raise PlanError(f"{field}.share: {point.share} is outside 0..1")
         chosen = list(point.markets) if point.markets else markets
         unknown = [m for m in chosen if m not in position]
         if unknown:
@@ -71,6 +81,12 @@ def rows_to_points(rows: pd.DataFrame) -> list[PlanPoint]:
     missing = {"market", "week", "rollout_share"} - set(rows.columns)
     if missing:
         raise PlanError(f"scenario rows need the column(s) {', '.join(sorted(missing))}")
-    return [PlanPoint(week=str(pd.Timestamp(w).date()) if isinstance(w, pd.Timestamp) else str(w),
-                      share=float(s), markets=(str(m),))
-            for m, w, s in rows[["market", "week", "rollout_share"]].itertuples(index=False)]
+    points = []
+    for n, (m, w, s) in enumerate(rows[["market", "week", "rollout_share"]].itertuples(index=False)):
+        try:
+            points.append(PlanPoint(week=str(pd.Timestamp(w).date()) if isinstance(w, pd.Timestamp) else str(w),
+                                    share=float(s), markets=[str(m)]))
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            raise PlanError(f"row {n}: {'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
+    return points
