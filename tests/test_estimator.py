@@ -106,3 +106,19 @@ def test_concurrent_questions_get_the_answers_of_sequential_ones(small_model):
     cache = model._ask("facebook")._status_quo.cache_info()
     assert cache.currsize == STATUS_QUO_LEVELS_KEPT and cache.maxsize == STATUS_QUO_LEVELS_KEPT
     assert ask(0.9000000001) == ask(0.9)                          # the level is keyed rounded
+
+
+def test_the_estimator_room_imports_no_pipeline_libraries():
+    """training/model/ is the estimator alone: MLflow, BentoML and matplotlib belong to the pipeline."""
+    import ast
+    from pathlib import Path
+    forbidden = {"mlflow", "bentoml", "matplotlib", "serving"}
+    room = Path(__file__).parents[1] / "training" / "model"
+    found = []
+    for path in sorted(room.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [(path.name, n) for n in names if n.split(".")[0] in forbidden
+                      or n.startswith("training.") and not n.startswith("training.model")]
+    assert len(list(room.glob("*.py"))) >= 12 and found == []
