@@ -6,6 +6,7 @@ Every command runs as a real process against a throwaway tracking store and Bent
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +195,16 @@ def test_a_failed_import_leaves_the_registry_and_the_store_agreeing(small_world,
     assert champion(env) == "1" and bento_tags(env) == ["engagement-impact:1"]
     missing = impact(env, "promote", "9")                  # the alias cannot move: the store is untouched
     assert missing.returncode == 2 and bento_tags(env) == ["engagement-impact:1"] and champion(env) == "1"
+
+    # the registry can be read but not written (another writer holds it): the alias cannot move,
+    # so nothing is imported and a restarted service still serves the champion the registry names
+    lock = sqlite3.connect(root / "impact" / "mlflow.db", check_same_thread=False)
+    lock.execute("BEGIN IMMEDIATE")
+    try:
+        locked = impact(env, "promote", "2")
+    finally:
+        lock.rollback()
+        lock.close()
+    assert locked.returncode != 0 and "Traceback" not in locked.stderr, locked.stderr[-2000:]
+    assert len(locked.stderr.strip().splitlines()) == 1 and "locked" in locked.stderr
+    assert champion(env) == "1" and bento_tags(env) == ["engagement-impact:1"]

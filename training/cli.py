@@ -239,17 +239,29 @@ def models() -> None:
 @app.command()
 def promote(version: str = typer.Argument(..., help="The registered version to make champion (e.g. for a rollback).")) -> None:
     """Move the champion alias to VERSION by hand and import it into the BentoML store."""
+    from bentoml.exceptions import BentoMLException
     from mlflow.exceptions import MlflowException
 
     from training import registry, tracking
     from training.model.persist import ModelFileError
+    import logging
+    logging.getLogger("mlflow").setLevel(logging.CRITICAL)      # a failure is reported below, in one line
     tracking.configure()
     try:
         tag = registry.promote(version)
+    except (OSError, BentoMLException) as exc:
+        fail(f"cannot import version {version} into the BentoML store: {exc}; the champion alias was left "
+             "where it was", code=1)
     except MlflowException as exc:
+        if "locked" in str(exc):
+            fail(f"tracking store {tracking.tracking_uri()} failed: {tracking_failure(exc)}", code=1)
         fail(f"cannot promote version {version}: {exc.message.splitlines()[0]}")
     except ModelFileError as exc:
         fail(str(exc))
+    except Exception as exc:
+        if (problem := tracking_failure(exc)) is None:
+            raise
+        fail(f"tracking store {tracking.tracking_uri()} failed: {problem}; nothing was changed", code=1)
     console.print(f"champion is now version {version} (BentoML model {tag})")
 
 
