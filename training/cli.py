@@ -239,12 +239,13 @@ def models() -> None:
 @app.command()
 def promote(version: str = typer.Argument(..., help="The registered version to make champion (e.g. for a rollback).")) -> None:
     """Move the champion alias to VERSION by hand and import it into the BentoML store."""
+    import logging
+
     from bentoml.exceptions import BentoMLException
     from mlflow.exceptions import MlflowException
 
     from training import registry, tracking
     from training.model.persist import ModelFileError
-    import logging
     logging.getLogger("mlflow").setLevel(logging.CRITICAL)      # a failure is reported below, in one line
     tracking.configure()
     try:
