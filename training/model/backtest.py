@@ -18,7 +18,7 @@ import pandas as pd
 
 from data.calendar import DAYS_PER_WEEK
 from training.model.baseline import fit_baselines
-from training.model.panel import PanelShapeError
+from training.model.panel import PanelShapeError, window_bounds
 
 SEASON = 52
 QUANTITIES = ("minutes", "ad_revenue_usd")
@@ -76,9 +76,7 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
     `reported_horizons(horizon)`). Raises PanelShapeError when no origin has a series to score.
     """
     report_at = tuple(report_at or reported_horizons(horizon))
-    observed = np.isfinite(log_series).all(axis=0)
-    first = observed.argmax(axis=1)
-    last = observed.shape[1] - 1 - observed[:, ::-1].argmax(axis=1)
+    first, last = window_bounds(np.isfinite(log_series).all(axis=0))
     n_weeks = log_series.shape[-1]
     candidates = [n_weeks - horizon - spacing * k for k in range(n_origins)][::-1]
     plan = [(o, np.flatnonzero((o - first - fit_weeks // 2 > SEASON) & (last >= o + horizon - 1)))

@@ -1,7 +1,7 @@
 """Counterfactual baselines: one seasonal statsmodels model per (app, market, outcome) series.
 
 Each series, with the estimated rollout effect removed, gets an AutoReg(1) model with yearly
-Fourier terms and a holiday-week indicator, fitted on the last `fit_weeks` weeks, either around
+Fourier terms and a holiday-week indicator, fitted on the last `fit_weeks` weeks of its own window, either around
 a constant and a linear trend ("ct") or on weekly changes without drift ("level", robust to a
 past ramp or level shift); the model chooses per app and quantity by backtest. Forecasts go up to `max_horizon` weeks.
 Noise for sample paths is the model's AR(1) recursion driven by in-sample residuals resampled
@@ -19,7 +19,7 @@ import pandas as pd
 from statsmodels.tsa.ar_model import AutoReg
 
 from data.calendar import holiday_weeks
-from training.model.panel import seasonal_basis
+from training.model.panel import seasonal_basis, window_bounds
 
 FOURIER_ORDER = 4
 
@@ -109,7 +109,7 @@ def fit_baselines(series: np.ndarray, weeks: pd.DatetimeIndex, max_horizon: int 
     observed = np.isfinite(series).all(axis=0)
     if not observed[:, -1].all():
         raise ValueError("every series given to fit_baselines must be observed on the last week")
-    starts = np.maximum(observed.argmax(axis=1), n_weeks - fit_weeks)   # windows are contiguous
+    starts = np.maximum(window_bounds(observed)[0], n_weeks - fit_weeks)
     n_resid = n_weeks - starts.min() - 2            # the "level" kind loses one more week to differencing
     mean = np.empty((n_out, n_mk, max_horizon))
     phi = np.empty((n_out, n_mk))

@@ -52,12 +52,12 @@ class AppPanel:
     @cached_property
     def first_index(self) -> np.ndarray:
         """Each market's first observed week (index into `weeks`)."""
-        return self.observed.argmax(axis=1)
+        return window_bounds(self.observed)[0]
 
     @cached_property
     def last_index(self) -> np.ndarray:
         """Each market's last observed week (index into `weeks`)."""
-        return self.observed.shape[1] - 1 - self.observed[:, ::-1].argmax(axis=1)
+        return window_bounds(self.observed)[1]
 
     @property
     def forecastable(self) -> np.ndarray:
@@ -86,6 +86,11 @@ class AppPanel:
     def revenue(self) -> np.ndarray:
         """Weekly ad revenue, 0 where not observed."""
         return np.where(self.observed, np.exp(self.log_revenue), 0.0)
+
+
+def window_bounds(observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's first and last observed position (windows are contiguous by the contract)."""
+    return observed.argmax(axis=1), observed.shape[1] - 1 - observed[:, ::-1].argmax(axis=1)
 
 
 def fill_outside_windows(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
