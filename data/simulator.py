@@ -345,6 +345,26 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
     return SimulatedWorld(panel=panel, counterfactual=cf_panel, truth=truth)
 
 
+LATE_ENTRANTS = {"NG": 100, "PL": 135, "ZA": 170}   # market -> weeks after the panel's start its data begins
+ENDS_EARLY = {"TR": 30}                             # market -> weeks before the panel's end its data stops
+
+
+def real_shaped(panel: pd.DataFrame, late: dict[str, int] | None = None,
+                early: dict[str, int] | None = None) -> pd.DataFrame:
+    """A simulated panel made unbalanced like real data by cutting rows: markets whose data
+    starts late (`late`) and markets that stop reporting early (`early`), for every app. The
+    world's truth per row (`counterfactual`) still holds for the rows kept."""
+    late = LATE_ENTRANTS if late is None else late
+    early = ENDS_EARLY if early is None else early
+    weeks = np.sort(panel["week"].unique())
+    keep = np.ones(len(panel), dtype=bool)
+    for market, offset in late.items():
+        keep &= ~((panel["market"] == market) & (panel["week"] < weeks[offset])).to_numpy()
+    for market, offset in early.items():
+        keep &= ~((panel["market"] == market) & (panel["week"] > weeks[-1 - offset])).to_numpy()
+    return panel[keep].reset_index(drop=True)
+
+
 def _truth(spec: WorldSpec, seed: int, null: bool, effects: EffectTruth, cf: pd.DataFrame) -> dict:
     by_app = cf.groupby("app")[["incremental_minutes", "incremental_ad_revenue_usd",
                                 "incremental_revenue_via_engagement", "minutes", "ad_revenue_usd"]].sum()

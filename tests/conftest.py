@@ -9,7 +9,8 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.helpers import HELD_BACK_WEEKS, make_small_panel, small_spec, unbalance
+from data.simulator import real_shaped
+from tests.helpers import HELD_BACK_WEEKS, make_small_panel, small_spec
 
 SMALL_LATE_ENTRANT = {"VN": 120}      # the small world's unbalanced markets: one enters late,
 SMALL_ENDS_EARLY = {"KR": 30}         # one stops reporting 30 weeks before the end
@@ -45,7 +46,7 @@ def full_model(default_world):
 @pytest.fixture(scope="session")
 def unbalanced_world_panel(default_world) -> pd.DataFrame:
     """The default world made real-shaped: three late entrants and one market that stops early."""
-    return unbalance(default_world.panel)
+    return real_shaped(default_world.panel)
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +63,7 @@ def small_model(tmp_path_factory):
     from data import simulate_world
     from training.model.estimator import ImpactModel
     from training.model.persist import save_model
-    panel = unbalance(simulate_world(seed=5, spec=small_spec()).panel, SMALL_LATE_ENTRANT, SMALL_ENDS_EARLY)
+    panel = real_shaped(simulate_world(seed=5, spec=small_spec()).panel, SMALL_LATE_ENTRANT, SMALL_ENDS_EARLY)
     model = ImpactModel(n_bootstrap=50, backtest_origins=3).fit(panel)
     root = tmp_path_factory.mktemp("service")
     model_dir = save_model(model, root / "model")

@@ -36,19 +36,3 @@ def small_spec():
     from data.markets import MARKETS
     from data.simulator import WorldSpec
     return WorldSpec(apps=("facebook", "instagram"), markets=tuple(m for m in MARKETS if m.code in SMALL_MARKETS))
-
-
-LATE_ENTRANTS = {"NG": 100, "PL": 135, "ZA": 170}    # market -> weeks after the panel's start its data begins
-ENDS_EARLY = {"TR": 30}                              # market -> weeks before the panel's end its data stops
-
-
-def unbalance(panel: pd.DataFrame, late: dict[str, int] = LATE_ENTRANTS,
-              early: dict[str, int] = ENDS_EARLY) -> pd.DataFrame:
-    """A panel made real-shaped by cutting rows: late entrants and markets that stop reporting."""
-    weeks = np.sort(panel["week"].unique())
-    keep = np.ones(len(panel), dtype=bool)
-    for market, offset in late.items():
-        keep &= ~((panel["market"] == market) & (panel["week"] < weeks[offset]))
-    for market, offset in early.items():
-        keep &= ~((panel["market"] == market) & (panel["week"] > weeks[-1 - offset]))
-    return panel[keep].reset_index(drop=True)

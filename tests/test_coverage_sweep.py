@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from data import simulate_world
-from tests.helpers import unbalance
+from data.simulator import real_shaped
 from training.model.estimator import ImpactModel
 
 pytestmark = pytest.mark.slow
@@ -25,7 +25,7 @@ def attributed_minutes(seed: int, null: bool, unbalanced: bool = False) -> list[
     """(estimate, lo, hi, truth) of incremental minutes per app for one world (truth summed over
     the rows the panel holds)."""
     world = simulate_world(seed=seed, null=null)
-    panel = unbalance(world.panel) if unbalanced else world.panel
+    panel = real_shaped(world.panel) if unbalanced else world.panel
     model = ImpactModel(seed=seed, backtest_origins=0).fit(panel)
     held = panel[["app", "market", "week"]].merge(world.counterfactual, on=["app", "market", "week"])
     rows = []

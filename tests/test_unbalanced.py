@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from data import simulate_world
-from tests.helpers import ENDS_EARLY, LATE_ENTRANTS, small_spec
+from data.simulator import ENDS_EARLY, LATE_ENTRANTS
+from tests.helpers import small_spec
 from training.model.estimator import ImpactModel, QueryError
 from training.model.panel import PanelShapeError, app_panels
 

@@ -278,10 +278,10 @@ class ImpactModel(BaseEstimator):
         if not markets:
             return np.arange(len(known))
         _check_known(app, markets, questions.fit.panel.markets)
-        windows = questions.fit.panel.windows().set_index("market")
         ended = [m for m in markets if m not in known]
         if ended:
             market = ended[0]
+            windows = questions.fit.panel.windows().set_index("market")
             raise QueryError(f"market {market}: its data ends on {windows.loc[market, 'last_week']}, before "
                              f"{app}'s last week ({self.training_window(app)['last_week']}); it is kept for "
                              "attribution but cannot be forecast")
