@@ -51,6 +51,18 @@ class EffectTruth:
         )
 
 
+DESIGNS = ("default", "random_walk", "trend_break", "heavy_tails")
+"""Worlds of more than one design, so a model is not only judged on the world it was built around:
+
+- default: app-wide shocks and market noise are stationary AR(1) processes;
+- random_walk: app-wide shocks accumulate (a random walk per app and outcome), so the level of
+  a whole app wanders persistently;
+- trend_break: as default, and each app's time per DAU bends downwards `break_weeks_before_end`
+  weeks before the end (a change no history shows);
+- heavy_tails: as default with Student-t innovations (`tail_df`) in every noise process.
+"""
+
+
 @dataclass(frozen=True)
 class WorldSpec:
     """Everything that defines a simulated world except its seed."""
@@ -94,6 +106,18 @@ class WorldSpec:
     noise_revenue_ar: float = 0.5
     common_shock_sd: float = 0.006
     common_shock_ar: float = 0.85
+    # The design of the world's baselines (DESIGNS): how app-wide shocks and noise behave.
+    design: str = "default"
+    # trend_break: from this many weeks before the end, each app's time per DAU bends by this
+    # many log points a year (the break falls in the weeks a held-back test forecasts).
+    break_weeks_before_end: int = 26
+    break_slope_per_year: float = -0.10
+    # heavy_tails: noise innovations from a Student t with this many degrees of freedom.
+    tail_df: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.design not in DESIGNS:
+            raise ValueError(f"unknown design '{self.design}': use one of {', '.join(DESIGNS)}")
 
     def weeks(self) -> pd.DatetimeIndex:
         return pd.date_range(pd.Timestamp(self.start), pd.Timestamp(self.end), freq="7D", unit="ns")
@@ -129,14 +153,45 @@ def _atomic_write(path: Path, write) -> None:
 # Pure pieces
 
 
-def ar1(rng: np.random.Generator, shape: tuple[int, int], sd: float, rho: float) -> np.ndarray:
-    """Stationary AR(1) noise along the last axis with marginal standard deviation `sd`."""
-    shocks = rng.normal(0.0, sd * np.sqrt(1.0 - rho**2), size=shape)
+def _innovations(rng: np.random.Generator, size, sd: float, tail_df: float | None) -> np.ndarray:
+    """Zero-mean draws with standard deviation `sd`: normal, or Student t (`tail_df` > 2) rescaled."""
+    if tail_df is None:
+        return rng.normal(0.0, sd, size=size)
+    return rng.standard_t(tail_df, size=size) * sd / np.sqrt(tail_df / (tail_df - 2.0))
+
+
+def ar1(rng: np.random.Generator, shape: tuple[int, int], sd: float, rho: float,
+        tail_df: float | None = None) -> np.ndarray:
+    """Stationary AR(1) noise along the last axis with marginal standard deviation `sd`
+    (normal innovations, or Student t with `tail_df` degrees of freedom)."""
+    shocks = _innovations(rng, shape, sd * np.sqrt(1.0 - rho**2), tail_df)
     out = np.empty(shape)
-    out[:, 0] = rng.normal(0.0, sd, size=shape[0])
+    out[:, 0] = _innovations(rng, shape[0], sd, tail_df)
     for t in range(1, shape[1]):
         out[:, t] = rho * out[:, t - 1] + shocks[:, t]
     return out
+
+
+def random_walk(rng: np.random.Generator, shape: tuple[int, int], step_sd: float) -> np.ndarray:
+    """A random walk along the last axis from 0, with normal steps of standard deviation `step_sd`."""
+    return np.cumsum(rng.normal(0.0, step_sd, size=shape), axis=-1)
+
+
+def common_shocks(rng: np.random.Generator, shape: tuple[int, int], sd: float, spec: "WorldSpec") -> np.ndarray:
+    """App-wide shocks of the world's design: stationary AR(1) with marginal `sd`, or (random_walk)
+    a random walk whose steps are that AR(1)'s innovations, so the shocks accumulate."""
+    rho = spec.common_shock_ar
+    if spec.design == "random_walk":
+        return random_walk(rng, shape, sd * np.sqrt(1.0 - rho**2))
+    return ar1(rng, shape, sd, rho, spec.tail_df if spec.design == "heavy_tails" else None)
+
+
+def trend_break(weeks: pd.DatetimeIndex, spec: "WorldSpec") -> np.ndarray:
+    """The bend of log time per DAU added by the trend_break design (0 before the break)."""
+    if spec.design != "trend_break":
+        return np.zeros(len(weeks))
+    start = weeks[len(weeks) - spec.break_weeks_before_end]
+    return spec.break_slope_per_year * np.maximum(years_since(weeks, start), 0.0)
 
 
 def ramp_path(n_weeks: int, phases: list[tuple[int, float, int]]) -> np.ndarray:
@@ -277,15 +332,17 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
     if rollout is not None and len(rollout):
         shares = _override_rollout(shares, spec, rollout)
 
-    common_time = ar1(rng_common, (n_apps, n_weeks), spec.common_shock_sd, spec.common_shock_ar)[app_of]
-    common_dau = ar1(rng_common, (n_apps, n_weeks), spec.common_shock_sd / 2, spec.common_shock_ar)[app_of]
-    common_rev = ar1(rng_common, (n_apps, n_weeks), 2 * spec.common_shock_sd, spec.common_shock_ar)[app_of]
-    noise_time = ar1(rng_time, (n_series, n_weeks), spec.noise_time_sd, spec.noise_time_ar)
-    noise_dau = ar1(rng_dau, (n_series, n_weeks), spec.noise_dau_sd, spec.noise_dau_ar)
-    noise_rev = ar1(rng_rev, (n_series, n_weeks), spec.noise_revenue_sd, spec.noise_revenue_ar)
+    common_time = common_shocks(rng_common, (n_apps, n_weeks), spec.common_shock_sd, spec)[app_of]
+    common_dau = common_shocks(rng_common, (n_apps, n_weeks), spec.common_shock_sd / 2, spec)[app_of]
+    common_rev = common_shocks(rng_common, (n_apps, n_weeks), 2 * spec.common_shock_sd, spec)[app_of]
+    tails = spec.tail_df if spec.design == "heavy_tails" else None
+    noise_time = ar1(rng_time, (n_series, n_weeks), spec.noise_time_sd, spec.noise_time_ar, tails)
+    noise_dau = ar1(rng_dau, (n_series, n_weeks), spec.noise_dau_sd, spec.noise_dau_ar, tails)
+    noise_rev = ar1(rng_rev, (n_series, n_weeks), spec.noise_revenue_sd, spec.noise_revenue_ar, tails)
 
     log_time_base = (np.log(np.array([spec.base_minutes[a] for a in apps]))[app_of, None] + level_time[:, None]
-                     + trend_time[:, None] * years + seasonal_time + holiday_lift + common_time + noise_time)
+                     + trend_time[:, None] * years + seasonal_time + holiday_lift + common_time + noise_time
+                     + trend_break(weeks, spec)[None, :])
     log_dau_base = (np.log(dau_start)[:, None] + dau_growth[:, None] * years + seasonal_dau
                     + common_dau + noise_dau)
 
@@ -385,6 +442,7 @@ def _truth(spec: WorldSpec, seed: int, null: bool, effects: EffectTruth, cf: pd.
     return {
         "seed": seed,
         "null": null,
+        "design": spec.design,
         "start": spec.start.isoformat(),
         "end": spec.end.isoformat(),
         "weeks": len(spec.weeks()),

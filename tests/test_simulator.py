@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from data import load_panel, simulate_world
+from data import WorldSpec, load_panel, simulate_world
 from data.calibration import compare_with_public
 from data.markets import MARKETS
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, small_spec as small_world_spec
 
 
 def shares(world, app: str, market: str) -> pd.Series:
@@ -122,3 +124,61 @@ def test_revenue_tracks_public_quarterly_figures_within_15_percent(default_world
         if len(quarters) == 4:
             assert quarters["simulated_musd"].idxmax() == f"{year}Q4"
             assert quarters["ad_revenue_musd"].idxmax() == f"{year}Q4"
+
+
+# ---------------------------------------------------------------------- designs
+
+def test_the_default_design_is_the_world_it_always_was():
+    """The default world's panel and counterfactual, byte for byte as before designs existed."""
+    import hashlib
+    world = simulate_world(seed=0, spec=WorldSpec(design="default"))
+    digest = lambda frame: hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()  # noqa: E731
+    assert digest(world.panel) == "1449ecada8bee99a9151a80ca45c465c723ebae503a4c1b65257a6f11bfb4991"
+    assert digest(world.counterfactual) == "8f49da358b5543e1d7c6ae870b012edba474c22d25d7c8858effa10084fbc9dd"
+    assert world.truth["design"] == "default"
+
+
+def test_random_walk_shocks_accumulate_and_ar1_shocks_do_not():
+    from data.simulator import common_shocks
+    rng = np.random.default_rng(0)
+    walk = common_shocks(rng, (4000, 300), 0.006, WorldSpec(design="random_walk"))
+    steady = common_shocks(rng, (4000, 300), 0.006, WorldSpec())
+    assert walk[:, -1].std() / walk[:, 30].std() == pytest.approx(np.sqrt(300 / 31), rel=0.1)   # grows like sqrt(t)
+    assert walk[:, -1].std() == pytest.approx(0.006 * np.sqrt(1 - 0.85**2) * np.sqrt(300), rel=0.05)
+    assert steady[:, -1].std() == pytest.approx(0.006, rel=0.05) == steady[:, 30].std()
+
+
+def test_heavy_tails_keep_the_scale_with_fatter_tails():
+    from data.simulator import ar1
+    rng = np.random.default_rng(1)
+    normal = ar1(rng, (2000, 200), 0.01, 0.5)
+    heavy = ar1(rng, (2000, 200), 0.01, 0.5, tail_df=3.0)
+    assert heavy.std() == pytest.approx(0.01, rel=0.1) and normal.std() == pytest.approx(0.01, rel=0.02)
+    excess = lambda x: ((x - x.mean()) ** 4).mean() / x.var() ** 2 - 3  # noqa: E731
+    assert abs(excess(normal)) < 0.1 and excess(heavy) > 1.0
+
+
+def test_a_trend_break_bends_time_spent_after_the_break_and_not_before():
+    """Same seed, same noise: the break world differs from the default only by the bend."""
+    spec = small_world_spec()
+    plain = simulate_world(seed=2, spec=spec).panel
+    broken = simulate_world(seed=2, spec=replace(spec, design="trend_break")).panel
+    gap = np.log(broken["time_spent_min"].to_numpy()) - np.log(plain["time_spent_min"].to_numpy())
+    weeks = np.sort(plain["week"].unique())
+    before = plain["week"].to_numpy() < weeks[-26]
+    assert np.abs(gap[before]).max() < 1e-5                    # the panel rounds minutes to 3 decimals
+    last = plain["week"].to_numpy() == weeks[-1]
+    assert gap[last] == pytest.approx(-0.10 * 25 * 7 / 365.25, abs=1e-5)
+
+
+@pytest.mark.parametrize("design", ["random_walk", "trend_break", "heavy_tails"])
+def test_every_design_writes_a_panel_the_contract_accepts(tmp_path, design):
+    world = simulate_world(seed=3, spec=replace(small_world_spec(), design=design))
+    assert world.truth["design"] == design
+    panel = load_panel(world.write(tmp_path)["parquet"])
+    assert len(panel) == len(world.panel) and np.isfinite(panel[["dau", "time_spent_min"]].to_numpy()).all()
+
+
+def test_an_unknown_design_is_refused():
+    with pytest.raises(ValueError, match="unknown design 'wobbly'"):
+        WorldSpec(design="wobbly")

@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from data import PanelError, inspect_panel, simulate_world
+from data import PanelError, WorldSpec, inspect_panel, simulate_world
+from data.simulator import DESIGNS
 
 app = typer.Typer(
     name="impact",
@@ -48,15 +49,21 @@ def simulate(
     out: Path = typer.Option(DEFAULT_DATA_DIR, "--out", help="Folder for panel.parquet, panel.csv, truth.json."),
     seed: int = typer.Option(0, "--seed", min=0, help="Random seed; the same seed gives the same world."),
     null: bool = typer.Option(False, "--null", help="The same world with no rollout effect (for placebo tests)."),
+    design: str = typer.Option("default", "--design",
+                               help=f"How baselines behave: {', '.join(DESIGNS)} (see data/simulator.py)."),
 ) -> None:
     """Write a simulated panel whose true rollout effects are known (truth.json)."""
     try:
-        world = simulate_world(seed=seed, null=null)
+        spec = WorldSpec(design=design)
+    except ValueError as exc:
+        fail(f"--design {design}: {exc}")
+    try:
+        world = simulate_world(seed=seed, null=null, spec=spec)
         paths = world.write(out)
     except OSError as exc:
         fail(f"cannot write to {out}: {exc.strerror or exc}")
     panel = world.panel
-    console.print(f"[bold]simulated world[/bold] seed={seed}{' (null: no effect)' if null else ''}: "
+    console.print(f"[bold]simulated world[/bold] seed={seed}{' (null: no effect)' if null else ''}, design {design}: "
                   f"{len(panel):,} rows, {panel['app'].nunique()} apps x {panel['market'].nunique()} markets, "
                   f"{panel['week'].min():%Y-%m-%d} .. {panel['week'].max():%Y-%m-%d}")
     table = Table("app", "true incremental minutes", "true incremental ad revenue (USD)", box=None)
