@@ -182,3 +182,25 @@ def test_every_design_writes_a_panel_the_contract_accepts(tmp_path, design):
 def test_an_unknown_design_is_refused():
     with pytest.raises(ValueError, match="unknown design 'wobbly'"):
         WorldSpec(design="wobbly")
+
+
+def test_held_out_truth_is_the_same_world_played_forward_at_the_status_quo():
+    """The evaluation behind bench/band_coverage.py: where the world's own rollout did not move in
+    the held-back weeks (never-launched markets), the played-forward truth is the world's own data,
+    noise included; the scores come in one row per app and level, the 50% band inside the 90% one."""
+    from training.evaluation import band_scores, status_quo_truth
+    from training.model.estimator import ImpactModel
+    spec = small_world_spec()
+    world = simulate_world(seed=4, spec=spec)
+    weeks = np.sort(world.panel["week"].unique())
+    model = ImpactModel(n_bootstrap=30, backtest_origins=2, seed=4).fit(world.panel[world.panel["week"] < weeks[-13]])
+    truth = status_quo_truth(model, "facebook", 4, spec, 13)
+    held = world.panel[(world.panel["app"] == "facebook") & (world.panel["week"] >= weeks[-13])]
+    minutes = held.assign(m=held["dau"] * held["time_spent_min"] * 7).pivot(index="market", columns="week", values="m")
+    markets = model.markets("facebook", forecastable=True)
+    for never in ("JP", "KR", "VN"):
+        np.testing.assert_allclose(truth[markets.index(never)], minutes.loc[never].to_numpy(), rtol=1e-12)
+    wide, narrow = (band_scores(model, "facebook", truth, level) for level in (0.9, 0.5))
+    assert 0 <= narrow["market_coverage"] <= wide["market_coverage"] <= 1
+    assert 0 <= narrow["all_coverage"] <= wide["all_coverage"] <= 1
+    assert wide["market_ape"] < 0.05 and narrow["market_ape"] < 0.05
