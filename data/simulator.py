@@ -122,6 +122,11 @@ class WorldSpec:
     def weeks(self) -> pd.DatetimeIndex:
         return pd.date_range(pd.Timestamp(self.start), pd.Timestamp(self.end), freq="7D", unit="ns")
 
+    @property
+    def noise_tail_df(self) -> float | None:
+        """Degrees of freedom of the noise innovations' Student t, or None for normal ones."""
+        return self.tail_df if self.design == "heavy_tails" else None
+
 
 @dataclass
 class SimulatedWorld:
@@ -183,7 +188,7 @@ def common_shocks(rng: np.random.Generator, shape: tuple[int, int], sd: float, s
     rho = spec.common_shock_ar
     if spec.design == "random_walk":
         return random_walk(rng, shape, sd * np.sqrt(1.0 - rho**2))
-    return ar1(rng, shape, sd, rho, spec.tail_df if spec.design == "heavy_tails" else None)
+    return ar1(rng, shape, sd, rho, spec.noise_tail_df)
 
 
 def trend_break(weeks: pd.DatetimeIndex, spec: "WorldSpec") -> np.ndarray:
@@ -335,10 +340,9 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
     common_time = common_shocks(rng_common, (n_apps, n_weeks), spec.common_shock_sd, spec)[app_of]
     common_dau = common_shocks(rng_common, (n_apps, n_weeks), spec.common_shock_sd / 2, spec)[app_of]
     common_rev = common_shocks(rng_common, (n_apps, n_weeks), 2 * spec.common_shock_sd, spec)[app_of]
-    tails = spec.tail_df if spec.design == "heavy_tails" else None
-    noise_time = ar1(rng_time, (n_series, n_weeks), spec.noise_time_sd, spec.noise_time_ar, tails)
-    noise_dau = ar1(rng_dau, (n_series, n_weeks), spec.noise_dau_sd, spec.noise_dau_ar, tails)
-    noise_rev = ar1(rng_rev, (n_series, n_weeks), spec.noise_revenue_sd, spec.noise_revenue_ar, tails)
+    noise_time = ar1(rng_time, (n_series, n_weeks), spec.noise_time_sd, spec.noise_time_ar, spec.noise_tail_df)
+    noise_dau = ar1(rng_dau, (n_series, n_weeks), spec.noise_dau_sd, spec.noise_dau_ar, spec.noise_tail_df)
+    noise_rev = ar1(rng_rev, (n_series, n_weeks), spec.noise_revenue_sd, spec.noise_revenue_ar, spec.noise_tail_df)
 
     log_time_base = (np.log(np.array([spec.base_minutes[a] for a in apps]))[app_of, None] + level_time[:, None]
                      + trend_time[:, None] * years + seasonal_time + holiday_lift + common_time + noise_time

@@ -90,6 +90,7 @@ def validate(path: Path = typer.Argument(..., help="Panel file, CSV or Parquet."
 
 
 DEFAULT_PANEL = DEFAULT_DATA_DIR / "panel.parquet"
+USER_ERRORS = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")   # MLflow error codes a user's input causes
 NOT_SETTABLE = {"seed": "use --seed"}
 
 
@@ -109,13 +110,6 @@ def _parse_int(text: str) -> int:
         raise ValueError("needs a whole number") from None
 
 
-def _parse_float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError("needs a number") from None
-
-
 def _parse_grid(text: str) -> tuple:
     """A JSON list of [carryover, half_saturation, hill_exponent] triples."""
     import json
@@ -132,7 +126,7 @@ def _parse_grid(text: str) -> tuple:
 def settable_parameters() -> dict:
     """`--set` keys and their parsers, from the model's own parameters and their default types."""
     from training.model.estimator import ImpactModel
-    parsers = {bool: _parse_bool, int: _parse_int, float: _parse_float, tuple: _parse_grid}
+    parsers = {bool: _parse_bool, int: _parse_int, tuple: _parse_grid}
     return {key: parsers[type(default)] for key, default in ImpactModel().get_params().items()
             if key not in NOT_SETTABLE}
 
@@ -260,16 +254,17 @@ def promote(version: str = typer.Argument(..., help="The registered version to m
     except (OSError, BentoMLException) as exc:
         fail(f"cannot import version {version} into the BentoML store: {exc}; the champion alias was left "
              "where it was", code=1)
-    except MlflowException as exc:
-        if "locked" in str(exc):
-            fail(f"tracking store {tracking.tracking_uri()} failed: {tracking_failure(exc)}", code=1)
-        fail(f"cannot promote version {version}: {exc.message.splitlines()[0]}")
     except ModelFileError as exc:
         fail(str(exc))
+    except MlflowException as exc:
+        if exc.error_code in USER_ERRORS:       # e.g. no such version: the user's mistake
+            fail(f"cannot promote version {version}: {exc.message.splitlines()[0]}")
+        fail(f"tracking store {tracking.tracking_uri()} failed: {tracking_failure(exc)}; the champion was not "
+             "changed", code=1)
     except Exception as exc:
         if (problem := tracking_failure(exc)) is None:
             raise
-        fail(f"tracking store {tracking.tracking_uri()} failed: {problem}; nothing was changed", code=1)
+        fail(f"tracking store {tracking.tracking_uri()} failed: {problem}; the champion was not changed", code=1)
     console.print(f"champion is now version {version} (BentoML model {tag})")
 
 

@@ -68,8 +68,8 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
         try:
             mlflow.set_tags({"data.path": str(data), "stage": "validate"})
             panel, report = inspect_panel(data)
+            mlflow.log_dict(report.to_dict(), "validation_report.json")
             if panel is None:
-                mlflow.log_dict(report.to_dict(), "validation_report.json")
                 mlflow.set_tags({"data.valid": "false", "gate.promote": "false",
                                  "gate.reason": "the data broke the contract"})
                 raise PanelError(report.first_failure, str(data))
@@ -77,6 +77,7 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
             mlflow.log_input(training_dataset(panel, data), context="training")
             progress("validate", "")
             model.fit(panel, progress)
+            # the report again, now with what the model left out (a failed fit keeps the first one)
             mlflow.log_dict({**report.to_dict(), "left_out": model.left_out_}, "validation_report.json")
             if report.warnings or model.left_out_:
                 mlflow.set_tag("data.warnings", "; ".join(report.warnings + model.left_out_)[:5000])
