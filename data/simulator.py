@@ -57,8 +57,12 @@ DESIGNS = ("default", "random_walk", "trend_break", "heavy_tails")
 - default: app-wide shocks and market noise are stationary AR(1) processes;
 - random_walk: app-wide shocks accumulate (a random walk per app and outcome), so the level of
   a whole app wanders persistently;
-- trend_break: as default, and each app's time per DAU bends downwards `break_weeks_before_end`
-  weeks before the end (a change no history shows);
+- trend_break: as default, and the trend of each app's time per DAU changes slope at random
+  weeks (`breaks_per_year` on average, each change normal with sd `break_slope_sd` log points a
+  year), like Prophet's changepoints; one more bend of `break_slope_per_year` falls
+  `break_weeks_before_end` weeks before the end, in the weeks a held-back test forecasts. The
+  history shows bends of that size, so a band can learn how far the trend may turn (a bend no
+  history shows is beyond any band fitted to the history);
 - heavy_tails: as default with Student-t innovations (`tail_df`) in every noise process.
 """
 
@@ -109,9 +113,12 @@ class WorldSpec:
     # The design of the world's baselines (DESIGNS): how app-wide shocks and noise behave.
     design: str = "default"
     # trend_break: from this many weeks before the end, each app's time per DAU bends by this
-    # many log points a year (the break falls in the weeks a held-back test forecasts).
+    # many log points a year (the break falls in the weeks a held-back test forecasts), after
+    # earlier bends at `breaks_per_year` random weeks of normal size `break_slope_sd`.
     break_weeks_before_end: int = 26
-    break_slope_per_year: float = -0.10
+    break_slope_per_year: float = -0.05
+    breaks_per_year: float = 1.0
+    break_slope_sd: float = 0.05
     # heavy_tails: noise innovations from a Student t with this many degrees of freedom.
     tail_df: float = 3.0
 
@@ -191,12 +198,21 @@ def common_shocks(rng: np.random.Generator, shape: tuple[int, int], sd: float, s
     return ar1(rng, shape, sd, rho, spec.noise_tail_df)
 
 
-def trend_break(weeks: pd.DatetimeIndex, spec: "WorldSpec") -> np.ndarray:
-    """The bend of log time per DAU added by the trend_break design (0 before the break)."""
+def trend_break(rng: np.random.Generator, weeks: pd.DatetimeIndex, n_apps: int, spec: "WorldSpec") -> np.ndarray:
+    """The bends of log time per DAU added by the trend_break design, apps x weeks (zeros in
+    the other designs): earlier bends at random weeks, then the last one `break_weeks_before_end`
+    weeks before the end."""
+    out = np.zeros((n_apps, len(weeks)))
     if spec.design != "trend_break":
-        return np.zeros(len(weeks))
-    start = weeks[len(weeks) - spec.break_weeks_before_end]
-    return spec.break_slope_per_year * np.maximum(years_since(weeks, start), 0.0)
+        return out
+    years = years_since(weeks, weeks[0])
+    last = years[len(weeks) - spec.break_weeks_before_end]
+    for app in range(n_apps):
+        times = rng.uniform(0.0, last, rng.poisson(spec.breaks_per_year * last))
+        sizes = rng.normal(0.0, spec.break_slope_sd, len(times))
+        for when, size in zip(np.append(times, last), np.append(sizes, spec.break_slope_per_year)):
+            out[app] += size * np.maximum(years - when, 0.0)
+    return out
 
 
 def ramp_path(n_weeks: int, phases: list[tuple[int, float, int]]) -> np.ndarray:
@@ -309,8 +325,9 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
     app_of = np.repeat(np.arange(n_apps), n_markets)
     market_of = np.tile(np.arange(n_markets), n_apps)
 
-    streams = np.random.SeedSequence(seed).spawn(6)
-    rng_struct, rng_rollout, rng_common, rng_time, rng_dau, rng_rev = (np.random.default_rng(s) for s in streams)
+    streams = np.random.SeedSequence(seed).spawn(7)
+    rng_struct, rng_rollout, rng_common, rng_time, rng_dau, rng_rev, rng_breaks = (np.random.default_rng(s)
+                                                                                    for s in streams)
 
     years = years_since(weeks, pd.Timestamp(spec.start))[None, :]
     doy = weeks.day_of_year.to_numpy(dtype=float) + 3.0  # mid-week
@@ -346,7 +363,7 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
 
     log_time_base = (np.log(np.array([spec.base_minutes[a] for a in apps]))[app_of, None] + level_time[:, None]
                      + trend_time[:, None] * years + seasonal_time + holiday_lift + common_time + noise_time
-                     + trend_break(weeks, spec)[None, :])
+                     + trend_break(rng_breaks, weeks, n_apps, spec)[app_of])
     log_dau_base = (np.log(dau_start)[:, None] + dau_growth[:, None] * years + seasonal_dau
                     + common_dau + noise_dau)
 

@@ -7,7 +7,10 @@ import pandas as pd
 import pytest
 
 from training.model.panel import app_panels
-from training.model.backtest import SCALE_LEVELS, conformal_quantile, rolling_origin_backtest
+from scipy.stats import norm
+
+from training.model.backtest import (SCALE_LEVELS, OriginScores, calibrate, conformal_quantile, fit_scale_law,
+                                     held_out_coverage, rolling_origin_backtest)
 from training.model.baseline import fit_baselines
 
 
@@ -25,8 +28,67 @@ def test_backtest_of_zero_rollout_series_reports_both_horizons(default_world):
         for h in (13, 26):
             assert result.mase[quantity][h] < result.mase_seasonal_naive[quantity][h], (quantity, h, result.mase)
             assert 0.85 <= result.coverage[quantity][h] <= 0.95
-        assert result.noise_scale[quantity].shape == (len(SCALE_LEVELS), 26)
-    assert (result.noise_scale["minutes"] > 0).all()
+            assert 0.8 <= result.coverage_all[quantity][h] <= 1.0
+        for row in ("market", "ALL"):
+            held = [result.coverage_levels[row][quantity][level] for level in SCALE_LEVELS]
+            assert held == sorted(held), (row, quantity, held)        # a wider level holds more
+        for part in ("common", "own"):
+            law = result.scales[quantity][part]
+            assert min(law.k) > 0 and law.at(0.9, 26).shape == (26,)
+        assert result.common_kind(quantity) in ("ar", "walk")
+
+
+def _z(level: float) -> float:
+    return float(norm.ppf((1 + level) / 2))
+
+
+def test_a_scale_law_learns_how_errors_grow_with_the_horizon():
+    """Errors whose spread grows as sqrt(h), against flat unscaled bands: the law finds the
+    growth and holds fresh errors at each level."""
+    rng = np.random.default_rng(0)
+    steps = np.arange(1, 27)
+    widths = np.array([_z(level) * 0.01 for level in SCALE_LEVELS])[:, None, None]     # levels x 1 x 1
+
+    def errors(n):
+        return rng.normal(0, 0.01 * np.sqrt(steps), size=(n, 10, 26))
+    law = fit_scale_law([np.abs(e)[None] / widths for e in errors(30)])
+    assert law.b == pytest.approx(0.5, abs=0.08)
+    fresh = errors(200)
+    for i, level in enumerate(SCALE_LEVELS):
+        held = np.abs(fresh) <= law.at(level, 26) * widths[i]
+        assert held.mean() == pytest.approx(level, abs=0.02), level
+
+
+def _origin(rng, common_sd, own_sd, markets=20, steps=26, paths=400) -> OriginScores:
+    """Errors = a random-walk error shared by every market + each market's own, as log deviations;
+    the unscaled paths have half the true spread (the calibration must double them): "walk" paths
+    persist like the truth, "ar" paths have the same spread at each step but do not persist."""
+    common = np.cumsum(rng.normal(0, common_sd, steps))
+    own = rng.normal(0, own_sd, (markets, steps))
+    own -= own.mean(axis=0)                                      # equal weights: own parts sum to zero
+    walk = np.cumsum(rng.normal(0, common_sd / 2, (paths, steps)), axis=1)
+    ar = rng.normal(0, common_sd / 2, (paths, steps)) * np.sqrt(np.arange(1, steps + 1))
+    z = np.array([_z(level) for level in SCALE_LEVELS])[:, None]
+    return OriginScores(all_error=common, market_error=common + own, total_error=float(np.log(np.exp(common).mean())),
+                        step_weights=np.full(steps, 1 / steps), common_paths={"ar": ar, "walk": walk},
+                        own_width=(z * own_sd / 2)[:, :, None] * np.ones((1, markets, steps)))
+
+
+def test_common_and_own_scales_hold_the_total_and_each_market_at_every_level():
+    """The common scale is fitted on the total, the own scale on the markets given it: held-out
+    bands hold both kinds of row at each level, and the horizon's total picks the persistent kind."""
+    rng = np.random.default_rng(1)
+    origins = [_origin(rng, 0.004, 0.01) for _ in range(40)]
+    held = held_out_coverage(origins, "walk", (26,))[26]
+    for row in ("market", "ALL", "total"):
+        for level in SCALE_LEVELS[:-1]:                 # 40 origins hold too few totals to judge 0.99
+            assert held[row][level] == pytest.approx(level, abs=0.06), (row, level, held[row][level])
+    common, own = calibrate(origins, "walk")
+    assert common.k[2] == pytest.approx(2.0, rel=0.2) and own.k[2] == pytest.approx(2.0, rel=0.2)
+    scores = {kind: np.mean([o.total_interval_score(kind, calibrate(origins, kind)[0], 0.9) for o in origins])
+              for kind in ("ar", "walk")}
+    assert scores["walk"] < scores["ar"]
+    assert held_out_coverage(origins, "ar", (26,))[26]["total"][0.9] < 0.75     # non-persistent paths miss totals
 
 
 def test_level_baseline_does_not_extrapolate_a_finished_ramp():

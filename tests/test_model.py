@@ -86,10 +86,16 @@ def test_forecast_totals_are_sums_of_weekly_rows_and_all_rows_sum_markets(heldba
     assert len(per_market) == 3 * 13 and len(combined) == 13
     for quantity in ("minutes", "ad_revenue_usd"):
         totals = forecast.totals[quantity]
-        assert per_market[f"{quantity}_baseline"].sum() == pytest.approx(totals["baseline"], rel=1e-9)
-        assert per_market[f"{quantity}_scenario"].sum() == pytest.approx(totals["scenario"], rel=1e-9)
-        assert totals["incremental"]["mean"] == pytest.approx(totals["scenario"] - totals["baseline"])
-        assert totals["incremental"]["lo"] <= totals["incremental"]["mean"] <= totals["incremental"]["hi"]
+        assert per_market[f"{quantity}_baseline"].sum() == pytest.approx(totals["baseline"]["mean"], rel=1e-9)
+        assert per_market[f"{quantity}_scenario"].sum() == pytest.approx(totals["scenario"]["mean"], rel=1e-9)
+        assert totals["incremental"]["mean"] == pytest.approx(totals["scenario"]["mean"] - totals["baseline"]["mean"])
+        for part in ("baseline", "scenario", "incremental"):
+            assert totals[part]["lo"] <= totals[part]["mean"] <= totals[part]["hi"], (quantity, part)
+        # the level's band is wider than the increment's: the baseline's own uncertainty does not cancel
+        baseline = totals["baseline"]
+        assert baseline["hi"] - baseline["lo"] > totals["incremental"]["hi"] - totals["incremental"]["lo"]
+        weekly_all = combined[f"{quantity}_baseline"].sum()
+        assert baseline["lo"] < weekly_all < baseline["hi"]
     for quantity in ("minutes", "dau", "ad_revenue_usd"):
         summed = per_market.groupby("week")[f"{quantity}_scenario"].sum().to_numpy()
         np.testing.assert_allclose(combined[f"{quantity}_scenario"].to_numpy(), summed, rtol=1e-5)

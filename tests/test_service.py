@@ -69,7 +69,9 @@ def test_forecast_answers_weekly_rows_all_rows_and_totals(server):
         for quantity in ("time_spent_min", "dau", "minutes", "ad_revenue_usd"):
             assert row[quantity]["lo"] <= row[quantity]["hi"]
     minutes = answer["totals"]["minutes"]
-    assert sum(row["minutes"]["scenario"] for row in rows if row["market"] != "ALL") == pytest.approx(minutes["scenario"])
+    assert (sum(row["minutes"]["scenario"] for row in rows if row["market"] != "ALL")
+            == pytest.approx(minutes["scenario"]["mean"]))
+    assert minutes["baseline"]["lo"] < minutes["baseline"]["mean"] < minutes["baseline"]["hi"]
     assert minutes["incremental"]["lo"] < minutes["incremental"]["mean"] < minutes["incremental"]["hi"]
 
 
@@ -204,9 +206,11 @@ def test_totals_equal_the_sum_of_weekly_rows(small_model):
     rows = [row for row in answer["weekly"] if row["market"] != "ALL"]
     for quantity in ("minutes", "ad_revenue_usd"):
         totals = answer["totals"][quantity]
-        assert sum(row[quantity]["baseline"] for row in rows) == pytest.approx(totals["baseline"], rel=1e-9)
-        assert sum(row[quantity]["scenario"] for row in rows) == pytest.approx(totals["scenario"], rel=1e-9)
-        assert totals["incremental"]["mean"] == pytest.approx(totals["scenario"] - totals["baseline"])
+        assert sum(row[quantity]["baseline"] for row in rows) == pytest.approx(totals["baseline"]["mean"], rel=1e-9)
+        assert sum(row[quantity]["scenario"] for row in rows) == pytest.approx(totals["scenario"]["mean"], rel=1e-9)
+        assert totals["incremental"]["mean"] == pytest.approx(totals["scenario"]["mean"] - totals["baseline"]["mean"])
+        for part in ("baseline", "scenario"):
+            assert totals[part]["lo"] < totals[part]["mean"] < totals[part]["hi"], (quantity, part)
 
 
 def test_empty_plan_and_status_quo_plan_change_nothing(small_model):
@@ -221,7 +225,7 @@ def test_empty_plan_and_status_quo_plan_change_nothing(small_model):
     answer = _forecast(model, app="instagram", horizon_weeks=13, plan=same)
     assert answer["totals"]["minutes"]["incremental"] == {"mean": 0.0, "lo": 0.0, "hi": 0.0}
     assert answer["totals"]["ad_revenue_usd"]["incremental"] == {"mean": 0.0, "lo": 0.0, "hi": 0.0}
-    assert np.isclose(empty["totals"]["minutes"]["baseline"], answer["totals"]["minutes"]["baseline"])
+    assert np.isclose(empty["totals"]["minutes"]["baseline"]["mean"], answer["totals"]["minutes"]["baseline"]["mean"])
 
 
 def test_the_built_bento_is_self_contained(small_model, tmp_path):

@@ -159,16 +159,32 @@ def test_heavy_tails_keep_the_scale_with_fatter_tails():
 
 
 def test_a_trend_break_bends_time_spent_after_the_break_and_not_before():
-    """Same seed, same noise: the break world differs from the default only by the bend."""
-    spec = small_world_spec()
-    plain = simulate_world(seed=2, spec=spec).panel
-    broken = simulate_world(seed=2, spec=replace(spec, design="trend_break")).panel
+    """Same seed, same noise: without earlier bends the break world differs from the default
+    only by the last bend, in the last 26 weeks."""
+    spec = replace(small_world_spec(), design="trend_break", breaks_per_year=0.0)
+    plain = simulate_world(seed=2, spec=replace(spec, design="default")).panel
+    broken = simulate_world(seed=2, spec=spec).panel
     gap = np.log(broken["time_spent_min"].to_numpy()) - np.log(plain["time_spent_min"].to_numpy())
     weeks = np.sort(plain["week"].unique())
     before = plain["week"].to_numpy() < weeks[-26]
     assert np.abs(gap[before]).max() < 1e-5                    # the panel rounds minutes to 3 decimals
     last = plain["week"].to_numpy() == weeks[-1]
-    assert gap[last] == pytest.approx(-0.10 * 25 * 7 / 365.25, abs=1e-5)
+    assert gap[last] == pytest.approx(-0.05 * 25 * 7 / 365.25, abs=1e-5)
+
+
+def test_the_break_world_shows_earlier_bends_shared_by_every_market_of_an_app():
+    """The history holds bends of the size of the last one, so a band can learn them: the trend
+    of time per DAU (against the default world) is one piecewise-linear path per app."""
+    spec = small_world_spec()
+    plain = simulate_world(seed=5, spec=spec).panel
+    broken = simulate_world(seed=5, spec=replace(spec, design="trend_break")).panel
+    gap = broken.assign(gap=np.log(broken["time_spent_min"]) - np.log(plain["time_spent_min"]))
+    wide = gap.pivot_table(index=["app", "market"], columns="week", values="gap")
+    for app, rows in wide.groupby(level="app"):
+        path = rows.to_numpy()
+        assert np.abs(path - path[0]).max() < 1e-5                        # app-wide
+        slopes = np.diff(path[0, :-26]) * 365.25 / 7                      # log points a year, before the last bend
+        assert np.abs(slopes).max() > 0.01, app                           # the history bends
 
 
 @pytest.mark.parametrize("design", ["random_walk", "trend_break", "heavy_tails"])
@@ -198,9 +214,15 @@ def test_held_out_truth_is_the_same_world_played_forward_at_the_status_quo():
     held = world.panel[(world.panel["app"] == "facebook") & (world.panel["week"] >= weeks[-13])]
     minutes = held.assign(m=held["dau"] * held["time_spent_min"] * 7).pivot(index="market", columns="week", values="m")
     markets = model.markets("facebook", forecastable=True)
+    revenue = held.pivot(index="market", columns="week", values="ad_revenue_usd")
     for never in ("JP", "KR", "VN"):
-        np.testing.assert_allclose(truth[markets.index(never)], minutes.loc[never].to_numpy(), rtol=1e-12)
+        np.testing.assert_allclose(truth["minutes"][markets.index(never)], minutes.loc[never].to_numpy(), rtol=1e-12)
+        np.testing.assert_allclose(truth["ad_revenue_usd"][markets.index(never)], revenue.loc[never].to_numpy(),
+                                   rtol=1e-12)
     wide, narrow = (band_scores(model, "facebook", truth, level) for level in (0.9, 0.5))
-    assert 0 <= narrow["market_coverage"] <= wide["market_coverage"] <= 1
-    assert 0 <= narrow["all_coverage"] <= wide["all_coverage"] <= 1
-    assert wide["market_ape"] < 0.05 and narrow["market_ape"] < 0.05
+    assert [row["quantity"] for row in wide] == ["minutes", "ad_revenue_usd"]
+    for w, n in zip(wide, narrow):
+        assert 0 <= n["market_coverage"] <= w["market_coverage"] <= 1
+        assert 0 <= n["all_coverage"] <= w["all_coverage"] <= 1
+        assert w["market_ape"] == n["market_ape"] < 0.05     # the point does not move with the level
+        assert n["market_error_per_halfwidth"] > w["market_error_per_halfwidth"]

@@ -150,6 +150,7 @@ def _log_run(model: ImpactModel, panel: pd.DataFrame, data: Path, seed: int, mod
         **params,
         **{f"{app}.{name}": value for app in model.apps for name, value in vars(model.response_shape(app)).items()},
         **{f"{app}.baseline_trend": json.dumps(model.backtest_summary(app).trend) for app in model.apps},
+        **{f"{app}.baseline_common": json.dumps(model.backtest_summary(app).common) for app in model.apps},
         **{f"version.{p}": package_version(p) for p in PACKAGES},
     })
     metrics = {f"fit_seconds.{stage}": seconds for stage, seconds in model.stage_seconds_.items()}
@@ -160,6 +161,7 @@ def _log_run(model: ImpactModel, panel: pd.DataFrame, data: Path, seed: int, mod
                 metrics[f"{app}.backtest_mase_{q}_{h}w"] = bt.mase[q][h]
                 metrics[f"{app}.seasonal_naive_mase_{q}_{h}w"] = bt.mase_seasonal_naive[q][h]
                 metrics[f"{app}.backtest_coverage90_{q}_{h}w"] = bt.coverage[q][h]
+                metrics[f"{app}.backtest_coverage90_ALL_{q}_{h}w"] = bt.coverage_all[q][h]
         for name, effect in model.effect_summary(app, 0.9).items():
             metrics[f"{app}.effect_{name}"] = effect["estimate"]
             metrics[f"{app}.effect_{name}_lo90"], metrics[f"{app}.effect_{name}_hi90"] = effect["lo"], effect["hi"]

@@ -1,28 +1,44 @@
-"""Rolling-origin backtests of the baselines, and the conformal scale of their intervals.
+"""Rolling-origin backtests of the baselines, and the calibration of their intervals where they are read.
 
 At each origin the baselines are refitted on the history up to it and forecast `horizon`
 weeks; errors are scored on weekly total minutes and ad revenue per market, against
 seasonal-naive (the value 52 weeks earlier). MASE uses each series' in-sample seasonal-naive
-error as its scale. Interval scale: split conformal, one value per horizon step and interval
-level (multi-step errors grow faster than the AR(1) noise alone says); its coverage is
-measured leaving each origin out of the calibration in turn, and the scale kept for serving
-is calibrated on all origins.
+error as its scale.
+
+Intervals are calibrated on the rows people read: each market, and the markets together (`ALL`).
+A market's error path is s_c(h) C + s_i(h) I_m (see `baseline`): the common component C is
+scaled so that the ALL band holds, then the markets' own parts I_m so that the market bands
+hold given it. Each scale is a `ScaleLaw`, k(level) exp(a) h^b: the growth with the horizon
+step h is fitted over all steps (a and b from the mean scores per step), and k is the
+split-conformal quantile of the scores pooled over origins, markets and steps at each level,
+so 0.5 to 0.99 are each calibrated even with few origins. Held-out coverage leaves each origin
+out of the calibration in turn; the scales kept for serving are calibrated on all origins. Per
+quantity the common component's kind ("ar" or "walk") with the better total interval score at
+the backtest level is kept. The two kinds differ less in each step's width, which the scale law
+fits either way, than in persistence: the band of the horizon's total (`/forecast` totals) is
+narrow when shared errors revert and wide when they persist, so the kind is chosen by the
+interval score of that total.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from data.calendar import DAYS_PER_WEEK
-from training.model.baseline import fit_baselines
+from training.model.baseline import COMMON_KINDS, fit_baselines
 from training.model.panel import PanelShapeError, window_bounds
 
 SEASON = 52
 QUANTITIES = ("minutes", "ad_revenue_usd")
+OUTCOMES = {"minutes": [0, 1], "ad_revenue_usd": [2]}   # outcomes (time, dau, revenue) of each quantity
+QUANTITY_OF_OUTCOME = ("minutes", "minutes", "ad_revenue_usd")
 HEADLINE_HORIZON = 13   # weeks: the promotion gate's MASE
+SCALE_LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
+GROWTH_LIMITS = (-0.5, 1.0)   # the fitted exponent b of a scale's growth with the horizon step
+ROWS = ("market", "ALL", "total")
 
 
 def reported_horizons(horizon: int) -> tuple[int, ...]:
@@ -42,7 +58,126 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
     return float(scores[rank])
 
 
-SCALE_LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
+@dataclass
+class ScaleLaw:
+    """A noise multiplier k(level) exp(a) h^b at horizon step h = 1, 2, ... (k per SCALE_LEVELS)."""
+
+    k: list[float]
+    a: float = 0.0
+    b: float = 0.0
+
+    def at(self, level: float, horizon: int) -> np.ndarray:
+        """The multiplier at steps 1..horizon for a `level` interval (k interpolated between levels)."""
+        steps = np.arange(1, horizon + 1)
+        return float(np.interp(level, SCALE_LEVELS, self.k)) * np.exp(self.a) * steps ** self.b
+
+    @classmethod
+    def unit(cls) -> "ScaleLaw":
+        return cls(k=[1.0] * len(SCALE_LEVELS))
+
+
+def fit_scale_law(scores: list[np.ndarray]) -> ScaleLaw:
+    """Calibrate a ScaleLaw on scores: per origin, levels x units x steps of |error| / half-width.
+
+    Growth: log of the mean score per step (at the 0.8 level) regressed on log step; then per
+    level, k is the conformal quantile of every score divided by that growth.
+    """
+    pooled = np.concatenate([s.reshape(len(SCALE_LEVELS), -1, s.shape[-1]) for s in scores], axis=1)
+    steps = np.arange(1, pooled.shape[-1] + 1)
+    middle = np.log(np.maximum(np.nanmean(pooled[SCALE_LEVELS.index(0.8)], axis=0), 1e-3))
+    if len(steps) > 1:
+        b, a = np.polyfit(np.log(steps), middle, 1)
+        b = float(np.clip(b, *GROWTH_LIMITS))
+        a = float(np.mean(middle - b * np.log(steps)))
+    else:
+        a, b = float(middle[0]), 0.0
+    growth = np.exp(a) * steps ** b
+    k = [max(conformal_quantile((pooled[i] / growth).ravel(), level), 1e-6) for i, level in enumerate(SCALE_LEVELS)]
+    return ScaleLaw(k=k, a=a, b=b)
+
+
+@dataclass
+class OriginScores:
+    """One origin's errors (log actual - log forecast) and unscaled error paths for one quantity."""
+
+    all_error: np.ndarray          # steps: the markets together
+    market_error: np.ndarray       # markets x steps
+    total_error: float             # the markets together, summed over the steps
+    step_weights: np.ndarray       # steps: each step's share of the forecast total
+    common_paths: dict[str, np.ndarray]   # common kind -> paths x steps
+    own_width: np.ndarray          # levels x markets x steps: half-widths of the own parts' bands
+
+    def __post_init__(self) -> None:
+        self.common_width = {kind: _half_widths(paths) for kind, paths in self.common_paths.items()}
+
+    def all_scores(self, kind: str) -> np.ndarray:
+        return np.abs(self.all_error)[None, None, :] / self.common_width[kind][:, None, :]
+
+    def own_scores(self, kind: str, common: ScaleLaw) -> np.ndarray:
+        """The own-part multiplier each market-step needs to be covered once the common part is scaled."""
+        covered_by_common = self._common_half_width(kind, common)
+        return np.sqrt(np.maximum(self.market_error[None] ** 2 - covered_by_common ** 2, 0.0)) / self.own_width
+
+    def total_half_width(self, kind: str, common: ScaleLaw, level: float) -> float:
+        """Half-width of the horizon total's `level` band (log scale) on the scaled common paths:
+        how persistent the common component is decides it, not only its width at each step."""
+        steps = len(self.all_error)
+        totals = np.log(np.exp(common.at(level, steps) * self.common_paths[kind]) @ self.step_weights)
+        lo, hi = np.quantile(totals, [(1 - level) / 2, (1 + level) / 2])
+        return float((hi - lo) / 2)
+
+    def covered(self, kind: str, common: ScaleLaw, own: ScaleLaw) -> dict[str, np.ndarray]:
+        """levels x units x steps (x 1 x 1 for the total): whether the calibrated bands hold the actual."""
+        steps = len(self.all_error)
+        c = self._common_half_width(kind, common)
+        o = np.array([own.at(level, steps) for level in SCALE_LEVELS])[:, None, :] * self.own_width
+        total = [abs(self.total_error) <= self.total_half_width(kind, common, level) for level in SCALE_LEVELS]
+        return {"ALL": np.abs(self.all_error)[None, None, :] <= c,
+                "market": self.market_error[None] ** 2 <= c ** 2 + o ** 2,
+                "total": np.array(total)[:, None, None]}
+
+    def total_interval_score(self, kind: str, common: ScaleLaw, level: float) -> float:
+        """Interval (Winkler) score of the horizon total's `level` band."""
+        half = self.total_half_width(kind, common, level)
+        return 2 * half + 2 / (1 - level) * max(abs(self.total_error) - half, 0.0)
+
+    def _common_half_width(self, kind: str, common: ScaleLaw) -> np.ndarray:
+        steps = len(self.all_error)
+        law = np.array([common.at(level, steps) for level in SCALE_LEVELS])
+        return (law * self.common_width[kind])[:, None, :]
+
+
+def calibrate(origins: list[OriginScores], kind: str) -> tuple[ScaleLaw, ScaleLaw]:
+    """The common and own ScaleLaws of a common kind, fitted on `origins`."""
+    common = fit_scale_law([o.all_scores(kind) for o in origins])
+    own = fit_scale_law([o.own_scores(kind, common) for o in origins])
+    return common, own
+
+
+def held_out_coverage(origins: list[OriginScores], kind: str, report_at: tuple[int, ...]
+                      ) -> dict[int, dict[str, dict[float, float]]]:
+    """Steps -> row kind -> level -> share of (origin, unit, step < steps) points held, each origin's
+    bands calibrated on the other origins (NaN with fewer than two origins)."""
+    if len(origins) < 2:
+        return {h: {row: {level: float("nan") for level in SCALE_LEVELS} for row in ROWS} for h in report_at}
+    covered = []
+    for k, origin in enumerate(origins):
+        common, own = calibrate(origins[:k] + origins[k + 1:], kind)
+        covered.append(origin.covered(kind, common, own))
+    return {h: {row: {level: float(np.concatenate([c[row][i, :, :h].ravel() for c in covered]).mean())
+                      for i, level in enumerate(SCALE_LEVELS)} for row in ROWS} for h in report_at}
+
+
+def _half_widths(paths: np.ndarray) -> np.ndarray:
+    """levels x ...: half the width of each level's central band over paths (axis 0)."""
+    probs = [p for level in SCALE_LEVELS for p in ((1 - level) / 2, (1 + level) / 2)]
+    bands = np.quantile(paths, probs, axis=0)
+    return (bands[1::2] - bands[0::2]) / 2
+
+
+def _log_total(logs: np.ndarray) -> np.ndarray:
+    """log of the sum over markets (axis 0)."""
+    return np.log(np.exp(logs).sum(axis=0))
 
 
 @dataclass
@@ -51,16 +186,18 @@ class BacktestResult:
     origins: list[str]
     mase: dict[str, dict[int, float]]                 # quantity -> {horizon: the baseline's MASE}
     mase_seasonal_naive: dict[str, dict[int, float]]
-    coverage: dict[str, dict[int, float]]             # held-out coverage of the calibrated interval
-    noise_scale: dict[str, np.ndarray]                # quantity -> levels x horizon steps
+    coverage: dict[str, dict[int, float]]             # held-out coverage of the market bands at `level`
+    scales: dict[str, dict[str, ScaleLaw]]            # quantity -> {"common": law, "own": law}
     level: float
     trend: dict[str, str] | None = None               # quantity -> the baseline's trend kind
+    common: dict[str, str] | None = None              # quantity -> the common component's kind
+    coverage_all: dict[str, dict[int, float]] = field(default_factory=dict)   # the same for ALL rows
+    coverage_levels: dict[str, dict[str, dict[float, float]]] = field(default_factory=dict)
+    """row kind ("market", "ALL") -> quantity -> level -> held-out coverage over the whole horizon"""
     example: dict | None = None                       # last origin, all markets: weeks, actual, forecast, lo, hi
 
-    def scale_at(self, quantity: str, level: float) -> np.ndarray:
-        """Noise multiplier per horizon step for a `level` interval (interpolated between levels)."""
-        table = self.noise_scale[quantity]
-        return np.array([np.interp(level, SCALE_LEVELS, table[:, h]) for h in range(table.shape[1])])
+    def common_kind(self, quantity: str) -> str:
+        return (self.common or {}).get(quantity, "ar")
 
 
 def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, horizon: int = 26,
@@ -87,75 +224,80 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
                               f"and {horizon} more after any of the {n_origins} origins; lower backtest_horizon "
                               "or baseline_fit_weeks, or set backtest_origins=0")
     rng = np.random.default_rng(seed)
-    scores = {lv: {q: [] for q in QUANTITIES} for lv in SCALE_LEVELS}
+    scored = {q: [] for q in QUANTITIES}
     errors = {q: [] for q in QUANTITIES}
     naive_errors = {q: [] for q in QUANTITIES}
     for origin, markets in plan:
         series = log_series[:, markets]
         fit = fit_baselines(series[:, :, :origin], weeks[:origin], horizon, fit_weeks, trends, seed=seed)
-        noise = fit.noise_paths(horizon, n_paths, rng)
+        parts = fit.noise_parts(horizon, n_paths, rng)
         point = _quantities(fit.mean)
-        spread = {"minutes": noise[:, 0] + noise[:, 1], "ad_revenue_usd": noise[:, 2]}   # paths x markets x horizon
         actual = _quantities(series[:, :, origin:origin + horizon])
         history = _quantities(series[:, :, max(0, origin - fit_weeks):origin])
         for q in QUANTITIES:
-            for lv in SCALE_LEVELS:
-                lo, hi = np.quantile(spread[q], [(1 - lv) / 2, (1 + lv) / 2], axis=0)
-                scores[lv][q].append(np.abs(actual[q] - point[q] - (hi + lo) / 2) / ((hi - lo) / 2))
+            outcomes = OUTCOMES[q]
+            forecast_all = np.exp(point[q]).sum(axis=0)
+            scored[q].append(OriginScores(
+                all_error=_log_total(actual[q]) - np.log(forecast_all),
+                market_error=actual[q] - point[q],
+                total_error=float(np.log(np.exp(actual[q]).sum() / forecast_all.sum())),
+                step_weights=forecast_all / forecast_all.sum(),
+                common_paths={kind: parts.common[kind][:, outcomes].sum(axis=1) for kind in COMMON_KINDS},
+                own_width=_half_widths(parts.own[:, outcomes].sum(axis=1))))
             level_hist = np.exp(history[q])
             scale = np.nanmean(np.abs(level_hist[:, SEASON:] - level_hist[:, :-SEASON]), axis=1, keepdims=True)
             naive = np.exp(_quantities(series[:, :, origin - SEASON:origin - SEASON + horizon])[q])
             errors[q].append(np.abs(np.exp(point[q]) - np.exp(actual[q])) / scale)          # markets x horizon
             naive_errors[q].append(np.abs(naive - np.exp(actual[q])) / scale)
         last_origin = {"origin": origin, "point": point["minutes"], "actual": actual["minutes"],
-                       "spread": spread["minutes"]}
-    coverage, noise_scale = {}, {}
+                       "common": {kind: parts.common[kind][:, :2].sum(axis=1) for kind in COMMON_KINDS},
+                       "own": parts.own[:, :2].sum(axis=1)}
+    scales, common_kinds, coverage, coverage_all, coverage_levels = {}, {}, {}, {}, {row: {} for row in ROWS}
     for q in QUANTITIES:
-        noise_scale[q] = np.array([[conformal_quantile(np.concatenate(scores[lv][q])[:, h], lv)
-                                    for h in range(horizon)] for lv in SCALE_LEVELS])
-        coverage[q] = {h: held_out_coverage([s[:, :h] for s in scores[level][q]], level) for h in report_at}
+        laws = {kind: calibrate(scored[q], kind) for kind in COMMON_KINDS}
+        score = {kind: np.mean([o.total_interval_score(kind, laws[kind][0], level) for o in scored[q]])
+                 for kind in COMMON_KINDS}
+        kind = min(COMMON_KINDS, key=lambda k: score[k])
+        common_kinds[q] = kind
+        scales[q] = {"common": laws[kind][0], "own": laws[kind][1]}
+        by_steps = held_out_coverage(scored[q], kind, tuple(sorted(set(report_at) | {horizon})))
+        coverage[q] = {h: c["market"][level] for h, c in by_steps.items()}
+        coverage_all[q] = {h: c["ALL"][level] for h, c in by_steps.items()}
+        for row in ROWS:
+            coverage_levels[row][q] = by_steps[horizon][row]
     mase = {q: {h: _mean_over_steps(errors[q], h) for h in report_at} for q in QUANTITIES}
     naive = {q: {h: _mean_over_steps(naive_errors[q], h) for h in report_at} for q in QUANTITIES}
-    # total minutes over the scored markets at the last origin, with the calibrated band
-    scale = noise_scale["minutes"][SCALE_LEVELS.index(level)]
-    totals = np.exp(last_origin["point"][None] + last_origin["spread"] * scale[None, None, :]).sum(axis=1)
-    lo, hi = np.quantile(totals, [(1 - level) / 2, (1 + level) / 2], axis=0)
-    start = last_origin["origin"]
-    example = {"weeks": [str(w.date()) for w in weeks[start:start + horizon]],
-               "actual": np.exp(last_origin["actual"]).sum(axis=0).tolist(),
-               "forecast": np.exp(last_origin["point"]).sum(axis=0).tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
     return BacktestResult(
         horizon=horizon,
         origins=[str(weeks[o - 1].date()) for o, _ in plan],   # last week each fit saw
         mase=mase,
         mase_seasonal_naive=naive,
         coverage=coverage,
-        noise_scale=noise_scale,
+        coverage_all=coverage_all,
+        coverage_levels=coverage_levels,
+        scales=scales,
+        common=common_kinds,
         level=level,
         trend={q: (trends or ("ct",) * 3)[0 if q == "minutes" else 2] for q in QUANTITIES},
-        example=example,
+        example=_example(last_origin, weeks, horizon, scales["minutes"], common_kinds["minutes"], level),
     )
+
+
+def _example(last: dict, weeks: pd.DatetimeIndex, horizon: int, laws: dict[str, ScaleLaw], kind: str,
+             level: float) -> dict:
+    """Total minutes over the scored markets at the last origin, with the calibrated band."""
+    noise = (laws["common"].at(level, horizon) * last["common"][kind])[:, None, :] + laws["own"].at(level, horizon) * last["own"]
+    totals = np.exp(last["point"][None] + noise).sum(axis=1)
+    lo, hi = np.quantile(totals, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    start = last["origin"]
+    return {"weeks": [str(w.date()) for w in weeks[start:start + horizon]],
+            "actual": np.exp(last["actual"]).sum(axis=0).tolist(),
+            "forecast": np.exp(last["point"]).sum(axis=0).tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
 
 
 def _mean_over_steps(per_origin: list[np.ndarray], steps: int) -> float:
     """Mean of every (origin, market, step < steps) error."""
     return float(np.mean(np.concatenate([e[:, :steps].ravel() for e in per_origin])))
-
-
-def held_out_coverage(scores: list[np.ndarray], level: float) -> float:
-    """Coverage of intervals calibrated without the origin they are scored on (leave one origin out).
-
-    `scores` holds one markets x horizon steps array per origin (the markets scored there);
-    each step has its own conformal scale.
-    """
-    if len(scores) < 2:
-        return float("nan")
-    covered = []
-    for k in range(len(scores)):
-        calibration = np.concatenate(scores[:k] + scores[k + 1:])
-        scale = np.array([conformal_quantile(calibration[:, h], level) for h in range(scores[k].shape[1])])
-        covered.append((scores[k] <= scale[None, :]).ravel())
-    return float(np.mean(np.concatenate(covered)))
 
 
 def choose_trends(results: dict[str, BacktestResult], at: int) -> tuple[tuple[str, ...], BacktestResult]:
@@ -170,7 +312,10 @@ def choose_trends(results: dict[str, BacktestResult], at: int) -> tuple[tuple[st
         mase={q: chosen[q].mase[q] for q in QUANTITIES},
         mase_seasonal_naive={q: chosen[q].mase_seasonal_naive[q] for q in QUANTITIES},
         coverage={q: chosen[q].coverage[q] for q in QUANTITIES},
-        noise_scale={q: chosen[q].noise_scale[q] for q in QUANTITIES},
+        coverage_all={q: chosen[q].coverage_all[q] for q in QUANTITIES},
+        coverage_levels={row: {q: chosen[q].coverage_levels[row][q] for q in QUANTITIES} for row in ROWS},
+        scales={q: chosen[q].scales[q] for q in QUANTITIES},
+        common={q: chosen[q].common_kind(q) for q in QUANTITIES},
         trend={q: best[q] for q in QUANTITIES},
         example=chosen["minutes"].example,
     )
@@ -188,5 +333,6 @@ def uncalibrated_backtest(horizon: int) -> BacktestResult:
     """No backtest run: unit noise scale, no scores (for attribution-only fits)."""
     nan = {q: {h: float("nan") for h in reported_horizons(horizon)} for q in QUANTITIES}
     return BacktestResult(horizon=horizon, origins=[], mase=nan, mase_seasonal_naive=nan, coverage=nan,
-                          noise_scale={q: np.ones((len(SCALE_LEVELS), horizon)) for q in QUANTITIES},
-                          level=0.9, trend={q: "ct" for q in QUANTITIES})
+                          coverage_all=nan, scales={q: {"common": ScaleLaw.unit(), "own": ScaleLaw.unit()}
+                                                    for q in QUANTITIES},
+                          level=0.9, trend={q: "ct" for q in QUANTITIES}, common={q: "ar" for q in QUANTITIES})

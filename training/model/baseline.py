@@ -4,9 +4,20 @@ Each series, with the estimated rollout effect removed, gets an AutoReg(1) model
 Fourier terms and a holiday-week indicator, fitted on the last `fit_weeks` weeks of its own window, either around
 a constant and a linear trend ("ct") or on weekly changes without drift ("level", robust to a
 past ramp or level shift); the model chooses per app and quantity by backtest. Forecasts go up to `max_horizon` weeks.
+
 Noise for sample paths is the model's AR(1) recursion driven by in-sample residuals resampled
 by whole weeks (all markets and outcomes of a week together, so the cross-market correlation of
-common shocks is kept), times a scale calibrated on rolling-origin backtests.
+common shocks is kept), split in two parts that are scaled apart (see `backtest`):
+
+- the app-level common component C: the paths' average over markets, weighted by each market's
+  share of the app's quantity (minutes for time and DAU, revenue for revenue). It is one path
+  for all markets, either as the AR recursion makes it ("ar", mean-reverting where the series
+  are) or as a local level ("walk": the weighted common innovations accumulate, so a shared
+  movement of the whole app persists), chosen per quantity by backtest;
+- each market's own deviation from the "ar" common path, I_m = P_m - C_ar.
+
+A market's error path is s_c(h) C + s_i(h) I_m; the markets' total moves by about s_c(h) C,
+since the weighted I_m sum to zero.
 """
 
 from __future__ import annotations
@@ -33,6 +44,19 @@ def future_weeks(weeks: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:
     return pd.date_range(weeks[-1] + pd.Timedelta(days=7), periods=horizon, freq="7D", unit="ns")
 
 
+COMMON_KINDS = ("ar", "walk")
+WEIGHT_WEEKS = 13       # a market's weight in the common component: its share over the last quarter
+
+
+@dataclass
+class NoiseParts:
+    """Unscaled error paths of a `BaselineFit` (log scale): the common component of each kind,
+    paths x outcomes x horizon, and the markets' own deviations, paths x outcomes x markets x horizon."""
+
+    common: dict[str, np.ndarray]
+    own: np.ndarray
+
+
 @dataclass
 class BaselineFit:
     """Baselines of several outcomes (axis 0) for an app's markets (axis 1)."""
@@ -41,30 +65,40 @@ class BaselineFit:
     phi: np.ndarray         # outcomes x markets: the AR(1) coefficient
     residuals: np.ndarray   # outcomes x markets x fit weeks - 2: in-sample one-step residuals
     integrated: np.ndarray  # outcomes: True where the model is on weekly changes ("level")
+    weights: np.ndarray     # outcomes x markets: each market's share of the app's quantity (rows sum to 1)
 
-    def noise_paths(self, horizon: int, n_paths: int, rng: np.random.Generator,
-                    scale: np.ndarray | float = 1.0, markets: np.ndarray | None = None) -> np.ndarray:
-        """Zero-mean forecast-error paths, paths x outcomes x markets x horizon (log scale).
-
-        `scale` multiplies the error at each step (outcomes x horizon, or anything that
-        broadcasts to it); `markets` (indices) restricts the paths to some markets.
-        """
+    def noise_parts(self, horizon: int, n_paths: int, rng: np.random.Generator) -> NoiseParts:
+        """Zero-mean error paths split into the common component (each kind) and the markets' own parts."""
         residuals = self.residuals - self.residuals.mean(axis=-1, keepdims=True)   # errors are zero-mean
-        residuals = residuals if markets is None else residuals[:, markets]
-        phi = self.phi if markets is None else self.phi[:, markets]
         picks = rng.integers(0, residuals.shape[-1], size=(n_paths, horizon))
         shocks = np.moveaxis(residuals[:, :, picks], 2, 0)     # paths x outcomes x markets x horizon
         paths = np.empty_like(shocks)
         level = np.zeros(shocks.shape[:-1])
         for h in range(horizon):
-            level = phi[None] * level + shocks[..., h]
+            level = self.phi[None] * level + shocks[..., h]
             paths[..., h] = level
         paths[:, self.integrated] = np.cumsum(paths[:, self.integrated], axis=-1)
-        scale = np.broadcast_to(np.asarray(scale, dtype=float), (shocks.shape[1], horizon))
-        return paths * scale[None, :, None, :]
+        weights = self.weights[None, :, :, None]
+        common_ar = (paths * weights).sum(axis=2)
+        common_walk = np.cumsum((shocks * weights).sum(axis=2), axis=-1)
+        return NoiseParts(common={"ar": common_ar, "walk": common_walk}, own=paths - common_ar[:, :, None, :])
 
 
-TRENDS = ("ct", "level")
+def quantity_weights(series: np.ndarray, weeks: int = WEIGHT_WEEKS) -> np.ndarray:
+    """Each market's share of the app's quantity over the last `weeks` weeks, per outcome.
+
+    For the (log time, log dau, log revenue) stack, time and DAU are weighted by minutes (time x
+    DAU) and revenue by revenue; any other stack weights each outcome by its own level.
+    """
+    level = np.exp(series[..., -weeks:])
+    if series.shape[0] == 3:
+        level = np.stack([level[0] * level[1], level[0] * level[1], level[2]])
+    totals = level.mean(axis=-1)
+    return totals / totals.sum(axis=1, keepdims=True)
+
+
+TRENDS = ("ct", "level", "bend")
+BEND_WEEKS = 52         # "bend": the trend may change slope this many weeks before the end
 
 
 def fit_series(values: np.ndarray, x_fit: np.ndarray, x_future: np.ndarray, trend: str) -> tuple[np.ndarray, float, np.ndarray]:
@@ -73,10 +107,16 @@ def fit_series(values: np.ndarray, x_fit: np.ndarray, x_future: np.ndarray, tren
     "ct": AR(1) around a constant, a linear trend and the seasonal terms.
     "level": the same on weekly changes without drift (a seasonal random walk with AR(1)
     changes): it does not extrapolate a past ramp or level shift, where "ct" would.
+    "bend": "ct" whose slope may change `BEND_WEEKS` before the end (one changepoint, as
+    Prophet's trend has many): it extrapolates the last year's slope, not the window's.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if trend == "ct":
+        if trend == "bend":
+            n = len(values)
+            hinge = np.maximum(np.arange(n + len(x_future)) - (n - BEND_WEEKS), 0.0)[:, None]
+            x_fit, x_future = np.hstack([x_fit, hinge[:n]]), np.hstack([x_future, hinge[n:]])
+        if trend in ("ct", "bend"):
             result = AutoReg(values, lags=1, trend="ct", exog=x_fit).fit()
             n = len(values)
             forecast = result.predict(start=n, end=n + len(x_future) - 1, exog_oos=x_future)
@@ -122,7 +162,8 @@ def fit_baselines(series: np.ndarray, weeks: pd.DatetimeIndex, max_horizon: int 
     _fill_from_own(residuals, np.random.default_rng(seed))
     phi = np.clip(phi, -0.99, 0.99)
     integrated = np.array([t == "level" for t in trends])
-    return BaselineFit(mean=mean, phi=phi, residuals=residuals, integrated=integrated)
+    return BaselineFit(mean=mean, phi=phi, residuals=residuals, integrated=integrated,
+                       weights=quantity_weights(series))
 
 
 def _fill_from_own(residuals: np.ndarray, rng: np.random.Generator) -> None:

@@ -18,16 +18,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.model.backtest import SCALE_LEVELS, BacktestResult
+from training.model.backtest import SCALE_LEVELS, BacktestResult, ScaleLaw
 from training.model.baseline import BaselineFit
 from training.model.effects import EffectEstimate, ResponseShape
 from training.model.estimator import ImpactModel
 from training.model.fitted import AppFit
 from training.model.panel import AppPanel
 
-FORMAT_VERSION = 2      # 2: unbalanced panels (observed mask, baselines of the forecastable markets)
+FORMAT_VERSION = 3      # 2: unbalanced panels (observed mask, baselines of the forecastable markets)
+                        # 3: common and own noise, each with its calibrated scale law
 FILES = ("model.json", "arrays.npz")
 PANEL_ARRAYS = ("observed", "share", "log_time", "log_dau", "log_revenue")
+BASELINE_ARRAYS = ("mean", "phi", "residuals", "integrated", "weights")
 
 
 class ModelFileError(ValueError):
@@ -58,10 +60,8 @@ def save_model(model: ImpactModel, directory: str | Path) -> Path:
         arrays[prefix + "cv_scores"] = fit.cv_scores
         arrays[prefix + "max_t"] = fit.max_t
         arrays[prefix + "last_exposure"] = fit.last_exposure
-        for name in ("mean", "phi", "residuals", "integrated"):
+        for name in BASELINE_ARRAYS:
             arrays[prefix + "baseline/" + name] = getattr(fit.baseline, name)
-        for quantity, table in fit.backtest.noise_scale.items():
-            arrays[prefix + "noise_scale/" + quantity] = table
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".model-", dir=directory.parent))
     try:
@@ -141,7 +141,10 @@ def _app_meta(fit: AppFit) -> dict:
         "noise_seed": fit.noise_seed,
         "backtest": {"horizon": backtest.horizon, "origins": backtest.origins, "level": backtest.level,
                      "mase": backtest.mase, "mase_seasonal_naive": backtest.mase_seasonal_naive,
-                     "coverage": backtest.coverage, "trend": backtest.trend, "scale_levels": list(SCALE_LEVELS),
+                     "coverage": backtest.coverage, "coverage_all": backtest.coverage_all,
+                     "coverage_levels": backtest.coverage_levels, "trend": backtest.trend, "common": backtest.common,
+                     "scale_levels": list(SCALE_LEVELS),
+                     "scales": {q: {part: vars(law) for part, law in laws.items()} for q, laws in backtest.scales.items()},
                      "example": backtest.example},
         "event_study": fit.event_study,
     }
@@ -166,9 +169,14 @@ def _app_fit(app: str, info: dict, arrays: dict[str, np.ndarray], shapes: tuple[
 
     backtest = BacktestResult(horizon=bt["horizon"], origins=bt["origins"], level=bt["level"],
                               mase=by_horizon(bt["mase"]), mase_seasonal_naive=by_horizon(bt["mase_seasonal_naive"]),
-                              coverage=by_horizon(bt["coverage"]), trend=bt["trend"], example=bt.get("example"),
-                              noise_scale={q: get("noise_scale/" + q) for q in bt["mase"]})
-    baseline = BaselineFit(**{name: get("baseline/" + name) for name in ("mean", "phi", "residuals", "integrated")})
+                              coverage=by_horizon(bt["coverage"]), coverage_all=by_horizon(bt["coverage_all"]),
+                              coverage_levels={row: {q: {float(lv): v for lv, v in levels.items()}
+                                                     for q, levels in table.items()}
+                                               for row, table in bt["coverage_levels"].items()},
+                              trend=bt["trend"], common=bt["common"], example=bt.get("example"),
+                              scales={q: {part: ScaleLaw(**law) for part, law in laws.items()}
+                                      for q, laws in bt["scales"].items()})
+    baseline = BaselineFit(**{name: get("baseline/" + name) for name in BASELINE_ARRAYS})
     return AppFit(panel=panel, shape=ResponseShape(*info["shape"]), cv_scores=get("cv_scores"),
                   effect=EffectEstimate(**info["effect"]), shapes=shapes,
                   draws={k: get("draws/" + k) for k in draw_names},

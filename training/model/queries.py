@@ -5,7 +5,9 @@ conformal noise scales) and nothing fitted: it only reads the plain arrays of an
 What does not depend on the question is computed once: the noise paths and shape tables as
 cached properties, the status-quo paths and max-t factors per interval level in bounded
 least-recently-used caches. Every question reads its interval level rounded to 4 decimals, the
-caches' key, so 0.9 and 0.9000000001 get the same answer.
+caches' key, so 0.9 and 0.9000000001 get the same answer. Each level has its own calibrated
+noise scales (see `backtest`), so the point forecasts are the path means at one level
+(`POINT_LEVEL`) whatever level the band is asked at: moving the level moves only the band.
 
 Thread safety: the instance may be shared by threads. Cached properties and `lru_cache` are
 safe to read concurrently, and the status-quo paths (the one large cache) are built under a
@@ -24,6 +26,7 @@ import pandas as pd
 from data.calendar import DAYS_PER_WEEK
 from data.exposure import adstock, hill
 from training.model.attribution import attribution_paths
+from training.model.backtest import QUANTITY_OF_OUTCOME
 from training.model.baseline import future_weeks
 from training.model.effects import interval_inflation
 from training.model.fitted import AppFit
@@ -32,6 +35,7 @@ from training.model.paths import (QUANTITIES, baseline_logs, combined_levels, in
 
 EFFECT_NAMES = ("log_time", "log_dau", "revenue_elasticity", "direct_log_revenue")
 STATUS_QUO_LEVELS_KEPT = 4       # interval levels whose status-quo paths stay in memory
+POINT_LEVEL = 0.9                # the paths whose means are the point forecast, whatever the interval level
 
 
 def level_key(level: float) -> float:
@@ -49,7 +53,7 @@ class Forecast:
     level: float
     per_market: dict         # rollout_share, and quantity -> {baseline, scenario, lo, hi}: markets x weeks arrays
     combined: dict           # the same for the chosen markets together: 1 x weeks arrays
-    totals: dict             # quantity -> baseline, scenario, incremental {mean, lo, hi}
+    totals: dict             # quantity -> baseline, scenario, incremental: each {mean, lo, hi} over the horizon
 
     @property
     def weekly(self) -> pd.DataFrame:
@@ -101,16 +105,21 @@ class AppQueries:
         return [str(w.date()) for w in self.future_weeks]
 
     @cached_property
-    def noise_paths(self) -> np.ndarray:
-        """Unscaled baseline error paths (outcomes x forecastable markets x max horizon x draws).
+    def noise_parts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Unscaled baseline error paths: the app's common component (outcomes x 1 x max horizon x
+        draws, each quantity's chosen kind), drawn once per path for all markets, and the markets'
+        own parts (outcomes x forecastable markets x max horizon x draws).
 
         Fixed by the model's seed, so the same question always gets the same answer, and plan
         and status quo share them.
         """
         fit = self.fit
         rng = np.random.default_rng(fit.noise_seed)
-        paths = fit.baseline.noise_paths(fit.baseline.mean.shape[-1], len(fit.draws["log_time"]), rng)
-        return np.ascontiguousarray(np.moveaxis(paths, 0, -1), dtype=np.float32)  # fast; ample precision
+        parts = fit.baseline.noise_parts(fit.baseline.mean.shape[-1], len(fit.draws["log_time"]), rng)
+        common = np.stack([parts.common[fit.backtest.common_kind(q)][:, o] for o, q in enumerate(QUANTITY_OF_OUTCOME)],
+                          axis=1)
+        as_float32 = lambda paths: np.ascontiguousarray(np.moveaxis(paths, 0, -1), dtype=np.float32)  # noqa: E731
+        return as_float32(common[:, :, None]), as_float32(parts.own)
 
     @cached_property
     def shape_tables(self) -> dict:
@@ -199,58 +208,45 @@ class AppQueries:
             return self._status_quo(key)
 
     def _status_quo_paths(self, level: float) -> dict:
-        noise = self.noise_paths
-        horizon = noise.shape[2]
-        base = noise * self.noise_scale(level, horizon).astype(noise.dtype)[:, None, :, None]
-        base += self.fit.baseline.mean.astype(noise.dtype)[..., None]
+        common, own = self.noise_parts
+        horizon = own.shape[2]
+        common_scale, own_scale = (scale.astype(own.dtype)[:, None, :, None] for scale in self.noise_scale(level, horizon))
+        base = own * own_scale
+        base += common * common_scale
+        base += self.fit.baseline.mean.astype(own.dtype)[..., None]
         index = np.arange(len(self.forecast_rows))
         _, effects = self.log_effects(self.status_quo(index, horizon), self.forecast_rows, level, forecast=True,
-                                      dtype=noise.dtype, quantities=QUANTITIES)
+                                      dtype=own.dtype, quantities=QUANTITIES)
         baseline = baseline_logs(base)
         levels = {q: np.exp(v) for q, v in scenario_logs(baseline, effects).items()}
-        return {"baseline": baseline, "levels": levels, "means": {q: _path_mean(v) for q, v in levels.items()}}
+        return {"baseline": baseline, "levels": levels}
 
-    def noise_scale(self, level: float, horizon: int) -> np.ndarray:
-        """Conformal noise multiplier, outcomes x horizon (time and DAU share the minutes scale).
-
-        Beyond the backtested horizon the last step's scale is kept for baselines on weekly
-        changes (their random-walk error already grows) and grows with the square root of the
-        horizon for the others (stationary AR(1) error would not), a conservative continuation.
-        """
-        rows = []
-        steps = np.arange(1, horizon + 1)
-        for outcome, quantity in enumerate(("minutes", "minutes", "ad_revenue_usd")):
-            scale = self.fit.backtest.scale_at(quantity, level)
-            tested = len(scale)
-            growth = 1.0 if self.fit.baseline.integrated[outcome] else np.sqrt(steps / tested)
-            rows.append(np.where(steps <= tested, scale[np.minimum(steps, tested) - 1], scale[-1] * growth))
-        return np.array(rows)
+    def noise_scale(self, level: float, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated multipliers of the common and the own noise, each outcomes x horizon (time and
+        DAU share the minutes scales); past the backtested horizon each law's growth continues."""
+        laws = [self.fit.backtest.scales[q] for q in QUANTITY_OF_OUTCOME]
+        return tuple(np.array([law[part].at(level, horizon) for law in laws]) for part in ("common", "own"))
 
     def forecast(self, shares: np.ndarray, index: np.ndarray, level: float) -> Forecast:
         """Plan (`shares`, markets x horizon) of the forecastable markets at `index` against the
         status quo, on joint sample paths (see `ImpactModel.forecast`)."""
         horizon, level = shares.shape[1], level_key(level)
-        every = len(index) == len(self.forecast_rows) and (index == np.arange(len(index))).all()
-        rows = slice(None) if every else index
-        status_quo = self.status_quo_paths(level)
-        baseline = {q: v[rows, :horizon] for q, v in status_quo["baseline"].items()}   # markets x weeks x paths
-        quo = {q: v[rows, :horizon] for q, v in status_quo["levels"].items()}
-        quo_means = {q: v[rows, :horizon] for q, v in status_quo["means"].items()}
-        _, plan_effects = self.log_effects(shares, self.forecast_rows[index], level, forecast=True, dtype=np.float32,
-                                           quantities=QUANTITIES)
-        plan = {q: np.exp(v) for q, v in scenario_logs(baseline, plan_effects).items()}
+        quo, plan = self._scenario_paths(shares, index, level)
+        point_quo, point_plan = (quo, plan) if level == POINT_LEVEL else self._scenario_paths(shares, index, POINT_LEVEL)
+        quo_means = {q: _path_mean(v) for q, v in point_quo.items()}
 
         names = [self.forecast_markets[i] for i in index]
         weeks = self.future_week_labels[:horizon]
         plan_all, quo_all = combined_levels(plan), combined_levels(quo)
+        point_plan_all, point_quo_all = combined_levels(point_plan), combined_levels(point_quo)
         per_market, combined = {"rollout_share": shares}, {}
         for quantity in QUANTITIES:
             lo, hi = interval(plan[quantity], level)
-            per_market[quantity] = {"baseline": quo_means[quantity], "scenario": _path_mean(plan[quantity]),
+            per_market[quantity] = {"baseline": quo_means[quantity], "scenario": _path_mean(point_plan[quantity]),
                                     "lo": lo, "hi": hi}
             lo, hi = interval(plan_all[quantity], level)
-            combined[quantity] = {"baseline": _path_mean(quo_all[quantity])[None],
-                                  "scenario": _path_mean(plan_all[quantity])[None], "lo": lo[None], "hi": hi[None]}
+            combined[quantity] = {"baseline": _path_mean(point_quo_all[quantity])[None],
+                                  "scenario": _path_mean(point_plan_all[quantity])[None], "lo": lo[None], "hi": hi[None]}
         for column in ("baseline", "scenario"):      # time per DAU of the total: a ratio of means
             combined["time_spent_min"][column] = (combined["minutes"][column]
                                                   / (DAYS_PER_WEEK * combined["dau"][column]))
@@ -258,14 +254,29 @@ class AppQueries:
                                      / combined["dau"]["baseline"])
         totals = {}
         for quantity in ("minutes", "ad_revenue_usd"):
-            added = (plan_all[quantity].astype(float) - quo_all[quantity]).sum(axis=0)
-            lo, hi = interval(added, level)
+            baseline_paths = quo_all[quantity].astype(float).sum(axis=0)     # the horizon's total on each path
+            scenario_paths = plan_all[quantity].astype(float).sum(axis=0)
             baseline_total = float(per_market[quantity]["baseline"].sum())
             scenario_total = float(per_market[quantity]["scenario"].sum())
-            totals[quantity] = {"baseline": baseline_total, "scenario": scenario_total,
-                                "incremental": {"mean": scenario_total - baseline_total, "lo": float(lo),
-                                                "hi": float(hi)}}
+            totals[quantity] = {"baseline": _total(baseline_total, baseline_paths, level),
+                                "scenario": _total(scenario_total, scenario_paths, level),
+                                "incremental": _total(scenario_total - baseline_total,
+                                                      scenario_paths - baseline_paths, level)}
         return Forecast(self.fit.panel.app, names, weeks, level, per_market, combined, totals)
+
+    def _scenario_paths(self, shares: np.ndarray, index: np.ndarray, level: float) -> tuple[dict, dict]:
+        """Status-quo and plan levels on every path (quantity -> markets x weeks x paths) for a
+        `level` interval: the status quo sliced from its cache, the plan's effects added to the
+        same baseline paths."""
+        horizon = shares.shape[1]
+        every = len(index) == len(self.forecast_rows) and (index == np.arange(len(index))).all()
+        rows = slice(None) if every else index
+        status_quo = self.status_quo_paths(level)
+        baseline = {q: v[rows, :horizon] for q, v in status_quo["baseline"].items()}   # markets x weeks x paths
+        quo = {q: v[rows, :horizon] for q, v in status_quo["levels"].items()}
+        _, plan_effects = self.log_effects(shares, self.forecast_rows[index], level, forecast=True, dtype=np.float32,
+                                           quantities=QUANTITIES)
+        return quo, {q: np.exp(v) for q, v in scenario_logs(baseline, plan_effects).items()}
 
     # ------------------------------------------------------------------ attribution
 
@@ -308,6 +319,12 @@ class AppQueries:
 
 
 # ---------------------------------------------------------------------- helpers
+
+def _total(mean: float, paths: np.ndarray, level: float) -> dict[str, float]:
+    """A total's {mean, lo, hi}: the mean as given (the sum of the weekly rows), the band of its paths."""
+    lo, hi = interval(paths, level)
+    return {"mean": mean, "lo": float(lo), "hi": float(hi)}
+
 
 def _path_mean(values: np.ndarray) -> np.ndarray:
     return values.mean(axis=-1).astype(np.float64)
