@@ -1,6 +1,6 @@
 """Issue 6: this service against the tools users would otherwise pick, on the same data, one run.
 
-    python bench/peers.py [--seeds 10] [--nulls 5] [--baseline-worlds 1]
+    python bench/peers.py [--seeds 10] [--nulls 5] [--baseline-worlds 1] [--only-held-out --held-out-seeds 1,2,3,4,5]
 
 1. Effect recovery (incremental minutes per app, simulated worlds with known truth: the default
    world, seeds 1..N and null worlds): this model vs two-way fixed effects OLS on the raw share
@@ -13,6 +13,10 @@
    statsforecast AutoETS (level 90).
 3. Cost: wall time to fit every baseline series once (time per DAU, DAU, revenue for 3 apps x
    32 markets) with Prophet and AutoETS, against this model's effects + bootstrap + baselines.
+
+4. Held-out point accuracy (`--only-held-out` runs it alone, into its own section): the worlds
+   of every design of `bench/band_coverage.py`, this model's status-quo forecast against
+   Prophet fitted per market on the same history, median APE per market-week and for ALL.
 
 Peers come from the `bench` extra (`pip install -e '.[bench]'`, done by `make bench`). Rewrites
 the "peers" section of RESULTS.md, with plots in bench/out/.
@@ -36,9 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.report import machine, write_section  # noqa: E402
 from data import simulate_world  # noqa: E402
 from training.model.panel import app_panels  # noqa: E402
-from training.model.backtest import SEASON, choose_trends, rolling_origin_backtest  # noqa: E402
-from training.model.baseline import TRENDS, fit_baselines  # noqa: E402
+from training.model.backtest import SEASON, rolling_origin_backtest  # noqa: E402
+from training.model.baseline import fit_baselines  # noqa: E402
 from training.model.effects import demean_markets  # noqa: E402
+from data.simulator import DESIGNS, WorldSpec  # noqa: E402
+from training.evaluation import held_out_world  # noqa: E402
 from training.model.estimator import ImpactModel  # noqa: E402
 
 LEVEL = 0.9
@@ -160,9 +166,7 @@ def baseline_accuracy(world_seeds: list[int], horizons=(13, 26), n_origins: int 
         for app, p in app_panels(world.counterfactual)[0].items():
             series = np.stack([p.log_time, p.log_dau, p.log_revenue])
             start = time.perf_counter()
-            _, ours_bt = choose_trends({kind: rolling_origin_backtest(series, p.weeks, h_max, n_origins,
-                                                                      report_at=tuple(horizons), trends=(kind,) * 3)
-                                        for kind in TRENDS}, at=h_max)
+            ours_bt = rolling_origin_backtest(series, p.weeks, h_max, n_origins, report_at=tuple(horizons))
             seconds["this model"] += time.perf_counter() - start
             for h in horizons:
                 rows.append({"method": "this model", "h": h, "app": app, "mase": ours_bt.mase["minutes"][h],
@@ -232,12 +236,70 @@ def fit_cost() -> dict:
     return out
 
 
+# ---------------------------------------------------------------------- 4. held-out point accuracy
+
+def held_out_point_errors(design: str, seed: int, horizon: int = 26) -> list[dict]:
+    """One held-out world (`training.evaluation.held_out_world`): absolute percentage errors of
+    weekly total minutes at the status quo, this model against Prophet fitted per market on the
+    same history (each market's own weeks), per market-week and for ALL (Prophet's ALL: the sum
+    of its market forecasts)."""
+    logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+    logging.getLogger("prophet").setLevel(logging.WARNING)
+    world = held_out_world(seed, WorldSpec(design=design), horizon)
+    rows = []
+    for app, truth in world.truth.items():
+        actual = truth["minutes"]
+        model = world.model
+        markets = model.markets(app, forecastable=True)
+        ours = model.forecast(app, model.status_quo(app, horizon), level=LEVEL).per_market["minutes"]
+        history = world.history[world.history["app"] == app]
+        minutes = history.assign(m=history["dau"] * history["time_spent_min"] * 7).pivot(
+            index="market", columns="week", values="m")
+        prophet = np.array([prophet_forecast(minutes.loc[m].dropna().to_numpy(),
+                                             pd.DatetimeIndex(minutes.loc[m].dropna().index), horizon)
+                            for m in markets])                     # markets x (yhat, lower, upper) x weeks
+        for method, (forecast, lo, hi) in (("this model", (ours["baseline"], ours["lo"], ours["hi"])),
+                                           ("Prophet", (prophet[:, 0], prophet[:, 1], prophet[:, 2]))):
+            rows.append({"design": design, "seed": seed, "app": app, "method": method,
+                         "market_ape": np.abs(forecast / actual - 1).ravel(),
+                         "all_ape": np.abs(forecast.sum(axis=0) / actual.sum(axis=0) - 1),
+                         "market_held": ((lo <= actual) & (actual <= hi)).ravel()})
+    return rows
+
+
+def held_out_point_accuracy(seeds: list[int], jobs: int) -> str:
+    """Part 4's table: median APE per design and method over every market-week and ALL-week."""
+    from joblib import Parallel, delayed
+    rows = [r for world in Parallel(n_jobs=jobs)(delayed(held_out_point_errors)(design, seed)
+                                                   for design in DESIGNS for seed in seeds) for r in world]
+    frame = pd.DataFrame(rows)
+    lines = []
+    for design in list(DESIGNS) + ["all designs"]:
+        part = frame if design == "all designs" else frame[frame["design"] == design]
+        cells = []
+        for method in ("this model", "Prophet"):
+            chosen = part[part["method"] == method]
+            cells += [np.median(np.concatenate(chosen["market_ape"].to_list())),
+                      np.median(np.concatenate(chosen["all_ape"].to_list())),
+                      np.mean(np.concatenate(chosen["market_held"].to_list()))]
+        lines.append(f"| {design} | {cells[0]:.2%} | {cells[3]:.2%} | {cells[1]:.2%} | {cells[4]:.2%} | "
+                     f"{cells[2]:.1%} | {cells[5]:.1%} |")
+    return """| design | APE market-weeks: this model | APE market-weeks: Prophet | APE ALL-weeks: this model | APE ALL-weeks: Prophet | 90% band holds, market rows: this model | 90% band holds, market rows: Prophet |
+|---|---|---|---|---|---|---|
+""" + "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10, help="other effect seeds besides the default world")
     parser.add_argument("--nulls", type=int, default=5, help="null worlds")
     parser.add_argument("--baseline-worlds", type=int, default=1)
+    parser.add_argument("--held-out-seeds", default="1,2,3,4,5", help="part 4: worlds per design")
+    parser.add_argument("--jobs", type=int, default=2, help="part 4: worlds fitted at once")
+    parser.add_argument("--only-held-out", action="store_true", help="run part 4 alone")
     args = parser.parse_args()
+    if args.only_held_out:
+        return held_out_section(args)
     logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
     logging.getLogger("prophet").setLevel(logging.WARNING)
     OUT.mkdir(exist_ok=True)
@@ -285,6 +347,29 @@ Prophet alone takes {ratio:.1f} x as long as this model's effects + bootstrap + 
 Backtest wall time in part 2: {", ".join(f"{k} {v:.0f} s" for k, v in backtest_seconds.items())}.
 """
     write_section("peers", body)
+    print(body)
+
+
+def held_out_section(args: argparse.Namespace) -> None:
+    """Part 4 on its own section of RESULTS.md (it takes as long as the band sweep)."""
+    started = time.perf_counter()
+    seeds = [int(s) for s in args.held_out_seeds.split(",")]
+    table = held_out_point_accuracy(seeds, args.jobs)
+    body = f"""## Held-out point accuracy against Prophet (issue 13)
+
+`python bench/peers.py --only-held-out --held-out-seeds {args.held_out_seeds}` on {machine()};
+prophet {version('prophet')}; took {time.perf_counter() - started:.0f} s.
+
+The worlds of `bench/band_coverage.py` ({len(seeds)} per design x 3 apps): the last 26 weeks held
+back and played forward at the status quo. Median absolute percentage error of weekly total
+minutes, this model's status-quo forecast against Prophet (yearly seasonality, interval_width
+0.9) fitted per market on the same history; ALL is the markets' sum (Prophet's: the sum of its
+market forecasts; Prophet has no band for a sum of separately fitted series). The last columns:
+the share of market-weeks whose 90% band holds the truth.
+
+{table}
+"""
+    write_section("peers_held_out", body)
     print(body)
 
 

@@ -6,6 +6,7 @@ exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,9 @@ app = typer.Typer(
 )
 console = Console(soft_wrap=True)
 DEFAULT_DATA_DIR = Path("data/generated")
+# The CLI reports in its own lines (one line on failure); MLflow's download progress bars (drawn
+# whenever tqdm is importable) would break that.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -274,7 +278,6 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (0.0.0.0 for every one)."),
 ) -> None:
     """Serve the champion model over HTTP (BentoML): /forecast, /forecast_batch, /attribution, /model."""
-    import os
     import shutil
     bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or shutil.which("bentoml")
     if bentoml is None:

@@ -10,6 +10,8 @@ dashboards read. Total minutes and ad revenue are both scored.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -67,16 +69,33 @@ def _error_per_halfwidth(actual: np.ndarray, band: dict) -> float:
     return float(np.median(np.abs(actual - band["baseline"]) / ((band["hi"] - band["lo"]) / 2)))
 
 
-def held_out_band_coverage(seed: int, spec: WorldSpec | None = None, horizon: int = 26,
-                           levels: tuple[float, ...] = SCALE_LEVELS, **params) -> pd.DataFrame:
-    """One world: a row per (app, quantity, level) with `band_scores`; `params` go to ImpactModel."""
+@dataclass
+class HeldOutWorld:
+    """A world with its last `horizon` weeks held back: the history, the model trained on it, and
+    per app the truth played forward at the status quo (quantity -> forecastable markets x weeks)."""
+
+    design: str
+    seed: int
+    history: pd.DataFrame
+    model: ImpactModel
+    truth: dict[str, dict[str, np.ndarray]]
+
+
+def held_out_world(seed: int, spec: WorldSpec | None = None, horizon: int = 26, **params) -> HeldOutWorld:
+    """Simulate, hold back, train (`params` go to ImpactModel) and play the status quo forward."""
     spec = spec or WorldSpec()
     panel = simulate_world(seed=seed, spec=spec).panel
     cutoff = np.sort(panel["week"].unique())[-horizon]
-    model = ImpactModel(**{"seed": seed, **params}).fit(panel[panel["week"] < cutoff])
-    rows = []
-    for app in model.apps:
-        truth = status_quo_truth(model, app, seed, spec, horizon)
-        rows += [{"design": spec.design, "seed": seed, "app": app, "level": level, **scores}
-                 for level in levels for scores in band_scores(model, app, truth, level)]
-    return pd.DataFrame(rows)
+    history = panel[panel["week"] < cutoff]
+    model = ImpactModel(**{"seed": seed, **params}).fit(history)
+    truth = {app: status_quo_truth(model, app, seed, spec, horizon) for app in model.apps}
+    return HeldOutWorld(spec.design, seed, history, model, truth)
+
+
+def held_out_band_coverage(seed: int, spec: WorldSpec | None = None, horizon: int = 26,
+                           levels: tuple[float, ...] = SCALE_LEVELS, **params) -> pd.DataFrame:
+    """One world: a row per (app, quantity, level) with `band_scores`; `params` go to ImpactModel."""
+    world = held_out_world(seed, spec, horizon, **params)
+    return pd.DataFrame([{"design": world.design, "seed": seed, "app": app, "level": level, **scores}
+                         for app, truth in world.truth.items()
+                         for level in levels for scores in band_scores(world.model, app, truth, level)])

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from data.calendar import DAYS_PER_WEEK
-from training.model.baseline import COMMON_KINDS, fit_baselines
+from training.model.baseline import COMMON_KINDS, TRENDS, fit_baselines
 from training.model.panel import PanelShapeError, window_bounds
 
 SEASON = 52
@@ -37,7 +37,8 @@ OUTCOMES = {"minutes": [0, 1], "ad_revenue_usd": [2]}   # outcomes (time, dau, r
 QUANTITY_OF_OUTCOME = ("minutes", "minutes", "ad_revenue_usd")
 HEADLINE_HORIZON = 13   # weeks: the promotion gate's MASE
 SCALE_LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
-GROWTH_LIMITS = (-0.5, 1.0)   # the fitted exponent b of a scale's growth with the horizon step
+GROWTH_LIMITS = (0.0, 1.0)
+PLAUSIBLE_MASE_RATIO = 1.25   # trend kinds within this factor of the best MASE widen the band   # the fitted exponent b of a scale's growth with the horizon step
 ROWS = ("market", "ALL", "total")
 
 
@@ -209,6 +210,9 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
     Origins are `spacing` weeks apart, the last one `horizon` weeks before the end. At each
     origin, every series with enough history of its own before it (a season plus half the fit
     window) and `horizon` observed weeks after it is scored; the others sit that origin out.
+    Every trend kind (TRENDS) is fitted at every origin; per quantity the kind with the lowest
+    MASE over the whole horizon is chosen, unless `trends` (per outcome) fixes them; the bands are
+    calibrated on each origin forecast by the kind the other origins choose.
     Scores are reported over the first h steps for each h in `report_at` (default
     `reported_horizons(horizon)`). Raises PanelShapeError when no origin has a series to score.
     """
@@ -224,53 +228,38 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
                               f"and {horizon} more after any of the {n_origins} origins; lower backtest_horizon "
                               "or baseline_fit_weeks, or set backtest_origins=0")
     rng = np.random.default_rng(seed)
-    scored = {q: [] for q in QUANTITIES}
-    errors = {q: [] for q in QUANTITIES}
-    naive_errors = {q: [] for q in QUANTITIES}
-    for origin, markets in plan:
-        series = log_series[:, markets]
-        fit = fit_baselines(series[:, :, :origin], weeks[:origin], horizon, fit_weeks, trends, seed=seed)
-        parts = fit.noise_parts(horizon, n_paths, rng)
-        point = _quantities(fit.mean)
-        actual = _quantities(series[:, :, origin:origin + horizon])
-        history = _quantities(series[:, :, max(0, origin - fit_weeks):origin])
-        for q in QUANTITIES:
-            outcomes = OUTCOMES[q]
-            forecast_all = np.exp(point[q]).sum(axis=0)
-            scored[q].append(OriginScores(
-                all_error=_log_total(actual[q]) - np.log(forecast_all),
-                market_error=actual[q] - point[q],
-                total_error=float(np.log(np.exp(actual[q]).sum() / forecast_all.sum())),
-                step_weights=forecast_all / forecast_all.sum(),
-                common_paths={kind: parts.common[kind][:, outcomes].sum(axis=1) for kind in COMMON_KINDS},
-                own_width=_half_widths(parts.own[:, outcomes].sum(axis=1))))
-            level_hist = np.exp(history[q])
-            scale = np.nanmean(np.abs(level_hist[:, SEASON:] - level_hist[:, :-SEASON]), axis=1, keepdims=True)
-            naive = np.exp(_quantities(series[:, :, origin - SEASON:origin - SEASON + horizon])[q])
-            errors[q].append(np.abs(np.exp(point[q]) - np.exp(actual[q])) / scale)          # markets x horizon
-            naive_errors[q].append(np.abs(naive - np.exp(actual[q])) / scale)
-        last_origin = {"origin": origin, "point": point["minutes"], "actual": actual["minutes"],
-                       "common": {kind: parts.common[kind][:, :2].sum(axis=1) for kind in COMMON_KINDS},
-                       "own": parts.own[:, :2].sum(axis=1)}
+    origins = [_score_origin(log_series, weeks, origin, markets, horizon, fit_weeks, n_paths, rng, seed)
+               for origin, markets in plan]
+    naive = {q: {h: _mean_over_steps([o["naive_errors"][q] for o in origins], h) for h in report_at}
+             for q in QUANTITIES}
+    if trends is None:
+        chosen = {q: _best_kind(origins, q, horizon) for q in QUANTITIES}
+    else:
+        chosen = {q: trends[OUTCOMES[q][0]] for q in QUANTITIES}
     scales, common_kinds, coverage, coverage_all, coverage_levels = {}, {}, {}, {}, {row: {} for row in ROWS}
     for q in QUANTITIES:
-        laws = {kind: calibrate(scored[q], kind) for kind in COMMON_KINDS}
-        score = {kind: np.mean([o.total_interval_score(kind, laws[kind][0], level) for o in scored[q]])
+        # each origin is scored with the kind the other origins choose: the kind that won on an
+        # origin's own errors would make the bands as optimistic as its win was lucky
+        honest = [chosen[q] if trends is not None or len(origins) < 3
+                  else _best_kind(origins[:i] + origins[i + 1:], q, horizon) for i in range(len(origins))]
+        scored = [_origin_scores(o, q, kind) for o, kind in zip(origins, honest)]
+        laws = {kind: calibrate(scored, kind) for kind in COMMON_KINDS}
+        score = {kind: np.mean([o.total_interval_score(kind, laws[kind][0], level) for o in scored])
                  for kind in COMMON_KINDS}
         kind = min(COMMON_KINDS, key=lambda k: score[k])
         common_kinds[q] = kind
         scales[q] = {"common": laws[kind][0], "own": laws[kind][1]}
-        by_steps = held_out_coverage(scored[q], kind, tuple(sorted(set(report_at) | {horizon})))
+        by_steps = held_out_coverage(scored, kind, tuple(sorted(set(report_at) | {horizon})))
         coverage[q] = {h: c["market"][level] for h, c in by_steps.items()}
         coverage_all[q] = {h: c["ALL"][level] for h, c in by_steps.items()}
         for row in ROWS:
             coverage_levels[row][q] = by_steps[horizon][row]
-    mase = {q: {h: _mean_over_steps(errors[q], h) for h in report_at} for q in QUANTITIES}
-    naive = {q: {h: _mean_over_steps(naive_errors[q], h) for h in report_at} for q in QUANTITIES}
+    last_scored = _origin_scores(origins[-1], "minutes", chosen["minutes"])
     return BacktestResult(
         horizon=horizon,
         origins=[str(weeks[o - 1].date()) for o, _ in plan],   # last week each fit saw
-        mase=mase,
+        mase={q: {h: _mean_over_steps([o["kinds"][chosen[q]]["errors"][q] for o in origins], h) for h in report_at}
+              for q in QUANTITIES},
         mase_seasonal_naive=naive,
         coverage=coverage,
         coverage_all=coverage_all,
@@ -278,48 +267,76 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
         scales=scales,
         common=common_kinds,
         level=level,
-        trend={q: (trends or ("ct",) * 3)[0 if q == "minutes" else 2] for q in QUANTITIES},
-        example=_example(last_origin, weeks, horizon, scales["minutes"], common_kinds["minutes"], level),
+        trend=chosen,
+        example=_example(origins[-1], last_scored, chosen["minutes"], weeks, horizon, scales["minutes"],
+                         common_kinds["minutes"], level),
     )
 
 
-def _example(last: dict, weeks: pd.DatetimeIndex, horizon: int, laws: dict[str, ScaleLaw], kind: str,
-             level: float) -> dict:
+def _best_kind(origins: list[dict], quantity: str, horizon: int) -> str:
+    """The trend kind with the lowest MASE of `quantity` over the whole horizon at these origins."""
+    return min(TRENDS, key=lambda kind: _mean_over_steps([o["kinds"][kind]["errors"][quantity] for o in origins],
+                                                         horizon))
+
+
+def _score_origin(log_series: np.ndarray, weeks: pd.DatetimeIndex, origin: int, markets: np.ndarray, horizon: int,
+                  fit_weeks: int, n_paths: int, rng: np.random.Generator, seed: int) -> dict:
+    """One origin: every trend kind's forecast, errors and unscaled noise summaries, and the actuals."""
+    series = log_series[:, markets]
+    actual = _quantities(series[:, :, origin:origin + horizon])
+    history = _quantities(series[:, :, max(0, origin - fit_weeks):origin])
+    season_ago = _quantities(series[:, :, origin - SEASON:origin - SEASON + horizon])
+    scale, naive_errors = {}, {}
+    for q in QUANTITIES:
+        level_hist = np.exp(history[q])
+        scale[q] = np.nanmean(np.abs(level_hist[:, SEASON:] - level_hist[:, :-SEASON]), axis=1, keepdims=True)
+        naive_errors[q] = np.abs(np.exp(season_ago[q]) - np.exp(actual[q])) / scale[q]
+    kinds = {}
+    for kind in TRENDS:
+        fit = fit_baselines(series[:, :, :origin], weeks[:origin], horizon, fit_weeks, (kind,) * 3, seed=seed)
+        parts = fit.noise_parts(horizon, n_paths, rng)
+        point = _quantities(fit.mean)
+        kinds[kind] = {
+            "point": point,
+            "errors": {q: np.abs(np.exp(point[q]) - np.exp(actual[q])) / scale[q] for q in QUANTITIES},
+            "common": {q: {c: parts.common[c][:, OUTCOMES[q]].sum(axis=1) for c in COMMON_KINDS} for q in QUANTITIES},
+            "own": {q: parts.own[:, OUTCOMES[q]].sum(axis=1) for q in QUANTITIES},
+        }
+    return {"origin": origin, "actual": actual, "naive_errors": naive_errors, "kinds": kinds}
+
+
+def _origin_scores(origin: dict, quantity: str, trend: str) -> OriginScores:
+    """The scores of one origin for `quantity` forecast by trend kind `trend`."""
+    record, actual = origin["kinds"][trend], origin["actual"][quantity]
+    point = record["point"][quantity]
+    forecast_all = np.exp(point).sum(axis=0)
+    return OriginScores(
+        all_error=_log_total(actual) - np.log(forecast_all),
+        market_error=actual - point,
+        total_error=float(np.log(np.exp(actual).sum() / forecast_all.sum())),
+        step_weights=forecast_all / forecast_all.sum(),
+        common_paths=record["common"][quantity],
+        own_width=_half_widths(record["own"][quantity]))
+
+
+def _example(origin: dict, scored: OriginScores, trend: str, weeks: pd.DatetimeIndex, horizon: int,
+             laws: dict[str, ScaleLaw], kind: str, level: float) -> dict:
     """Total minutes over the scored markets at the last origin, with the calibrated band."""
-    noise = (laws["common"].at(level, horizon) * last["common"][kind])[:, None, :] + laws["own"].at(level, horizon) * last["own"]
-    totals = np.exp(last["point"][None] + noise).sum(axis=1)
+    record = origin["kinds"][trend]
+    noise = ((laws["common"].at(level, horizon) * scored.common_paths[kind])[:, None, :]
+             + laws["own"].at(level, horizon) * record["own"]["minutes"])
+    point = record["point"]["minutes"]
+    totals = np.exp(point[None] + noise).sum(axis=1)
     lo, hi = np.quantile(totals, [(1 - level) / 2, (1 + level) / 2], axis=0)
-    start = last["origin"]
+    start = origin["origin"]
     return {"weeks": [str(w.date()) for w in weeks[start:start + horizon]],
-            "actual": np.exp(last["actual"]).sum(axis=0).tolist(),
-            "forecast": np.exp(last["point"]).sum(axis=0).tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
+            "actual": np.exp(origin["actual"]["minutes"]).sum(axis=0).tolist(),
+            "forecast": np.exp(point).sum(axis=0).tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
 
 
 def _mean_over_steps(per_origin: list[np.ndarray], steps: int) -> float:
     """Mean of every (origin, market, step < steps) error."""
     return float(np.mean(np.concatenate([e[:, :steps].ravel() for e in per_origin])))
-
-
-def choose_trends(results: dict[str, BacktestResult], at: int) -> tuple[tuple[str, ...], BacktestResult]:
-    """Per quantity, the trend kind with the lowest MASE at `at` weeks; the outcome trends and
-    the backtest of that choice (minutes are time per DAU and DAU, revenue is revenue).
-    """
-    best = {q: min(results, key=lambda kind: results[kind].mase[q][at]) for q in QUANTITIES}
-    chosen = {q: results[best[q]] for q in QUANTITIES}
-    first = next(iter(results.values()))
-    combined = BacktestResult(
-        horizon=first.horizon, origins=first.origins, level=first.level,
-        mase={q: chosen[q].mase[q] for q in QUANTITIES},
-        mase_seasonal_naive={q: chosen[q].mase_seasonal_naive[q] for q in QUANTITIES},
-        coverage={q: chosen[q].coverage[q] for q in QUANTITIES},
-        coverage_all={q: chosen[q].coverage_all[q] for q in QUANTITIES},
-        coverage_levels={row: {q: chosen[q].coverage_levels[row][q] for q in QUANTITIES} for row in ROWS},
-        scales={q: chosen[q].scales[q] for q in QUANTITIES},
-        common={q: chosen[q].common_kind(q) for q in QUANTITIES},
-        trend={q: best[q] for q in QUANTITIES},
-        example=chosen["minutes"].example,
-    )
-    return (best["minutes"], best["minutes"], best["ad_revenue_usd"]), combined
 
 
 def headline_mase(backtests: dict[str, BacktestResult], at: int = HEADLINE_HORIZON) -> tuple[float, float]:

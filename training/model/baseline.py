@@ -97,8 +97,7 @@ def quantity_weights(series: np.ndarray, weeks: int = WEIGHT_WEEKS) -> np.ndarra
     return totals / totals.sum(axis=1, keepdims=True)
 
 
-TRENDS = ("ct", "level", "bend")
-BEND_WEEKS = 52         # "bend": the trend may change slope this many weeks before the end
+TRENDS = ("ct", "level")
 
 
 def fit_series(values: np.ndarray, x_fit: np.ndarray, x_future: np.ndarray, trend: str) -> tuple[np.ndarray, float, np.ndarray]:
@@ -107,16 +106,10 @@ def fit_series(values: np.ndarray, x_fit: np.ndarray, x_future: np.ndarray, tren
     "ct": AR(1) around a constant, a linear trend and the seasonal terms.
     "level": the same on weekly changes without drift (a seasonal random walk with AR(1)
     changes): it does not extrapolate a past ramp or level shift, where "ct" would.
-    "bend": "ct" whose slope may change `BEND_WEEKS` before the end (one changepoint, as
-    Prophet's trend has many): it extrapolates the last year's slope, not the window's.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if trend == "bend":
-            n = len(values)
-            hinge = np.maximum(np.arange(n + len(x_future)) - (n - BEND_WEEKS), 0.0)[:, None]
-            x_fit, x_future = np.hstack([x_fit, hinge[:n]]), np.hstack([x_future, hinge[n:]])
-        if trend in ("ct", "bend"):
+        if trend == "ct":
             result = AutoReg(values, lags=1, trend="ct", exog=x_fit).fit()
             n = len(values)
             forecast = result.predict(start=n, end=n + len(x_future) - 1, exog_oos=x_future)
@@ -172,3 +165,4 @@ def _fill_from_own(residuals: np.ndarray, rng: np.random.Generator) -> None:
         missing = np.isnan(series)
         if missing.any():
             series[missing] = rng.choice(series[~missing], size=int(missing.sum()))
+

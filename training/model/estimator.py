@@ -27,9 +27,9 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
 from training.model import did
-from training.model.backtest import (BacktestResult, choose_trends, headline_mase, rolling_origin_backtest,
+from training.model.backtest import (BacktestResult, headline_mase, rolling_origin_backtest,
                                      uncalibrated_backtest)
-from training.model.baseline import TRENDS, fit_baselines
+from training.model.baseline import fit_baselines
 from training.model.effects import (DEFAULT_GRID, BootstrapGram, EffectEstimate, FixedEffects, ResponseShape,
                                     bootstrap_effects, bootstrap_fit_gain, bootstrap_gram, estimate_effects,
                                     market_bootstrap_weights, max_t_over_shapes, select_shape)
@@ -174,17 +174,16 @@ class ImpactModel(BaseEstimator):
 
         de_effected = de_effect(app_panel, effect, response)
         if self.backtest_origins > 0:
-            trends, backtest = choose_trends({
-                kind: rolling_origin_backtest(de_effected, app_panel.weeks, self.backtest_horizon,
-                                              self.backtest_origins, fit_weeks=self.baseline_fit_weeks,
-                                              trends=(kind,) * 3, seed=self.seed)
-                for kind in TRENDS}, at=self.backtest_horizon)
+            backtest = rolling_origin_backtest(de_effected, app_panel.weeks, self.backtest_horizon,
+                                               self.backtest_origins, fit_weeks=self.baseline_fit_weeks, seed=self.seed)
         else:   # attribution-only fits (statistical sweeps): uncalibrated forecast noise
-            trends, backtest = ("ct",) * 3, uncalibrated_backtest(self.backtest_horizon)
+            backtest = uncalibrated_backtest(self.backtest_horizon)
         done("backtest")
 
-        baseline = fit_baselines(de_effected[:, app_panel.forecastable], app_panel.weeks, self.max_horizon,
-                                 self.baseline_fit_weeks, trends, seed=self.seed)
+        trends = (backtest.trend["minutes"], backtest.trend["minutes"], backtest.trend["ad_revenue_usd"])
+        series = de_effected[:, app_panel.forecastable]
+        baseline = fit_baselines(series, app_panel.weeks, self.max_horizon, self.baseline_fit_weeks, trends,
+                                 seed=self.seed)
         done("baselines")
 
         event_study = launch_event_study(app_panel)

@@ -5,9 +5,9 @@ conformal noise scales) and nothing fitted: it only reads the plain arrays of an
 What does not depend on the question is computed once: the noise paths and shape tables as
 cached properties, the status-quo paths and max-t factors per interval level in bounded
 least-recently-used caches. Every question reads its interval level rounded to 4 decimals, the
-caches' key, so 0.9 and 0.9000000001 get the same answer. Each level has its own calibrated
-noise scales (see `backtest`), so the point forecasts are the path means at one level
-(`POINT_LEVEL`) whatever level the band is asked at: moving the level moves only the band.
+caches' key, so 0.9 and 0.9000000001 get the same answer. Point forecasts come from the
+baselines' forecast and the point effects, not from the paths (`point_forecast`): moving the
+level moves only the band.
 
 Thread safety: the instance may be shared by threads. Cached properties and `lru_cache` are
 safe to read concurrently, and the status-quo paths (the one large cache) are built under a
@@ -23,7 +23,6 @@ from functools import cached_property, lru_cache
 import numpy as np
 import pandas as pd
 
-from data.calendar import DAYS_PER_WEEK
 from data.exposure import adstock, hill
 from training.model.attribution import attribution_paths
 from training.model.backtest import QUANTITY_OF_OUTCOME
@@ -35,7 +34,6 @@ from training.model.paths import (QUANTITIES, baseline_logs, combined_levels, in
 
 EFFECT_NAMES = ("log_time", "log_dau", "revenue_elasticity", "direct_log_revenue")
 STATUS_QUO_LEVELS_KEPT = 4       # interval levels whose status-quo paths stay in memory
-POINT_LEVEL = 0.9                # the paths whose means are the point forecast, whatever the interval level
 
 
 def level_key(level: float) -> float:
@@ -148,12 +146,13 @@ class AppQueries:
     # ------------------------------------------------------------------ effects
 
     def log_effects(self, shares: np.ndarray, markets: np.ndarray, level: float, forecast: bool,
-                    dtype=np.float64, quantities: tuple[str, ...] | None = None) -> tuple[dict, dict]:
+                    dtype=np.float64, quantities: tuple[str, ...] | None = None,
+                    paths: bool = True) -> tuple[dict, dict | None]:
         """Point and per-path log effects (markets x weeks x 1 / x paths) of a share path.
 
         `markets` are positions among all the app's markets. `forecast=True` continues each
         shape's exposure from the end of the history; otherwise the shares are the history
-        itself. Paths are widened for a `level` interval.
+        itself. Paths are widened for a `level` interval (`paths=False`: the point alone).
         """
         t = self.shape_tables
         # every distinct carry-over in one pass (markets x carry-overs x weeks), then every shape's saturation
@@ -162,6 +161,8 @@ class AppQueries:
         exposure = np.moveaxis(exposure, 1, -1)[..., t["carryover_of_used"]]         # markets x weeks x used shapes
         responses = hill(exposure, t["half_saturation"], t["hill_exponent"]).astype(dtype)
         point = point_log_effects(vars(self.fit.effect), responses[..., t["selected"]])
+        if not paths:
+            return point, None
         paths = path_log_effects(self.fit.draws, responses[..., t["of_draw"]], point, self.inflation(level),
                                  quantities)
         return point, paths
@@ -232,8 +233,7 @@ class AppQueries:
         status quo, on joint sample paths (see `ImpactModel.forecast`)."""
         horizon, level = shares.shape[1], level_key(level)
         quo, plan = self._scenario_paths(shares, index, level)
-        point_quo, point_plan = (quo, plan) if level == POINT_LEVEL else self._scenario_paths(shares, index, POINT_LEVEL)
-        quo_means = {q: _path_mean(v) for q, v in point_quo.items()}
+        point_quo, point_plan = self.point_forecast(self.status_quo(index, horizon), index), self.point_forecast(shares, index)
 
         names = [self.forecast_markets[i] for i in index]
         weeks = self.future_week_labels[:horizon]
@@ -242,14 +242,10 @@ class AppQueries:
         per_market, combined = {"rollout_share": shares}, {}
         for quantity in QUANTITIES:
             lo, hi = interval(plan[quantity], level)
-            per_market[quantity] = {"baseline": quo_means[quantity], "scenario": _path_mean(point_plan[quantity]),
-                                    "lo": lo, "hi": hi}
+            per_market[quantity] = {"baseline": point_quo[quantity], "scenario": point_plan[quantity], "lo": lo, "hi": hi}
             lo, hi = interval(plan_all[quantity], level)
-            combined[quantity] = {"baseline": _path_mean(point_quo_all[quantity])[None],
-                                  "scenario": _path_mean(point_plan_all[quantity])[None], "lo": lo[None], "hi": hi[None]}
-        for column in ("baseline", "scenario"):      # time per DAU of the total: a ratio of means
-            combined["time_spent_min"][column] = (combined["minutes"][column]
-                                                  / (DAYS_PER_WEEK * combined["dau"][column]))
+            combined[quantity] = {"baseline": point_quo_all[quantity][None], "scenario": point_plan_all[quantity][None],
+                                  "lo": lo[None], "hi": hi[None]}
         combined["rollout_share"] = ((per_market["dau"]["baseline"] * shares).sum(axis=0, keepdims=True)
                                      / combined["dau"]["baseline"])
         totals = {}
@@ -263,6 +259,18 @@ class AppQueries:
                                 "incremental": _total(scenario_total - baseline_total,
                                                       scenario_paths - baseline_paths, level)}
         return Forecast(self.fit.panel.app, names, weeks, level, per_market, combined, totals)
+
+    def point_forecast(self, shares: np.ndarray, index: np.ndarray) -> dict[str, np.ndarray]:
+        """The point forecast of a share path (forecastable markets at `index` x weeks): the
+        baselines' forecast plus the point estimate's effects, quantity -> markets x weeks.
+
+        It is what the backtest scores (the forecast without its noise, the median of a path's
+        log), so it does not move with the interval level or the width of the band; a mean over
+        paths would, by the convexity of exp, where the band is wide.
+        """
+        base = baseline_logs(self.fit.baseline.mean[:, index, :shares.shape[1]])
+        effects = self.log_effects(shares, self.forecast_rows[index], 0.9, forecast=True, paths=False)[0]
+        return {q: np.exp(base[q] + effects[q][..., 0]) for q in QUANTITIES}
 
     def _scenario_paths(self, shares: np.ndarray, index: np.ndarray, level: float) -> tuple[dict, dict]:
         """Status-quo and plan levels on every path (quantity -> markets x weeks x paths) for a
@@ -324,10 +332,6 @@ def _total(mean: float, paths: np.ndarray, level: float) -> dict[str, float]:
     """A total's {mean, lo, hi}: the mean as given (the sum of the weekly rows), the band of its paths."""
     lo, hi = interval(paths, level)
     return {"mean": mean, "lo": float(lo), "hi": float(hi)}
-
-
-def _path_mean(values: np.ndarray) -> np.ndarray:
-    return values.mean(axis=-1).astype(np.float64)
 
 
 def _forecast_rows(values: dict, names: list[str], weeks: list[str]) -> pd.DataFrame:
