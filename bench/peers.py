@@ -42,7 +42,6 @@ from data import simulate_world  # noqa: E402
 from training.model.panel import app_panels  # noqa: E402
 from training.model.backtest import SEASON, rolling_origin_backtest  # noqa: E402
 from training.model.baseline import fit_baselines  # noqa: E402
-from training.model.effects import demean_markets  # noqa: E402
 from data.simulator import DESIGNS, WorldSpec  # noqa: E402
 from training.evaluation import held_out_world  # noqa: E402
 from training.model.estimator import ImpactModel  # noqa: E402
@@ -54,6 +53,11 @@ OUT = Path(__file__).parent / "out"
 
 # ---------------------------------------------------------------------- 1. effect recovery
 
+def two_way_demean(values: np.ndarray) -> np.ndarray:
+    """markets x weeks less market and week means (the two-way fixed effects of a balanced panel)."""
+    return values - values.mean(axis=1, keepdims=True) - values.mean(axis=0, keepdims=True) + values.mean()
+
+
 def ours(panel: pd.DataFrame, seed: int) -> dict:
     model = ImpactModel(seed=seed, backtest_origins=0).fit(panel)
     return {app: model.attribute(app).totals["minutes"]["incremental"] for app in model.apps}
@@ -63,9 +67,7 @@ def twfe(panel: pd.DataFrame) -> dict:
     """log minutes on the raw share with market and week effects; CR1 standard errors by market."""
     out = {}
     for app, p in app_panels(panel)[0].items():
-        y = p.log_minutes - p.log_minutes.mean(axis=1, keepdims=True)
-        x = p.share - p.share.mean(axis=1, keepdims=True)
-        y, x = demean_markets(y), demean_markets(x)                 # balanced panel: two-way demeaning
+        y, x = two_way_demean(p.log_minutes), two_way_demean(p.share)   # balanced panel: market and week effects out
         beta = np.vdot(x, y) / np.vdot(x, x)
         score = (x * (y - beta * x)).sum(axis=1)                     # per market
         g, n, k = x.shape[0], x.size, 1 + x.shape[0] + x.shape[1] - 1
