@@ -37,8 +37,7 @@ OUTCOMES = {"minutes": [0, 1], "ad_revenue_usd": [2]}   # outcomes (time, dau, r
 QUANTITY_OF_OUTCOME = ("minutes", "minutes", "ad_revenue_usd")
 HEADLINE_HORIZON = 13   # weeks: the promotion gate's MASE
 SCALE_LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
-GROWTH_LIMITS = (0.0, 1.0)
-PLAUSIBLE_MASE_RATIO = 1.25   # trend kinds within this factor of the best MASE widen the band   # the fitted exponent b of a scale's growth with the horizon step
+GROWTH_LIMITS = (0.0, 1.0)    # the fitted exponent b of a scale's growth with the horizon step
 ROWS = ("market", "ALL", "total")
 
 

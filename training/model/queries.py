@@ -2,9 +2,9 @@
 
 `AppQueries` holds the query maths (effect paths under each draw's shape, status-quo paths,
 conformal noise scales) and nothing fitted: it only reads the plain arrays of an `AppFit`.
-What does not depend on the question is computed once: the noise paths and shape tables as
-cached properties, the status-quo paths and max-t factors per interval level in bounded
-least-recently-used caches. Every question reads its interval level rounded to 4 decimals, the
+What does not depend on the question is computed once: the noise paths, the shape tables and
+the status quo's point forecast as cached properties, the status-quo paths and max-t factors
+per interval level in bounded least-recently-used caches. Every question reads its interval level rounded to 4 decimals, the
 caches' key, so 0.9 and 0.9000000001 get the same answer. Point forecasts come from the
 baselines' forecast and the point effects, not from the paths (`point_forecast`): moving the
 level moves only the band.
@@ -116,8 +116,7 @@ class AppQueries:
         parts = fit.baseline.noise_parts(fit.baseline.mean.shape[-1], len(fit.draws["log_time"]), rng)
         common = np.stack([parts.common[fit.backtest.common_kind(q)][:, o] for o, q in enumerate(QUANTITY_OF_OUTCOME)],
                           axis=1)
-        as_float32 = lambda paths: np.ascontiguousarray(np.moveaxis(paths, 0, -1), dtype=np.float32)  # noqa: E731
-        return as_float32(common[:, :, None]), as_float32(parts.own)
+        return _draws_last(common[:, :, None]), _draws_last(parts.own)
 
     @cached_property
     def shape_tables(self) -> dict:
@@ -145,26 +144,31 @@ class AppQueries:
 
     # ------------------------------------------------------------------ effects
 
-    def log_effects(self, shares: np.ndarray, markets: np.ndarray, level: float, forecast: bool,
-                    dtype=np.float64, quantities: tuple[str, ...] | None = None,
-                    paths: bool = True) -> tuple[dict, dict | None]:
-        """Point and per-path log effects (markets x weeks x 1 / x paths) of a share path.
+    def responses(self, shares: np.ndarray, markets: np.ndarray, forecast: bool, dtype=np.float64) -> np.ndarray:
+        """The response of a share path under every shape the draws use (markets x weeks x shapes).
 
         `markets` are positions among all the app's markets. `forecast=True` continues each
-        shape's exposure from the end of the history; otherwise the shares are the history
-        itself. Paths are widened for a `level` interval (`paths=False`: the point alone).
+        shape's exposure from the end of the history; otherwise the shares are the history itself.
         """
         t = self.shape_tables
         # every distinct carry-over in one pass (markets x carry-overs x weeks), then every shape's saturation
         initial = self.fit.last_exposure[t["first_of_carryover"]][:, markets].T if forecast else 0.0
         exposure = adstock(shares[:, None, :], t["distinct"], initial)
         exposure = np.moveaxis(exposure, 1, -1)[..., t["carryover_of_used"]]         # markets x weeks x used shapes
-        responses = hill(exposure, t["half_saturation"], t["hill_exponent"]).astype(dtype)
-        point = point_log_effects(vars(self.fit.effect), responses[..., t["selected"]])
-        if not paths:
-            return point, None
-        paths = path_log_effects(self.fit.draws, responses[..., t["of_draw"]], point, self.inflation(level),
-                                 quantities)
+        return hill(exposure, t["half_saturation"], t["hill_exponent"]).astype(dtype)
+
+    def point_log_effects(self, responses: np.ndarray) -> dict[str, np.ndarray]:
+        """Log effects of the point estimate (markets x weeks x 1) from `responses`."""
+        return point_log_effects(vars(self.fit.effect), responses[..., self.shape_tables["selected"]])
+
+    def log_effects(self, shares: np.ndarray, markets: np.ndarray, level: float, forecast: bool,
+                    dtype=np.float64, quantities: tuple[str, ...] | None = None) -> tuple[dict, dict]:
+        """Point and per-path log effects (markets x weeks x 1 / x paths) of a share path (see
+        `responses`); paths are widened for a `level` interval."""
+        responses = self.responses(shares, markets, forecast, dtype)
+        point = self.point_log_effects(responses)
+        paths = path_log_effects(self.fit.draws, responses[..., self.shape_tables["of_draw"]], point,
+                                 self.inflation(level), quantities)
         return point, paths
 
     def effect_summary(self, level: float = 0.9) -> dict[str, dict[str, float]]:
@@ -233,7 +237,8 @@ class AppQueries:
         status quo, on joint sample paths (see `ImpactModel.forecast`)."""
         horizon, level = shares.shape[1], level_key(level)
         quo, plan = self._scenario_paths(shares, index, level)
-        point_quo, point_plan = self.point_forecast(self.status_quo(index, horizon), index), self.point_forecast(shares, index)
+        point_quo = {q: v[index, :horizon] for q, v in self.status_quo_point.items()}
+        point_plan = self.point_forecast(shares, index)
 
         names = [self.forecast_markets[i] for i in index]
         weeks = self.future_week_labels[:horizon]
@@ -269,8 +274,15 @@ class AppQueries:
         paths would, by the convexity of exp, where the band is wide.
         """
         base = baseline_logs(self.fit.baseline.mean[:, index, :shares.shape[1]])
-        effects = self.log_effects(shares, self.forecast_rows[index], 0.9, forecast=True, paths=False)[0]
+        effects = self.point_log_effects(self.responses(shares, self.forecast_rows[index], forecast=True))
         return {q: np.exp(base[q] + effects[q][..., 0]) for q in QUANTITIES}
+
+    @cached_property
+    def status_quo_point(self) -> dict[str, np.ndarray]:
+        """The status quo's point forecast, every forecastable market, the longest horizon (the
+        same for every question, so computed once and sliced)."""
+        index = np.arange(len(self.forecast_rows))
+        return self.point_forecast(self.status_quo(index, self.fit.baseline.mean.shape[-1]), index)
 
     def _scenario_paths(self, shares: np.ndarray, index: np.ndarray, level: float) -> tuple[dict, dict]:
         """Status-quo and plan levels on every path (quantity -> markets x weeks x paths) for a
@@ -327,6 +339,11 @@ class AppQueries:
 
 
 # ---------------------------------------------------------------------- helpers
+
+def _draws_last(paths: np.ndarray) -> np.ndarray:
+    """Paths (draws on axis 0) with the draws last, as contiguous float32 (fast; ample precision)."""
+    return np.ascontiguousarray(np.moveaxis(paths, 0, -1), dtype=np.float32)
+
 
 def _total(mean: float, paths: np.ndarray, level: float) -> dict[str, float]:
     """A total's {mean, lo, hi}: the mean as given (the sum of the weekly rows), the band of its paths."""
