@@ -7,6 +7,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PANEL  := data/generated/panel.parquet
 PORT   ?= 3000
+# One-off breaks of the demo panel that `make run` tells the model of (app:quantity:first:last, comma
+# separated; empty for none): WhatsApp's Updates-tab ads ramping its revenue in 2025.
+KNOWN_BREAKS ?= whatsapp:ad_revenue_usd:2025-06-16:2025-12-08
 
 .PHONY: help install dev run data test test-slow bench bench-tools clean lock
 
@@ -37,7 +40,7 @@ $(PANEL): | $(VENV)/.installed
 data: $(PANEL)  ## write the default simulated panel if it is missing
 
 run: install data  ## install, make the default data, train a champion if there is none, serve on PORT (3000)
-	$(BIN)/impact train --data $(PANEL) --if-no-champion
+	$(BIN)/impact train --data $(PANEL) --if-no-champion --set known_breaks=$(KNOWN_BREAKS)
 	$(BIN)/impact serve --port $(PORT)
 
 test: dev  ## run the test suite (fast tier; what CI runs)

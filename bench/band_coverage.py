@@ -56,7 +56,7 @@ the truth (market rows: also per market); "total" is the 26-week total of all ma
 point per world and app); the error per half-width is the median |truth - forecast| / half the
 band's width (about 0.4 for a calibrated 90% band of normal errors, 1.0 at 50%).
 
-""" + summary_tables(scores)
+""" + summary_tables(scores) + "\n" + app_tables(scores)
     write_section("band_coverage", body)
     print(body)
 
@@ -79,6 +79,22 @@ def summary_tables(scores: pd.DataFrame) -> str:
 |---|---|---|---|---|---|---|---|---|---|
 """ + "\n".join(lines) + "\n")
     return "\n".join(out)
+
+
+def app_tables(scores: pd.DataFrame) -> str:
+    """Per quantity and app, every design together, at 50% and 90%: where an app's own history
+    (WhatsApp's 2025 ads launch in its revenue) sets its bands apart."""
+    frame = scores[scores["level"].isin([0.5, 0.9])]
+    table = frame.groupby(["quantity", "app", "level"]).agg(
+        market=("market_coverage", "mean"), all_rows=("all_coverage", "mean"),
+        market_ratio=("market_error_per_halfwidth", "median"))
+    lines = [f"| {quantity} | {app} | {level:.0%} | {r.market:.1%} | {r.all_rows:.1%} | {r.market_ratio:.2f} |"
+             for (quantity, app, level), r in table.iterrows()]
+    return """### by app, every design together
+
+| quantity | app | level | market rows held | ALL rows held | market error / half-width |
+|---|---|---|---|---|---|
+""" + "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -87,6 +87,7 @@ class WorldSpec:
         default_factory=lambda: {"facebook": 1.0, "instagram": 1.15, "whatsapp": 0.015})
     whatsapp_ads_start: date = date(2025, 6, 16)
     whatsapp_ads_multiplier: float = 4.0
+    whatsapp_ads_ramp_weeks: int = 26
     # USD per minute in the US on Facebook at the start (sets the revenue level).
     usd_per_minute: float = 0.0107
     # Global ad price index, log level on 1 January of each year (the 2022 slowdown, then growth).
@@ -133,6 +134,13 @@ class WorldSpec:
     def noise_tail_df(self) -> float | None:
         """Degrees of freedom of the noise innovations' Student t, or None for normal ones."""
         return self.tail_df if self.design == "heavy_tails" else None
+
+    @property
+    def known_breaks(self) -> tuple[str, ...]:
+        """The one-off breaks a user of this world knows of, as `ImpactModel(known_breaks=...)`
+        takes them: WhatsApp's ads launch ramping its revenue (public: Updates-tab ads, 2025)."""
+        last = pd.Timestamp(self.whatsapp_ads_start) + pd.Timedelta(weeks=self.whatsapp_ads_ramp_weeks - 1)
+        return (f"whatsapp:ad_revenue_usd:{self.whatsapp_ads_start.isoformat()}:{last.date().isoformat()}",)
 
 
 @dataclass
@@ -381,7 +389,7 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
     wa_ads = np.zeros(n_weeks)
     wa_start = _week_index(weeks, spec.whatsapp_ads_start)
     wa_ads[wa_start:] = np.log(spec.whatsapp_ads_multiplier) * np.minimum(
-        np.arange(1, n_weeks - wa_start + 1) / 26.0, 1.0)
+        np.arange(1, n_weeks - wa_start + 1) / spec.whatsapp_ads_ramp_weeks, 1.0)
     app_price_path = np.where(np.array(apps)[app_of] == "whatsapp", 1.0, 0.0)[:, None] * wa_ads[None, :]
     log_price = (np.log(spec.usd_per_minute * price)[:, None] + app_price_path
                  + price_index(weeks, spec.price_index_knots)[None, :]

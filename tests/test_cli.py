@@ -88,6 +88,7 @@ def test_validate_prints_the_warnings_of_a_short_series(tmp_path):
     ("grid=[[0.5,0.35]]", "grid needs a JSON list of [carryover, half_saturation, hill_exponent] triples"),
     ("grid=[[1.5,0.35,1.0]]", "The 'grid' parameter of ImpactModel must be a non-empty sequence"),
     ("grid=[]", "The 'grid' parameter of ImpactModel must be a non-empty sequence"),
+    ("known_breaks=whatsapp:ad_revenue_usd:2025-06-16", "known break 'whatsapp:ad_revenue_usd:2025-06-16' must be"),
     ("seed=3", "seed is not set with --set (use --seed)"),
     ("colour=blue", "use key=value with key one of backtest_horizon, backtest_origins, baseline_fit_weeks"),
     ("n_bootstrap", "use key=value"),

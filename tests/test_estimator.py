@@ -45,11 +45,22 @@ def test_clone_of_a_fitted_model_is_unfitted_with_the_same_parameters(small_mode
     ({"grid": ((0.5, 0.35, 1.5),)}, "must be a non-empty sequence of ResponseShape"),
     ({"grid": (ResponseShape(0.5, 0.35, 1.5),) * 2}, "lists a shape twice"),
     ({"min_weeks": 10}, "'min_weeks' parameter of ImpactModel must be an int in the range [60, inf)"),
+    ({"known_breaks": ("whatsapp:ad_revenue_usd:2025-06-16",)}, "must be app:quantity:first:last"),
+    ({"known_breaks": ("whatsapp:revenue:2025-06-16:2025-12-08",)}, "quantity must be one of minutes, ad_revenue_usd"),
+    ({"known_breaks": ("whatsapp:minutes:2025-13-01:2025-12-08",)}, "first and last must be dates"),
+    ({"known_breaks": ("whatsapp:minutes:2025-12-08:2025-06-16",)}, "first is after last"),
 ])
 def test_fit_refuses_bad_parameters_with_one_clear_error(small_panel, params, message):
     with pytest.raises(InvalidParameterError) as caught:
         ImpactModel(**params).fit(small_panel)
     assert message.lower() in str(caught.value).lower() and "\n" not in str(caught.value)
+
+
+def test_a_known_break_of_an_app_the_panel_lacks_is_refused_before_any_fitting(default_world):
+    model = ImpactModel(known_breaks=("tiktok:minutes:2025-06-16:2025-12-08",))
+    with pytest.raises(InvalidParameterError, match=r"names app\(s\) tiktok that the panel does not model \(it has "
+                                                    r"facebook, instagram, whatsapp\)"):
+        model.fit(default_world.panel)
 
 
 def test_backtest_horizons_other_than_13_and_26_are_reported(small_model):

@@ -127,11 +127,23 @@ def _parse_grid(text: str) -> tuple:
                          "e.g. [[0.7,0.35,1.5],[0.5,0.6,1.0]]") from None
 
 
+def _parse_known_breaks(text: str) -> tuple[str, ...]:
+    """Comma-separated app:quantity:first:last spans (see `backtest.parse_known_break`)."""
+    from training.model.backtest import parse_known_break
+    breaks = tuple(item.strip() for item in text.split(",") if item.strip())
+    for item in breaks:
+        parse_known_break(item)
+    return breaks
+
+
+PARSERS_BY_NAME = {"grid": _parse_grid, "known_breaks": _parse_known_breaks}
+
+
 def settable_parameters() -> dict:
     """`--set` keys and their parsers, from the model's own parameters and their default types."""
     from training.model.estimator import ImpactModel
-    parsers = {bool: _parse_bool, int: _parse_int, tuple: _parse_grid}
-    return {key: parsers[type(default)] for key, default in ImpactModel().get_params().items()
+    parsers = {bool: _parse_bool, int: _parse_int}
+    return {key: PARSERS_BY_NAME.get(key) or parsers[type(default)] for key, default in ImpactModel().get_params().items()
             if key not in NOT_SETTABLE}
 
 

@@ -82,12 +82,15 @@ class HeldOutWorld:
 
 
 def held_out_world(seed: int, spec: WorldSpec | None = None, horizon: int = 26, **params) -> HeldOutWorld:
-    """Simulate, hold back, train (`params` go to ImpactModel) and play the status quo forward."""
+    """Simulate, hold back, train (`params` go to ImpactModel) and play the status quo forward.
+
+    The model is told the world's known one-off breaks (`WorldSpec.known_breaks`), as a user who
+    knows of WhatsApp's ads launch would tell it, unless `params` say otherwise."""
     spec = spec or WorldSpec()
     panel = simulate_world(seed=seed, spec=spec).panel
     cutoff = np.sort(panel["week"].unique())[-horizon]
     history = panel[panel["week"] < cutoff]
-    model = ImpactModel(**{"seed": seed, **params}).fit(history)
+    model = ImpactModel(**{"seed": seed, "known_breaks": spec.known_breaks, **params}).fit(history)
     truth = {app: status_quo_truth(model, app, seed, spec, horizon) for app in model.apps}
     return HeldOutWorld(spec.design, seed, history, model, truth)
 

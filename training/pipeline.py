@@ -148,6 +148,7 @@ def _log_run(model: ImpactModel, panel: pd.DataFrame, data: Path, seed: int, mod
         "grid_points": len(grid), "grid_carryover": sorted({g[0] for g in grid}),
         "grid_half_saturation": sorted({g[1] for g in grid}), "grid_hill_exponent": sorted({g[2] for g in grid}),
         **params,
+        "known_breaks": ",".join(params["known_breaks"]) or "none",
         **{f"{app}.{name}": value for app in model.apps for name, value in vars(model.response_shape(app)).items()},
         **{f"{app}.baseline_trend": json.dumps(model.backtest_summary(app).trend) for app in model.apps},
         **{f"{app}.baseline_common": json.dumps(model.backtest_summary(app).common) for app in model.apps},

@@ -18,6 +18,11 @@ the backtest level is kept. The two kinds differ less in each step's width, whic
 fits either way, than in persistence: the band of the horizon's total (`/forecast` totals) is
 narrow when shared errors revert and wide when they persist, so the kind is chosen by the
 interval score of that total.
+
+Known one-off breaks (a launch that multiplied a series, declared by the user as week spans per
+quantity) are not ordinary forecast error: origins whose forecast window crosses one are still
+scored for MASE and the trend choice, but left out of the calibration of that quantity's bands
+(`calibration_skipped`), which would otherwise be as wide as the break for years after it.
 """
 
 from __future__ import annotations
@@ -195,6 +200,9 @@ class BacktestResult:
     coverage_levels: dict[str, dict[str, dict[float, float]]] = field(default_factory=dict)
     """row kind ("market", "ALL") -> quantity -> level -> held-out coverage over the whole horizon"""
     example: dict | None = None                       # last origin, all markets: weeks, actual, forecast, lo, hi
+    calibration_skipped: dict[str, list[str]] = field(default_factory=dict)
+    """quantity -> origins (last week seen) left out of the band calibration: their forecast
+    window crosses a known one-off break"""
 
     def common_kind(self, quantity: str) -> str:
         return (self.common or {}).get(quantity, "ar")
@@ -203,7 +211,8 @@ class BacktestResult:
 def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, horizon: int = 26,
                             n_origins: int = 8, spacing: int = 13, fit_weeks: int = 156,
                             n_paths: int = 300, level: float = 0.9, report_at: tuple[int, ...] | None = None,
-                            trends: tuple[str, ...] | None = None, seed: int = 0) -> BacktestResult:
+                            trends: tuple[str, ...] | None = None, seed: int = 0,
+                            known_breaks: dict[str, list[tuple[int, int]]] | None = None) -> BacktestResult:
     """Backtest baselines of de-effected (log time, log dau, log revenue) x markets x weeks.
 
     Origins are `spacing` weeks apart, the last one `horizon` weeks before the end. At each
@@ -211,7 +220,9 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
     window) and `horizon` observed weeks after it is scored; the others sit that origin out.
     Every trend kind (TRENDS) is fitted at every origin; per quantity the kind with the lowest
     MASE over the whole horizon is chosen, unless `trends` (per outcome) fixes them; the bands are
-    calibrated on each origin forecast by the kind the other origins choose.
+    calibrated on each origin forecast by the kind the other origins choose, leaving out the
+    origins whose forecast window crosses one of the quantity's `known_breaks` (week index spans,
+    first and last week included); at least two origins must remain.
     Scores are reported over the first h steps for each h in `report_at` (default
     `reported_horizons(horizon)`). Raises PanelShapeError when no origin has a series to score.
     """
@@ -227,8 +238,8 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
                               f"and {horizon} more after any of the {n_origins} origins; lower backtest_horizon "
                               "or baseline_fit_weeks, or set backtest_origins=0")
     rng = np.random.default_rng(seed)
-    origins = [_score_origin(log_series, weeks, origin, markets, horizon, fit_weeks, n_paths, rng, seed)
-               for origin, markets in plan]
+    origins = [_score_origin(log_series, weeks, origin, markets, horizon, fit_weeks, n_paths, rng, seed,
+                             outcome_breaks(known_breaks)) for origin, markets in plan]
     naive = {q: {h: _mean_over_steps([o["naive_errors"][q] for o in origins], h) for h in report_at}
              for q in QUANTITIES}
     if trends is None:
@@ -236,12 +247,19 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
     else:
         chosen = {q: trends[OUTCOMES[q][0]] for q in QUANTITIES}
     scales, common_kinds, coverage, coverage_all, coverage_levels = {}, {}, {}, {}, {row: {} for row in ROWS}
+    skipped = {}
     for q in QUANTITIES:
         # each origin is scored with the kind the other origins choose: the kind that won on an
         # origin's own errors would make the bands as optimistic as its win was lucky
         honest = [chosen[q] if trends is not None or len(origins) < 3
                   else _best_kind(origins[:i] + origins[i + 1:], q, horizon) for i in range(len(origins))]
-        scored = [_origin_scores(o, q, kind) for o, kind in zip(origins, honest)]
+        crossing = [_crosses(o["origin"], horizon, (known_breaks or {}).get(q, [])) for o in origins]
+        skipped[q] = [str(weeks[o["origin"] - 1].date()) for o, crosses in zip(origins, crossing) if crosses]
+        if len(origins) - len(skipped[q]) < min(2, len(origins)):
+            raise PanelShapeError(f"the known breaks of {q} leave {len(origins) - len(skipped[q])} of {len(origins)} "
+                                  "backtest origins to calibrate the bands on; at least 2 are needed: declare a "
+                                  "shorter break or backtest on more origins")
+        scored = [_origin_scores(o, q, kind) for o, kind, crosses in zip(origins, honest, crossing) if not crosses]
         laws = {kind: calibrate(scored, kind) for kind in COMMON_KINDS}
         score = {kind: np.mean([o.total_interval_score(kind, laws[kind][0], level) for o in scored])
                  for kind in COMMON_KINDS}
@@ -267,9 +285,49 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
         common=common_kinds,
         level=level,
         trend=chosen,
+        calibration_skipped=skipped,
         example=_example(origins[-1], last_scored, chosen["minutes"], weeks, horizon, scales["minutes"],
                          common_kinds["minutes"], level),
     )
+
+
+def parse_known_break(text: str) -> tuple[str, str, pd.Timestamp, pd.Timestamp]:
+    """"app:quantity:first:last" (ISO dates, first <= last) -> its parts; ValueError naming what is wrong."""
+    parts = text.split(":")
+    if len(parts) != 4:
+        raise ValueError(f"known break '{text}' must be app:quantity:first:last, e.g. "
+                         "whatsapp:ad_revenue_usd:2025-06-16:2025-12-15")
+    app, quantity, first, last = parts
+    if quantity not in QUANTITIES:
+        raise ValueError(f"known break '{text}': quantity must be one of {', '.join(QUANTITIES)}")
+    try:
+        first, last = pd.Timestamp(first), pd.Timestamp(last)
+    except ValueError:
+        raise ValueError(f"known break '{text}': first and last must be dates (YYYY-MM-DD)") from None
+    if first > last:
+        raise ValueError(f"known break '{text}': first is after last")
+    return app, quantity, first, last
+
+
+def break_spans(known_breaks: tuple[str, ...], app: str, weeks: pd.DatetimeIndex) -> dict[str, list[tuple[int, int]]]:
+    """The known breaks of `app` as week index spans per quantity (the weeks of `weeks` they cover)."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for text in known_breaks:
+        name, quantity, first, last = parse_known_break(text)
+        if name == app:
+            span = (int(weeks.searchsorted(first)), int(weeks.searchsorted(last, side="right")) - 1)
+            spans.setdefault(quantity, []).append(span)
+    return spans
+
+
+def outcome_breaks(known_breaks: dict[str, list[tuple[int, int]]] | None) -> dict[int, list[tuple[int, int]]]:
+    """Known breaks per quantity as spans per outcome of the (time, dau, revenue) stack."""
+    return {o: spans for q, spans in (known_breaks or {}).items() for o in OUTCOMES[q]}
+
+
+def _crosses(origin: int, horizon: int, spans: list[tuple[int, int]]) -> bool:
+    """Whether the forecast window [origin, origin + horizon) meets any (first, last) week span."""
+    return any(first < origin + horizon and last >= origin for first, last in spans)
 
 
 def _best_kind(origins: list[dict], quantity: str, horizon: int) -> str:
@@ -279,7 +337,8 @@ def _best_kind(origins: list[dict], quantity: str, horizon: int) -> str:
 
 
 def _score_origin(log_series: np.ndarray, weeks: pd.DatetimeIndex, origin: int, markets: np.ndarray, horizon: int,
-                  fit_weeks: int, n_paths: int, rng: np.random.Generator, seed: int) -> dict:
+                  fit_weeks: int, n_paths: int, rng: np.random.Generator, seed: int,
+                  breaks: dict[int, list[tuple[int, int]]]) -> dict:
     """One origin: every trend kind's forecast, errors and unscaled noise summaries, and the actuals."""
     series = log_series[:, markets]
     actual = _quantities(series[:, :, origin:origin + horizon])
@@ -292,7 +351,8 @@ def _score_origin(log_series: np.ndarray, weeks: pd.DatetimeIndex, origin: int, 
         naive_errors[q] = np.abs(np.exp(season_ago[q]) - np.exp(actual[q])) / scale[q]
     kinds = {}
     for kind in TRENDS:
-        fit = fit_baselines(series[:, :, :origin], weeks[:origin], horizon, fit_weeks, (kind,) * 3, seed=seed)
+        fit = fit_baselines(series[:, :, :origin], weeks[:origin], horizon, fit_weeks, (kind,) * 3, seed=seed,
+                            breaks=breaks)
         parts = fit.noise_parts(horizon, n_paths, rng)
         point = _quantities(fit.mean)
         kinds[kind] = {

@@ -125,14 +125,18 @@ def fit_series(values: np.ndarray, x_fit: np.ndarray, x_future: np.ndarray, tren
 
 
 def fit_baselines(series: np.ndarray, weeks: pd.DatetimeIndex, max_horizon: int = 104,
-                  fit_weeks: int = 156, trends: tuple[str, ...] | None = None, seed: int = 0) -> BaselineFit:
+                  fit_weeks: int = 156, trends: tuple[str, ...] | None = None, seed: int = 0,
+                  breaks: dict[int, list[tuple[int, int]]] | None = None) -> BaselineFit:
     """Fit every series (outcomes x markets x weeks, log scale) and forecast `max_horizon` weeks.
 
     Each series is fitted on its own window (its finite values, which must run to the last
     week) up to its last `fit_weeks` weeks. `trends` gives each outcome's trend kind (see
     `fit_series`); "ct" by default. Residuals sit on the calendar of the last weeks; a market
     with a shorter history has the weeks before it filled with its own residuals drawn at random
-    (`seed`), so whole weeks can still be resampled across markets.
+    (`seed`), so whole weeks can still be resampled across markets. The residuals of known one-off
+    breaks (`breaks`: outcome -> week index spans) and of the week after each (the AR(1) lag
+    carries a break one week on) are not ordinary noise: they are replaced the same way, so the
+    sample paths do not resample a launch.
     """
     trends = tuple(trends or ("ct",) * series.shape[0])
     n_out, n_mk, n_weeks = series.shape
@@ -152,6 +156,13 @@ def fit_baselines(series: np.ndarray, weeks: pd.DatetimeIndex, max_horizon: int 
             mean[o, m], phi[o, m], resid = fit_series(series[o, m, start:], x_all[start:], x_future, trends[o])
             own = n_weeks - start - 2
             residuals[o, m, -own:] = resid[-own:]
+    first_residual_week = n_weeks - n_resid
+    for o, spans in (breaks or {}).items():
+        in_break = np.zeros(n_resid, dtype=bool)
+        for first, last in spans:
+            in_break[max(first - first_residual_week, 0):max(last + 2 - first_residual_week, 0)] = True
+        if (np.isfinite(residuals[o]) & ~in_break).any(axis=-1).all():     # every series keeps some residuals
+            residuals[o, :, in_break] = np.nan
     _fill_from_own(residuals, np.random.default_rng(seed))
     phi = np.clip(phi, -0.99, 0.99)
     integrated = np.array([t == "level" for t in trends])

@@ -27,8 +27,8 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
 from training.model import did
-from training.model.backtest import (BacktestResult, headline_mase, rolling_origin_backtest,
-                                     uncalibrated_backtest)
+from training.model.backtest import (BacktestResult, break_spans, headline_mase, outcome_breaks, parse_known_break,
+                                     rolling_origin_backtest, uncalibrated_backtest)
 from training.model.baseline import fit_baselines
 from training.model.effects import (DEFAULT_GRID, BootstrapGram, EffectEstimate, FixedEffects, ResponseShape,
                                     bootstrap_effects, bootstrap_fit_gain, bootstrap_gram, estimate_effects,
@@ -62,12 +62,14 @@ class ImpactModel(BaseEstimator):
         "backtest_origins": [Interval(Integral, 0, 52, closed="both")],
         "min_weeks": [Interval(Integral, 60, None, closed="left")],
         "shared_shape": ["boolean"],
+        "known_breaks": [tuple, list],
         "seed": [Interval(Integral, 0, None, closed="left")],
     }
 
     def __init__(self, n_bootstrap: int = 200, fourier_order: int = 2, grid: tuple[ResponseShape, ...] = DEFAULT_GRID,
                  baseline_fit_weeks: int = 156, max_horizon: int = 104, backtest_horizon: int = 26,
-                 backtest_origins: int = 8, min_weeks: int = 104, shared_shape: bool = True, seed: int = 0):
+                 backtest_origins: int = 8, min_weeks: int = 104, shared_shape: bool = True,
+                 known_breaks: tuple[str, ...] = (), seed: int = 0):
         self.n_bootstrap = n_bootstrap
         self.fourier_order = fourier_order
         self.grid = grid
@@ -77,6 +79,7 @@ class ImpactModel(BaseEstimator):
         self.backtest_origins = backtest_origins
         self.min_weeks = min_weeks
         self.shared_shape = shared_shape
+        self.known_breaks = known_breaks
         self.seed = seed
 
     def validate_params(self) -> None:
@@ -90,6 +93,11 @@ class ImpactModel(BaseEstimator):
                 f"[0, 1), half_saturation > 0, hill_exponent > 0). Got {bad[0] if bad else 'an empty grid'} instead.")
         if len(set(self.grid)) != len(self.grid):
             raise InvalidParameterError("The 'grid' parameter of ImpactModel lists a shape twice.")
+        for text in self.known_breaks:
+            try:
+                parse_known_break(text)
+            except (ValueError, AttributeError) as exc:
+                raise InvalidParameterError(f"The 'known_breaks' parameter of ImpactModel: {exc}") from None
         if self.backtest_horizon > self.max_horizon:
             raise InvalidParameterError(f"The 'backtest_horizon' parameter of ImpactModel ({self.backtest_horizon}) "
                                         f"must not exceed max_horizon ({self.max_horizon}).")
@@ -104,6 +112,10 @@ class ImpactModel(BaseEstimator):
         self.apps_: dict[str, AppFit] = {}
         self.stage_seconds_ = {stage: 0.0 for stage in STAGES}
         panels, self.left_out_ = app_panels(panel, self.min_weeks)
+        unknown = sorted({parse_known_break(text)[0] for text in self.known_breaks} - set(panels))
+        if unknown:
+            raise InvalidParameterError(f"The 'known_breaks' parameter of ImpactModel names app(s) {', '.join(unknown)} "
+                                        f"that the panel does not model (it has {', '.join(panels)}).")
         clock = time.perf_counter()
         designs = {app: FixedEffects(self._basis(p), p.observed) for app, p in panels.items()}
         scores = {}
@@ -175,7 +187,8 @@ class ImpactModel(BaseEstimator):
         de_effected = de_effect(app_panel, effect, response)
         if self.backtest_origins > 0:
             backtest = rolling_origin_backtest(de_effected, app_panel.weeks, self.backtest_horizon,
-                                               self.backtest_origins, fit_weeks=self.baseline_fit_weeks, seed=self.seed)
+                                               self.backtest_origins, fit_weeks=self.baseline_fit_weeks, seed=self.seed,
+                                               known_breaks=break_spans(self.known_breaks, app, app_panel.weeks))
         else:   # attribution-only fits (statistical sweeps): uncalibrated forecast noise
             backtest = uncalibrated_backtest(self.backtest_horizon)
         done("backtest")
@@ -183,7 +196,8 @@ class ImpactModel(BaseEstimator):
         trends = (backtest.trend["minutes"], backtest.trend["minutes"], backtest.trend["ad_revenue_usd"])
         series = de_effected[:, app_panel.forecastable]
         baseline = fit_baselines(series, app_panel.weeks, self.max_horizon, self.baseline_fit_weeks, trends,
-                                 seed=self.seed)
+                                 seed=self.seed, breaks=outcome_breaks(break_spans(self.known_breaks, app,
+                                                                                   app_panel.weeks)))
         done("baselines")
 
         event_study = launch_event_study(app_panel)
@@ -209,7 +223,8 @@ class ImpactModel(BaseEstimator):
             trend = fit.backtest.trend
             out[app] = rolling_origin_backtest(series, app_panel.weeks, self.backtest_horizon, self.backtest_origins,
                                                fit_weeks=self.baseline_fit_weeks, seed=self.seed,
-                                               trends=(trend["minutes"], trend["minutes"], trend["ad_revenue_usd"]))
+                                               trends=(trend["minutes"], trend["minutes"], trend["ad_revenue_usd"]),
+                                               known_breaks=break_spans(self.known_breaks, app, app_panel.weeks))
         return out
 
     # ------------------------------------------------------------------ questions

@@ -125,7 +125,8 @@ def params_to_json(params: dict) -> dict:
 
 def params_from_json(params: dict) -> dict:
     """The inverse of `params_to_json`."""
-    return {**params, "grid": tuple(ResponseShape(*point) for point in params["grid"])}
+    return {**params, "grid": tuple(ResponseShape(*point) for point in params["grid"]),
+            "known_breaks": tuple(params.get("known_breaks", ()))}
 
 
 # ---------------------------------------------------------------------- per app
@@ -145,7 +146,7 @@ def _app_meta(fit: AppFit) -> dict:
                      "coverage_levels": backtest.coverage_levels, "trend": backtest.trend, "common": backtest.common,
                      "scale_levels": list(SCALE_LEVELS),
                      "scales": {q: {part: vars(law) for part, law in laws.items()} for q, laws in backtest.scales.items()},
-                     "example": backtest.example},
+                     "example": backtest.example, "calibration_skipped": backtest.calibration_skipped},
         "event_study": fit.event_study,
     }
 
@@ -174,6 +175,7 @@ def _app_fit(app: str, info: dict, arrays: dict[str, np.ndarray], shapes: tuple[
                                                      for q, levels in table.items()}
                                                for row, table in bt["coverage_levels"].items()},
                               trend=bt["trend"], common=bt["common"], example=bt.get("example"),
+                              calibration_skipped=bt.get("calibration_skipped", {}),
                               scales={q: {part: ScaleLaw(**law) for part, law in laws.items()}
                                       for q, laws in bt["scales"].items()})
     baseline = BaselineFit(**{name: get("baseline/" + name) for name in BASELINE_ARRAYS})
