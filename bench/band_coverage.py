@@ -1,6 +1,6 @@
 """Held-out forecast bands on worlds of several designs: how often they hold the truth.
 
-    python bench/band_coverage.py [--designs default,random_walk,trend_break,heavy_tails] [--seeds 1,2,3] [--jobs 2]
+    python bench/band_coverage.py [--designs default,random_walk,trend_break,heavy_tails] [--seeds 1,...,10] [--jobs 2]
 
 Per world (`training.evaluation.held_out_band_coverage`): the last 26 weeks held back, the
 model trained on the rest, the status quo forecast for every forecastable market and played
@@ -34,7 +34,7 @@ OUT = Path(__file__).parent / "out"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--designs", default=",".join(DESIGNS))
-    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--seeds", default="1,2,3,4,5,6,7,8,9,10")
     parser.add_argument("--jobs", type=int, default=2, help="worlds fitted at once (joblib processes)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]

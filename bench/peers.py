@@ -296,7 +296,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10, help="other effect seeds besides the default world")
     parser.add_argument("--nulls", type=int, default=5, help="null worlds")
     parser.add_argument("--baseline-worlds", type=int, default=1)
-    parser.add_argument("--held-out-seeds", default="1,2,3,4,5", help="part 4: worlds per design")
+    parser.add_argument("--held-out-seeds", default="1,2,3,4,5,6,7,8,9,10", help="part 4: worlds per design")
     parser.add_argument("--jobs", type=int, default=2, help="part 4: worlds fitted at once")
     parser.add_argument("--only-held-out", action="store_true", help="run part 4 alone")
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """How far can trend-change risk lift the held-out bands of the trend_break design? An upper bound.
 
-    python bench/trend_break_oracle.py [--seeds 1,2,3,4,5] [--multipliers 1,2,3] [--jobs 2]
+    python bench/trend_break_oracle.py [--seeds 1,...,10] [--multipliers 1,2,3] [--jobs 2]
 
 The trend_break worlds bend each app's time per DAU at random weeks of their history
 (`breaks_per_year`, normal slope changes of sd `break_slope_sd`), and then once more, by
@@ -81,7 +81,7 @@ def one_world(seed: int, multipliers: tuple[float, ...]) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="1,2,3,4,5")
+    parser.add_argument("--seeds", default="1,2,3,4,5,6,7,8,9,10")
     parser.add_argument("--multipliers", default="1,2,3")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()

@@ -12,7 +12,7 @@ from scipy.stats import norm
 from data.simulator import WorldSpec
 from training.model.backtest import (SCALE_LEVELS, OriginScores, PanelShapeError, break_spans, calibrate,
                                      conformal_quantile, fit_scale_law, held_out_coverage, rolling_origin_backtest)
-from training.model.baseline import fit_baselines
+from training.model.baseline import common_factor, fit_baselines
 
 
 def test_conformal_quantile_is_the_finite_sample_rank():
@@ -141,3 +141,28 @@ def test_the_residuals_of_a_known_break_do_not_drive_the_sample_paths():
     assert np.abs(plain.residuals).max() > 0.3
     assert np.abs(told.residuals).max() < 0.1
     assert np.allclose(told.mean, plain.mean)        # the point forecast is the model's, not the noise's
+
+
+def test_the_common_factor_is_chained_so_a_late_market_does_not_move_it():
+    t = np.arange(120, dtype=float)
+    path = 0.002 * t + 0.05 * np.sin(t / 7)
+    late = np.where(t >= 50, path + 2.0, np.nan)                 # enters at week 50, at a higher level
+    factor = common_factor(np.stack([path, path - 1.0, late]), np.array([0.5, 0.3, 0.2]))
+    assert np.allclose(factor, path - path[0])
+
+
+def test_the_factor_kind_carries_an_app_wide_shift_on_where_ct_pulls_it_back():
+    """Ten markets with their own trends and noise share a level shift of +0.1 twenty weeks before
+    the end (as accumulated app-wide shocks leave them): "ct" reverts towards each market's old
+    trend line, the factor kind keeps the shift in every market."""
+    weeks = pd.date_range("2022-01-03", periods=156, freq="7D")
+    rng = np.random.default_rng(6)
+    t = np.arange(156)
+    shared = np.where(t >= 136, 0.1, 0.0) + np.cumsum(rng.normal(0, 0.002, 156))
+    own = rng.normal(0, 0.01, (10, 1)) * t / 52 + np.array([rng.normal(0, 0.01, 156) for _ in range(10)])
+    series = (shared + own)[None]
+    truth_step = series[0, :, -8:].mean(axis=1)                 # where each market now stands
+    ct = fit_baselines(series, weeks, 26, trends=("ct",)).mean[0, :, -1]
+    factor = fit_baselines(series, weeks, 26, trends=("factor",)).mean[0, :, -1]
+    assert np.median(truth_step - ct) > 0.03                    # "ct" gives much of the shift back
+    assert np.abs(np.median(truth_step - factor)) < 0.02

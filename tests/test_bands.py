@@ -1,4 +1,4 @@
-"""Forecast bands held against worlds of every design, played forward (issue 13; the 20-world
+"""Forecast bands held against worlds of every design, played forward (issue 13; the 40-world
 sweep is tests/test_band_sweep.py, `make test-slow`).
 
 One world per design (default, random_walk, trend_break, heavy_tails), the last 26 weeks held

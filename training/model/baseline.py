@@ -1,9 +1,11 @@
 """Counterfactual baselines: one seasonal statsmodels model per (app, market, outcome) series.
 
 Each series, with the estimated rollout effect removed, gets an AutoReg(1) model with yearly
-Fourier terms and a holiday-week indicator, fitted on the last `fit_weeks` weeks of its own window, either around
-a constant and a linear trend ("ct") or on weekly changes without drift ("level", robust to a
-past ramp or level shift); the model chooses per app and quantity by backtest. Forecasts go up to `max_horizon` weeks.
+Fourier terms and a holiday-week indicator, fitted on the last `fit_weeks` weeks of its own
+window: around a constant and a linear trend ("ct") or on weekly changes without drift ("level",
+robust to a past ramp or level shift); or ("factor") the app-wide factor of all markets on
+weekly changes with a drift, and each market "ct" around it (where app-wide shocks accumulate);
+the model chooses per app and quantity by backtest. Forecasts go up to `max_horizon` weeks.
 
 Noise for sample paths is the model's AR(1) recursion driven by in-sample residuals resampled
 by whole weeks (all markets and outcomes of a week together, so the cross-market correlation of
@@ -97,15 +99,23 @@ def quantity_weights(series: np.ndarray, weeks: int = WEIGHT_WEEKS) -> np.ndarra
     return totals / totals.sum(axis=1, keepdims=True)
 
 
-TRENDS = ("ct", "level")
+SERIES_KINDS = ("ct", "level", "drift")   # how `fit_series` models one series
+INTEGRATED = ("level", "drift")           # the kinds modelled on weekly changes
+FACTOR = "factor"                         # the app-wide factor with drift, each market "ct" around it
+TRENDS = ("ct", "level", FACTOR)          # every kind the backtest fits
 
 
 def fit_series(values: np.ndarray, x_fit: np.ndarray, x_future: np.ndarray, trend: str) -> tuple[np.ndarray, float, np.ndarray]:
     """One series: (forecast, AR(1) coefficient, one-step residuals) for a trend kind.
 
-    "ct": AR(1) around a constant, a linear trend and the seasonal terms.
+    "ct": AR(1) around a constant, a linear trend and the seasonal terms: shocks fade back to
+    the trend line.
     "level": the same on weekly changes without drift (a seasonal random walk with AR(1)
     changes): it does not extrapolate a past ramp or level shift, where "ct" would.
+    "drift": weekly changes with a constant, ARIMA(1,1,0) with drift: shocks persist, as under
+    "level", and the growth continues at its average over the fit window, as under "ct". Where
+    app-wide shocks accumulate, "ct" pulls a forecast back to a trend line the series has left
+    and "level" drops its growth; this one does neither.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -114,14 +124,15 @@ def fit_series(values: np.ndarray, x_fit: np.ndarray, x_future: np.ndarray, tren
             n = len(values)
             forecast = result.predict(start=n, end=n + len(x_future) - 1, exog_oos=x_future)
             return forecast, float(result.params[2]), result.resid
-        if trend == "level":
+        if trend in INTEGRATED:
             changes, x_changes = np.diff(values), np.diff(x_fit, axis=0)
-            result = AutoReg(changes, lags=1, trend="n", exog=x_changes).fit()
+            drift = trend == "drift"
+            result = AutoReg(changes, lags=1, trend="c" if drift else "n", exog=x_changes).fit()
             n = len(changes)
             future_changes = np.diff(np.vstack([x_fit[-1:], x_future]), axis=0)
             steps = result.predict(start=n, end=n + len(x_future) - 1, exog_oos=future_changes)
-            return values[-1] + np.cumsum(steps), float(result.params[0]), result.resid
-    raise ValueError(f"unknown trend '{trend}': use one of {TRENDS}")
+            return values[-1] + np.cumsum(steps), float(result.params[int(drift)]), result.resid
+    raise ValueError(f"unknown trend '{trend}': use one of {SERIES_KINDS}")
 
 
 def fit_baselines(series: np.ndarray, weeks: pd.DatetimeIndex, max_horizon: int = 104,
@@ -131,8 +142,11 @@ def fit_baselines(series: np.ndarray, weeks: pd.DatetimeIndex, max_horizon: int 
 
     Each series is fitted on its own window (its finite values, which must run to the last
     week) up to its last `fit_weeks` weeks. `trends` gives each outcome's trend kind (see
-    `fit_series`); "ct" by default. Residuals sit on the calendar of the last weeks; a market
-    with a shorter history has the weeks before it filled with its own residuals drawn at random
+    `fit_series`), or FACTOR: the app's common factor (`common_factor`) forecast with drift, and
+    each market's deviation from it around its own trend ("ct"), so that app-wide shocks that
+    accumulate carry on in every market while each market's own shocks fade; its residuals are
+    the factor's plus the deviation's. "ct" by default. Residuals sit on the calendar of the last
+    weeks; a market with a shorter history has the weeks before it filled with its own residuals drawn at random
     (`seed`), so whole weeks can still be resampled across markets. The residuals of known one-off
     breaks (`breaks`: outcome -> week index spans) and of the week after each (the AR(1) lag
     carries a break one week on) are not ordinary noise: they are replaced the same way, so the
@@ -147,15 +161,26 @@ def fit_baselines(series: np.ndarray, weeks: pd.DatetimeIndex, max_horizon: int 
     if not observed[:, -1].all():
         raise ValueError("every series given to fit_baselines must be observed on the last week")
     starts = np.maximum(window_bounds(observed)[0], n_weeks - fit_weeks)
-    n_resid = n_weeks - starts.min() - 2            # the "level" kind loses one more week to differencing
+    n_resid = n_weeks - starts.min() - 2            # the integrated kinds lose one more week to differencing
     mean = np.empty((n_out, n_mk, max_horizon))
     phi = np.empty((n_out, n_mk))
     residuals = np.full((n_out, n_mk, n_resid), np.nan)
+    weights = quantity_weights(series)
+    first = starts.min()
     for o in range(n_out):
+        if trends[o] == FACTOR:
+            factor = common_factor(series[o], weights[o])
+            factor_mean, _, factor_resid = fit_series(factor[first:], x_all[first:], x_future, "drift")
         for m, start in enumerate(starts):
-            mean[o, m], phi[o, m], resid = fit_series(series[o, m, start:], x_all[start:], x_future, trends[o])
             own = n_weeks - start - 2
-            residuals[o, m, -own:] = resid[-own:]
+            if trends[o] == FACTOR:
+                deviation, phi[o, m], resid = fit_series(series[o, m, start:] - factor[start:], x_all[start:],
+                                                          x_future, "ct")
+                mean[o, m] = factor_mean + deviation
+                residuals[o, m, -own:] = resid[-own:] + factor_resid[-own:]
+            else:
+                mean[o, m], phi[o, m], resid = fit_series(series[o, m, start:], x_all[start:], x_future, trends[o])
+                residuals[o, m, -own:] = resid[-own:]
     first_residual_week = n_weeks - n_resid
     for o, spans in (breaks or {}).items():
         in_break = np.zeros(n_resid, dtype=bool)
@@ -165,9 +190,19 @@ def fit_baselines(series: np.ndarray, weeks: pd.DatetimeIndex, max_horizon: int 
             residuals[o, :, in_break] = np.nan
     _fill_from_own(residuals, np.random.default_rng(seed))
     phi = np.clip(phi, -0.99, 0.99)
-    integrated = np.array([t == "level" for t in trends])
-    return BaselineFit(mean=mean, phi=phi, residuals=residuals, integrated=integrated,
-                       weights=quantity_weights(series))
+    integrated = np.array([t in INTEGRATED for t in trends])
+    return BaselineFit(mean=mean, phi=phi, residuals=residuals, integrated=integrated, weights=weights)
+
+
+def common_factor(series: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The app-wide factor of markets x weeks (log scale): the weighted mean of the weekly changes
+    of the markets observed in both weeks (weights renormalised over them), cumulated from 0.
+    Chained like a price index, so a market entering or leaving does not move it."""
+    changes = np.diff(series, axis=1)
+    present = np.isfinite(changes)
+    w = np.where(present, weights[:, None], 0.0)
+    mean_change = (np.where(present, changes, 0.0) * w).sum(axis=0) / np.maximum(w.sum(axis=0), 1e-12)
+    return np.concatenate([[0.0], np.cumsum(mean_change)])
 
 
 def _fill_from_own(residuals: np.ndarray, rng: np.random.Generator) -> None:
