@@ -104,3 +104,17 @@ def test_a_bad_set_value_of_every_kind_exits_2_with_one_line(tmp_path, setting, 
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert lines[0].startswith("error: --set") and message in lines[0], lines[0]
     assert not (tmp_path / "impact").exists()              # nothing was opened or written
+
+
+def test_a_known_break_of_an_app_the_data_lacks_exits_2_with_one_line_and_registers_nothing(tmp_path):
+    """The app of a known break can only be checked against the data: after it is read, before any fitting."""
+    assert run("simulate", "--out", str(tmp_path / "world")).returncode == 0
+    env = {**os.environ, "IMPACT_HOME": str(tmp_path / "impact"), "BENTOML_HOME": str(tmp_path / "bentoml")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    result = subprocess.run([IMPACT, "train", "--data", str(tmp_path / "world" / "panel.parquet"), "--quiet",
+                             "--set", "known_breaks=tiktok:minutes:2025-06-16:2025-12-08"],
+                            capture_output=True, text=True, timeout=300, env=env)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "names app(s) tiktok that the panel does not model (it has facebook, instagram, whatsapp)" in lines[0]
+    assert not (tmp_path / "bentoml" / "models").exists()           # nothing was imported as a champion

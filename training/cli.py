@@ -143,8 +143,8 @@ def settable_parameters() -> dict:
     """`--set` keys and their parsers, from the model's own parameters and their default types."""
     from training.model.estimator import ImpactModel
     parsers = {bool: _parse_bool, int: _parse_int}
-    return {key: PARSERS_BY_NAME.get(key) or parsers[type(default)] for key, default in ImpactModel().get_params().items()
-            if key not in NOT_SETTABLE}
+    return {key: PARSERS_BY_NAME.get(key) or parsers[type(default)]
+            for key, default in ImpactModel().get_params().items() if key not in NOT_SETTABLE}
 
 
 def parse_settings(settings: list[str]) -> dict:
@@ -178,6 +178,7 @@ def train(
     import logging
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from sklearn.utils._param_validation import InvalidParameterError
 
     from training import tracking
     from training.model.panel import PanelShapeError
@@ -214,7 +215,7 @@ def train(
         try:
             result = run_training(data, experiment, promote=not no_promote, seed=seed, params=params,
                                   progress=on_stage)
-        except (PanelError, PanelShapeError) as exc:
+        except (PanelError, PanelShapeError, InvalidParameterError) as exc:   # the data, or a parameter it contradicts
             bars.stop()
             fail(str(exc))
         except Exception as exc:

@@ -185,10 +185,11 @@ class ImpactModel(BaseEstimator):
         done("bootstrap")
 
         de_effected = de_effect(app_panel, effect, response)
+        breaks = break_spans(self.known_breaks, app, app_panel.weeks)
         if self.backtest_origins > 0:
             backtest = rolling_origin_backtest(de_effected, app_panel.weeks, self.backtest_horizon,
                                                self.backtest_origins, fit_weeks=self.baseline_fit_weeks, seed=self.seed,
-                                               known_breaks=break_spans(self.known_breaks, app, app_panel.weeks))
+                                               known_breaks=breaks)
         else:   # attribution-only fits (statistical sweeps): uncalibrated forecast noise
             backtest = uncalibrated_backtest(self.backtest_horizon)
         done("backtest")
@@ -196,8 +197,7 @@ class ImpactModel(BaseEstimator):
         trends = (backtest.trend["minutes"], backtest.trend["minutes"], backtest.trend["ad_revenue_usd"])
         series = de_effected[:, app_panel.forecastable]
         baseline = fit_baselines(series, app_panel.weeks, self.max_horizon, self.baseline_fit_weeks, trends,
-                                 seed=self.seed, breaks=outcome_breaks(break_spans(self.known_breaks, app,
-                                                                                   app_panel.weeks)))
+                                 seed=self.seed, breaks=outcome_breaks(breaks))
         done("baselines")
 
         event_study = launch_event_study(app_panel)
