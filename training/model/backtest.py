@@ -357,7 +357,9 @@ def _score_origin(log_series: np.ndarray, weeks: pd.DatetimeIndex, origin: int, 
         naive_errors[q] = np.abs(np.exp(season_ago[q]) - np.exp(actual[q])) / scale[q]
     kinds = {}
     for kind in TRENDS:
-        fit = fit_baselines(series[:, :, :origin], weeks[:origin], horizon, fit_weeks, (kind,) * 3, seed=seed,
+        # an outcome whose quantity cannot choose this kind is fitted "ct" (its record is never read)
+        per_outcome = tuple(kind if kind in CANDIDATE_TRENDS[q] else "ct" for q in QUANTITY_OF_OUTCOME)
+        fit = fit_baselines(series[:, :, :origin], weeks[:origin], horizon, fit_weeks, per_outcome, seed=seed,
                             breaks=breaks)
         parts = fit.noise_parts(horizon, n_paths, rng)
         point = _quantities(fit.mean)
