@@ -12,6 +12,8 @@ from serving.schemas import MAX_BATCH_ROWS, ForecastRequest
 from training.model.estimator import ImpactModel, QueryError
 from training.model.paths import QUANTITIES
 from training.model.scenario import PlanError, parse_week, plan_shares
+from training.optimiser import OptimiseError, OptimiseRequest
+from training.optimiser import optimise as optimise_plan
 
 COLUMNS = ("baseline", "scenario", "lo", "hi")
 
@@ -69,6 +71,14 @@ def forecast(model: ImpactModel, version: str, app: str, markets: list[str], hor
             "weekly": _weekly_rows(result.per_market, result.markets, result.weeks)
                       + _weekly_rows(result.combined, ["ALL"], result.weeks),
             "totals": result.totals}
+
+
+def optimise(model: ImpactModel, version: str, request: OptimiseRequest) -> dict:
+    """The optimiser's answer (see `training.optimiser`), with the model version."""
+    try:
+        return {"model_version": version, **optimise_plan(model, request)}
+    except OptimiseError as exc:
+        raise RequestError(str(exc)) from None
 
 
 def _weekly_rows(values: dict, markets: list[str], weeks: list[str]) -> list[dict]:

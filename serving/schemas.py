@@ -4,7 +4,8 @@ A plan point and the market list are the model's own types (`training.model.scen
 request's plan reaches `plan_shares` as it was validated.
 
 The API methods take these as flat JSON fields; `ForecastRequest` is the same set of fields as
-one object, for `/forecast_batch`.
+one object, for `/forecast_batch`. The optimiser's request (`training.optimiser.request`) is
+shared with `impact optimise`, so both refuse the same things with the same messages.
 """
 
 from __future__ import annotations
@@ -13,20 +14,20 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from training.model.scenario import Markets, PlanPoint, Week
+from training.model.scenario import App, Horizon, Interval, Markets, PlanPoint, Week
+from training.optimiser.request import Constraints, Cost, Objective, OptimiseMarkets, OptimiseRequest, Risk, TimeLimit
 
-MAX_PLAN_POINTS = 520
+__all__ = ["App", "Constraints", "Cost", "ForecastRequest", "Horizon", "Interval", "Markets", "Objective",
+           "OptimiseMarkets", "OptimiseRequest", "OptionalWeek", "Plan", "PlanPoint", "Risk", "Scenarios", "TimeLimit",
+           "Week"]
+
+MAX_PLAN_POINTS = 5000     # an optimiser's plan: a point per market and week of its ramp (at most 20 weeks)
 MAX_SCENARIOS = 100
 # BentoML answers 504 to a request not done within this many seconds (queueing included). It also
 # keeps each request's timer, and through it the request's tracing span (about 5 kB), until then,
 # so a worker's memory rises for this long under load and is flat after: keep it short.
 REQUEST_TIMEOUT_SECONDS = 20
 MAX_BATCH_ROWS = 20_000   # weekly rows one /forecast_batch answer may hold: about 9 MB of JSON, 0.5 s of work
-
-App = Annotated[str, Field(min_length=1, max_length=40, description="facebook, instagram or whatsapp",
-                           json_schema_extra={"example": "instagram"})]
-Horizon = Annotated[int, Field(ge=1, le=104, description="weeks after the last trained week", json_schema_extra={"example": 26})]
-Interval = Annotated[float, Field(ge=0.5, le=0.99, description="central interval level", json_schema_extra={"example": 0.9})]
 
 Plan = Annotated[list[PlanPoint], Field(max_length=MAX_PLAN_POINTS, description="[] = status quo",
                                         json_schema_extra={"example": [

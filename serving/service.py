@@ -1,4 +1,4 @@
-"""The forecast service: the champion model behind four JSON endpoints.
+"""The forecast service: the champion model behind five JSON endpoints.
 
 `bentoml serve` (from the repo root, via bentofile.yaml), `impact serve` and `make run` start
 it. The model is the newest `engagement-impact` in the BentoML store (promotion makes the
@@ -17,8 +17,9 @@ from starlette.responses import Response
 
 from serving import answers
 from serving.guard import Guard
-from serving.schemas import (REQUEST_TIMEOUT_SECONDS, App, ForecastRequest, Horizon, Interval, Markets, OptionalWeek,
-                             Plan, Scenarios)
+from serving.schemas import (REQUEST_TIMEOUT_SECONDS, App, Constraints, Cost, ForecastRequest, Horizon, Interval,
+                             Markets, Objective, OptimiseMarkets, OptimiseRequest, OptionalWeek, Plan, Risk, Scenarios,
+                             TimeLimit)
 from training.model.persist import ModelFileError, load_model
 from training.tracking import MODEL_NAME
 
@@ -124,6 +125,19 @@ class EngagementImpact:
         """The history as observed against the same history with zero rollout."""
         return self._answer(ctx, lambda model: answers.attribution(model, self.version, app, markets, start, end,
                                                                    interval))
+
+    @bentoml.api
+    def optimise(self, ctx: bentoml.Context, app: App, markets: OptimiseMarkets = [],
+                 horizon_weeks: Horizon = 26, interval: Interval = 0.9,
+                 objective: Objective = "ad_revenue_usd", cost: Cost | None = None,
+                 constraints: Constraints = Constraints(), risk: Risk = "mean",
+                 time_limit_seconds: TimeLimit = 10.0) -> dict:
+        """The best rollout plan under constraints, net of its serving cost: the plan (send it to /forecast),
+        per market, its value with bands, the alternatives and regret, how sure the choice is, the solver."""
+        request = OptimiseRequest(app=app, markets=markets, horizon_weeks=horizon_weeks, interval=interval,
+                                  objective=objective, cost=cost, constraints=constraints, risk=risk,
+                                  time_limit_seconds=time_limit_seconds)
+        return self._answer(ctx, lambda model: answers.optimise(model, self.version, request))
 
     @bentoml.api
     def model(self, ctx: bentoml.Context) -> dict:

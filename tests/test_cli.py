@@ -118,3 +118,55 @@ def test_a_known_break_of_an_app_the_data_lacks_exits_2_with_one_line_and_regist
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert "names app(s) tiktok that the panel does not model (it has facebook, instagram, whatsapp)" in lines[0]
     assert not (tmp_path / "bentoml" / "models").exists()           # nothing was imported as a champion
+
+
+@pytest.fixture(scope="module")
+def saved_small_model(small_model, tmp_path_factory):
+    from training.model.persist import save_model
+    return save_model(small_model["model"], tmp_path_factory.mktemp("optimise") / "model")
+
+
+def test_optimise_prints_the_plan_and_writes_it_as_a_forecast_request(saved_small_model, small_model, tmp_path):
+    """`impact optimise` answers what /optimise answers: the written file is a /forecast body whose
+    incremental revenue is the one printed and stored in the answer."""
+    from serving import answers
+    from training.model.scenario import PlanPoint
+    out, whole = tmp_path / "plan.json", tmp_path / "answer.json"
+    result = run("optimise", "--model", str(saved_small_model), "--app", "instagram", "--horizon-weeks", "13",
+                 "--max-launches-per-week", "1", "--cost-low", "0.001", "--cost-high", "0.003", "--earliest",
+                 "DE=2026-12-07", "--out", str(out), "--answer", str(whole))
+    assert result.returncode == 0, result.stderr
+    assert "largest_first" in result.stdout and "optimal" in result.stdout
+    request, answer = json.loads(out.read_text()), json.loads(whole.read_text())
+    assert request == answer["forecast_request"] and request["plan"]
+    assert all(p["week"] >= "2026-12-07" for p in request["plan"] if p["markets"] == ["DE"])
+    forecast = answers.forecast(small_model["model"], "x", request["app"], request["markets"], request["horizon_weeks"],
+                                [PlanPoint(**p) for p in request["plan"]], request["interval"])
+    assert forecast["totals"]["ad_revenue_usd"]["incremental"]["mean"] == pytest.approx(
+        answer["value"]["incremental"]["mean"], rel=1e-9)
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--levels", "1.5"], "constraints.levels.0: Input should be less than or equal to 1"),
+    (["--earliest", "DE"], "--earliest DE: expected MARKET=YYYY-MM-DD"),
+    (["--earliest", "XX=2026-12-07"], "constraints.earliest: XX is not among the markets"),
+    (["--cost-low", "0.1"], "--cost-low and --cost-high go together"),
+    (["--risk", "worst"], "--risk: 'worst' is neither mean nor a quantile"),
+    (["--time-limit-seconds", "99"], "time_limit_seconds"),
+])
+def test_optimise_refuses_bad_options_in_one_line(saved_small_model, tmp_path, args, fragment):
+    result = run("optimise", "--model", str(saved_small_model), "--app", "instagram", "--out", str(tmp_path / "p.json"),
+                 *args)
+    assert result.returncode == 2, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_optimise_without_a_champion_says_how_to_get_one(tmp_path):
+    env = {**os.environ, "IMPACT_HOME": str(tmp_path / "impact")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    result = subprocess.run([IMPACT, "optimise", "--app", "instagram"], capture_output=True, text=True, timeout=120,
+                            env=env, cwd=tmp_path)
+    assert result.returncode == 2 and "no champion model" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

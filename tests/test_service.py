@@ -117,7 +117,7 @@ def test_health_metrics_and_openapi_stay_open_and_document_every_endpoint(server
     for path in ("/healthz", "/readyz", "/livez", "/metrics"):
         assert bare.get(path).status_code == 200, path
     schema = bare.get("/docs.json").json()
-    for path in ("/forecast", "/forecast_batch", "/attribution", "/model"):
+    for path in ("/forecast", "/forecast_batch", "/attribution", "/model", "/optimise"):
         assert path in schema["paths"]
     text = str(schema)
     assert "2026-11-02" in text and "instagram" in text        # the examples are in the schema
@@ -151,10 +151,44 @@ BAD_REQUESTS = [
     ("/forecast_batch", {"scenarios": [{"app": "instagram"}, {"app": "nope"}]}, 400, "scenarios[1].app"),
     ("/forecast_batch", {"scenarios": [{"app": "instagram", "horizon_weeks": 104}] * 100}, 400,
      "asks for 124,800 weekly rows"),
+    ("/optimise", {"app": "instagram", "constraints": {"earliest": {"XX": "2026-06-01"}}}, 400,
+     "constraints.earliest: XX is not among the markets"),
+    ("/optimise", {"app": "instagram", "constraints": {"levels": [1.5]}}, 400, "levels"),
+    ("/optimise", {"app": "instagram", "constraints": {"levels": [-0.1]}}, 400, "levels"),
+    ("/optimise", {"app": "instagram", "constraints": {"fixed": ["DE"], "earliest": {"DE": "2027-03-01"}}}, 400,
+     "fixed and earliest both name DE"),
+    ("/optimise", {"app": "instagram", "time_limit_seconds": 0}, 400, "time_limit_seconds"),
+    ("/optimise", {"app": "instagram", "time_limit_seconds": 600}, 400, "time_limit_seconds"),
+    ("/optimise", {"app": "instagram", "cost": {"per_exposed_dau_week_usd": {"low": 2, "high": 1}}}, 400, "above high"),
+    ("/optimise", {"app": "instagram", "constraints": {"max_exposed_dau": 1000}}, 400,
+     "constraints.max_exposed_dau: 1,000 is below the status quo's exposed DAU"),
+    ("/optimise", {"app": "instagram", "markets": ["KR"]}, 400, "cannot be forecast"),
+    ("/optimise", {"app": "instagram", "risk": "worst"}, 400, "risk"),
     ("/attribution", {"app": "facebook", "start": "2025-13-01"}, 400, "start"),
     ("/attribution", {"app": "facebook", "start": "2026-06-01", "end": "2025-06-02"}, 400, "after end"),
     ("/attribution", {"app": "facebook", "start": "2030-01-07"}, 400, "no modelled week"),
 ]
+
+
+def test_optimise_answers_a_plan_that_forecast_reproduces(server):
+    """The optimiser over HTTP: a plan under a launch limit and a cost range, its alternatives and
+    solver report; /forecast on the returned request gives the same incremental revenue."""
+    body = {"app": "instagram", "horizon_weeks": 13, "constraints": {"max_launches_per_week": 2},
+            "cost": {"per_exposed_dau_week_usd": {"low": 0.001, "high": 0.004}}}
+    r = server.post("/optimise", json=body)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["model_version"] == "7" and answer["solver"]["status"] == "optimal"
+    assert [a["name"] for a in answer["alternatives"]] == ["status_quo", "everything_now", "largest_first"]
+    launches = {}
+    for point in answer["plan"]:
+        launches[point["week"]] = launches.get(point["week"], 0) + 1
+    assert answer["plan"] and max(launches.values()) <= 2
+    forecast = server.post("/forecast", json=answer["forecast_request"]).json()
+    assert forecast["totals"]["ad_revenue_usd"]["incremental"]["mean"] == pytest.approx(
+        answer["value"]["incremental"]["mean"], rel=0.005)
+    value = answer["value"]["net"]
+    assert value["lo"] <= value["mean"] <= value["hi"] and 0.0 <= answer["probability_best"] <= 1.0
 
 
 @pytest.mark.parametrize("path,body,status,fragment", BAD_REQUESTS, ids=[f"{p}-{i}" for i, (p, *_ ) in enumerate(BAD_REQUESTS)])

@@ -19,21 +19,31 @@ from data.calendar import DAYS_PER_WEEK
 from data.simulator import WorldSpec, simulate_world
 from training.model.backtest import QUANTITIES, SCALE_LEVELS
 from training.model.estimator import ImpactModel
+from training.model.scenario import PlanPoint, plan_shares
+from training.optimiser.optimiser import prepare
+from training.optimiser.program import solve
+from training.optimiser.request import OptimiseRequest
 
 
 def status_quo_truth(model: ImpactModel, app: str, seed: int, spec: WorldSpec, horizon: int) -> dict[str, np.ndarray]:
     """Weekly total minutes and ad revenue (forecastable markets x horizon) of the world played
     forward at the status quo."""
+    played = plan_truth(model, app, seed, spec, model.status_quo(app, horizon))
+    return {q: played[q] for q in QUANTITIES}
+
+
+def plan_truth(model: ImpactModel, app: str, seed: int, spec: WorldSpec, shares: np.ndarray) -> dict[str, np.ndarray]:
+    """Weekly total minutes, ad revenue and DAU (forecastable markets x weeks) of the world played
+    forward, with the same noise, at `shares` (every forecastable market x the forecast weeks)."""
     markets = model.markets(app, forecastable=True)
-    weeks = model.forecast_weeks(app, horizon)
-    quo = model.status_quo(app, horizon)
-    rows = pd.DataFrame([{"app": app, "market": m, "week": w, "rollout_share": float(quo[i, j])}
-                         for i, m in enumerate(markets) for j, w in enumerate(weeks)])
+    weeks = model.forecast_weeks(app, shares.shape[1])
+    rows = pd.DataFrame({"app": app, "market": np.repeat(markets, len(weeks)), "week": np.tile(weeks, len(markets)),
+                         "rollout_share": shares.reshape(-1)})
     played = simulate_world(seed=seed, spec=spec, rollout=rows).panel
     played = played[(played["app"] == app) & played["week"].isin(weeks)]
     played = played.assign(minutes=played["dau"] * played["time_spent_min"] * DAYS_PER_WEEK)
     return {q: played.pivot(index="market", columns="week", values=q).loc[markets, weeks].to_numpy()
-            for q in QUANTITIES}
+            for q in (*QUANTITIES, "dau")}
 
 
 def band_scores(model: ImpactModel, app: str, truth: dict[str, np.ndarray], level: float) -> list[dict]:
@@ -67,6 +77,49 @@ def _held(actual: np.ndarray, band: dict) -> float:
 
 def _error_per_halfwidth(actual: np.ndarray, band: dict) -> float:
     return float(np.median(np.abs(actual - band["baseline"]) / ((band["hi"] - band["lo"]) / 2)))
+
+
+def _true_net_by_market(model: ImpactModel, request: OptimiseRequest, seed: int, spec: WorldSpec,
+                        shares: np.ndarray, unit_cost: float) -> np.ndarray:
+    """Per forecastable market: the true net value of `shares` over the status quo, both played
+    forward with the same noise; the serving cost at `unit_cost` per added exposed DAU-week."""
+    quo = model.status_quo(request.app, shares.shape[1])
+    played, base = (plan_truth(model, request.app, seed, spec, s) for s in (shares, quo))
+    incremental = (played[request.objective] - base[request.objective]).sum(axis=1)
+    if request.objective != "ad_revenue_usd":
+        return incremental
+    return incremental - unit_cost * (shares * played["dau"] - quo * base["dau"]).sum(axis=1)
+
+
+def true_plan_value(model: ImpactModel, request: OptimiseRequest, plan: list[dict], seed: int, spec: WorldSpec,
+                    unit_cost: float) -> float:
+    """The true net value of a plan (points in the /forecast format), the world played forward."""
+    markets = model.markets(request.app, forecastable=True)
+    weeks = model.forecast_weeks(request.app, request.horizon_weeks)
+    shares = plan_shares(model.status_quo(request.app, request.horizon_weeks), markets, weeks,
+                         [PlanPoint(**point) for point in plan])
+    return float(_true_net_by_market(model, request, seed, spec, shares, unit_cost).sum())
+
+
+def true_best_plan(model: ImpactModel, request: OptimiseRequest, seed: int, spec: WorldSpec,
+                   unit_cost: float) -> tuple[list[dict], float]:
+    """The best plan under the request's constraints by the world's own response: every
+    candidate the optimiser considers, valued by the simulator playing it forward (one run per
+    start week and target, every market at once: markets do not interact), then the same
+    mixed-integer program on those true values. Returns its plan points and true net value."""
+    ready = prepare(model, request)
+    candidates, markets = ready.candidates, model.markets(request.app, forecastable=True)
+    row_of = np.array([markets.index(m) for m in ready.problem.markets])[candidates.market]
+    truth = np.zeros(len(candidates))
+    moves = pd.DataFrame({"start": candidates.start, "level": candidates.level})
+    for _, group in moves.groupby(["start", "level"]):
+        shares = model.status_quo(request.app, request.horizon_weeks)
+        shares[row_of[group.index]] = candidates.shares[group.index]
+        truth[group.index] = _true_net_by_market(model, request, seed, spec, shares, unit_cost)[row_of[group.index]]
+    solution = solve(truth, truth[:, None], candidates.market, len(ready.problem.markets), candidates.rises,
+                     ready.valuation.added_exposure, ready.limits, "mean", time_limit=60.0)
+    points = [p.model_dump(exclude_none=True) for p in candidates.points(solution.selection, ready.problem.weeks)]
+    return points, float(truth[solution.selection].sum())
 
 
 @dataclass

@@ -35,7 +35,7 @@ from training.model.effects import (DEFAULT_GRID, BootstrapGram, EffectEstimate,
                                     market_bootstrap_weights, max_t_over_shapes, select_shape)
 from training.model.fitted import AppFit
 from training.model.panel import AppPanel, app_panels, seasonal_basis
-from training.model.queries import AppQueries, Attribution, Forecast
+from training.model.queries import AppQueries, Attribution, Forecast, RowValues
 
 STAGES = ("effects", "bootstrap", "backtest", "baselines", "event_study")
 EVENT_WINDOW = (-26, 52)       # event weeks kept for the event-study diagnostics
@@ -324,6 +324,20 @@ class ImpactModel(BaseEstimator):
         if shares.ndim != 2 or shares.shape[0] != len(index) or not 1 <= horizon <= self.max_horizon:
             raise QueryError(f"shares must be {len(index)} markets x 1..{self.max_horizon} weeks, got {shares.shape}")
         return self._ask(app).forecast(shares, index, level)
+
+    def plan_values(self, app: str, shares: np.ndarray, markets: list[str], level: float = 0.9) -> RowValues:
+        """What each row of `shares` (rows x 1..max_horizon weeks; row i the share path of
+        `markets[i]`, markets may repeat) adds over that market's status quo: incremental minutes
+        and ad revenue over the horizon, point and on every joint sample path of the `level`
+        paths, and the exposure (share x DAU). Markets do not interact, so a plan's value is
+        the sum of its markets' rows path by path: what an optimiser needs, one call for every
+        candidate."""
+        index = self.forecast_index(app, markets)
+        shares = np.asarray(shares, dtype=float)
+        horizon = shares.shape[1] if shares.ndim == 2 else 0
+        if shares.ndim != 2 or shares.shape[0] != len(markets) or not 1 <= horizon <= self.max_horizon:
+            raise QueryError(f"shares must be {len(markets)} rows x 1..{self.max_horizon} weeks, got {shares.shape}")
+        return self._ask(app).row_values(shares, index, level)
 
     def attribute(self, app: str, markets: list[str] | None = None, start: str | None = None,
                   end: str | None = None, level: float = 0.9) -> Attribution:

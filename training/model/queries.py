@@ -33,6 +33,8 @@ from training.model.paths import (QUANTITIES, baseline_logs, combined_levels, in
                                   point_log_effects, scenario_logs, slopes)
 
 EFFECT_NAMES = ("log_time", "log_dau", "revenue_elasticity", "direct_log_revenue")
+VALUED = ("minutes", "ad_revenue_usd")   # the additive quantities a plan is valued in
+ROWS_PER_CHUNK = 128                     # plan rows valued at once (bounds memory: rows x weeks x paths)
 STATUS_QUO_LEVELS_KEPT = 4       # interval levels whose status-quo paths stay in memory
 
 
@@ -58,6 +60,18 @@ class Forecast:
         """One row per week and market, then the "ALL" rows: `<quantity>_<baseline|scenario|lo|hi>`."""
         return pd.concat([_forecast_rows(self.per_market, self.markets, self.weeks),
                           _forecast_rows(self.combined, ["ALL"], self.weeks)], ignore_index=True)
+
+
+@dataclass
+class RowValues:
+    """What each row (one forecastable market under one share path) adds over that market's
+    status quo, summed over the horizon, in the point forecast and on every joint sample path,
+    with the rollout's exposure: DAU x share of the row's own forecast."""
+
+    incremental: dict[str, float | np.ndarray]   # minutes, ad_revenue_usd -> rows (point forecast)
+    incremental_paths: dict[str, np.ndarray]    # minutes, ad_revenue_usd -> rows x paths
+    exposed_dau: np.ndarray                     # rows x weeks: share x the row's point DAU
+    exposed_dau_weeks_paths: np.ndarray         # rows x paths: share x DAU summed over the weeks
 
 
 @dataclass
@@ -283,6 +297,33 @@ class AppQueries:
         same for every question, so computed once and sliced)."""
         index = np.arange(len(self.forecast_rows))
         return self.point_forecast(self.status_quo(index, self.fit.baseline.mean.shape[-1]), index)
+
+    def row_values(self, shares: np.ndarray, index: np.ndarray, level: float) -> RowValues:
+        """Each row of `shares` (rows x weeks) is the share path of the forecastable market at
+        `index[row]` (a market may come back in several rows): what it adds over that market's
+        status quo, point and per path, on the `level` paths (see `RowValues`).
+
+        A plan's value is the sum of its markets' rows, path by path: markets do not interact.
+        """
+        horizon, level = shares.shape[1], level_key(level)
+        status_quo = self.status_quo_paths(level)
+        point = self.point_forecast(shares, index)
+        incremental = {q: (point[q] - self.status_quo_point[q][index, :horizon]).sum(axis=1) for q in VALUED}
+        n_paths = status_quo["levels"]["dau"].shape[-1]
+        paths = {q: np.empty((len(index), n_paths)) for q in VALUED}
+        exposed = np.empty((len(index), n_paths))
+        kept = ("dau",) + VALUED
+        for first in range(0, len(index), ROWS_PER_CHUNK):
+            rows = slice(first, first + ROWS_PER_CHUNK)
+            at = index[rows]
+            baseline = {q: status_quo["baseline"][q][at, :horizon] for q in kept}
+            _, effects = self.log_effects(shares[rows], self.forecast_rows[at], level, forecast=True, dtype=np.float32,
+                                          quantities=kept)
+            plan = scenario_logs(baseline, effects)
+            for q in VALUED:
+                paths[q][rows] = (np.exp(plan[q]) - status_quo["levels"][q][at, :horizon]).sum(axis=1, dtype=np.float64)
+            exposed[rows] = (shares[rows, :, None] * np.exp(plan["dau"])).sum(axis=1, dtype=np.float64)
+        return RowValues(incremental, paths, shares * point["dau"], exposed)
 
     def _scenario_paths(self, shares: np.ndarray, index: np.ndarray, level: float) -> tuple[dict, dict]:
         """Status-quo and plan levels on every path (quantity -> markets x weeks x paths) for a

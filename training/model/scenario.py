@@ -16,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MAX_MARKETS = 64
 
+App = Annotated[str, Field(min_length=1, max_length=40, description="facebook, instagram or whatsapp",
+                           json_schema_extra={"example": "instagram"})]
+Horizon = Annotated[int, Field(ge=1, le=104, description="weeks after the last trained week", json_schema_extra={"example": 26})]
+Interval = Annotated[float, Field(ge=0.5, le=0.99, description="central interval level", json_schema_extra={"example": 0.9})]
 Week = Annotated[str, Field(min_length=8, max_length=32, description="a Monday, YYYY-MM-DD",
                             json_schema_extra={"example": "2026-11-02"})]
 Markets = Annotated[list[Annotated[str, Field(min_length=2, max_length=2)]],

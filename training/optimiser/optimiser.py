@@ -1,0 +1,304 @@
+"""The rollout-plan optimiser: which plan to run, net of its serving cost, and how sure it is.
+
+`optimise(model, request)` reads a fitted `ImpactModel` through its public queries only:
+
+1. `check_request`: the request against the model (markets, `earliest`, `fixed`, horizon).
+2. `build_candidates`: every market's moves (start week, target share, ramp) as share rows.
+3. `value_candidates`: `ImpactModel.plan_values` on every candidate row and the status quo's
+   rows, in one call: what each candidate adds over its market's status quo, on the point
+   forecast and on every joint sample path (plan and status quo on the same paths). The net
+   value is the incremental objective less the serving cost of the exposure the plan adds over
+   the status quo (cost per exposed DAU-week drawn per path, stratified, between low and high);
+   with `minutes` the cost is reported but not subtracted.
+4. `program.solve`: the mixed-integer program (HiGHS) on the point values (`risk="mean"`) or
+   on the paths' CVaR (`risk=q`), under the launch limit and the exposure cap.
+5. The plan held against the alternatives and a runner-up (the best other plan, by a no-good
+   cut), path by path: regret, the probability that the plan is best.
+
+Every `mean` in the answer is the point forecast's, as in /forecast (so /forecast on the plan
+gives the same incremental mean); `lo` and `hi` are the `interval` band of the paths.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from training.model.estimator import ImpactModel, QueryError
+from training.model.paths import interval
+from training.model.scenario import PlanError, parse_week
+from training.optimiser import alternatives
+from training.optimiser.candidates import Candidates, build_candidates
+from training.optimiser.program import SOLVER, Limits, Solution, cvar, solve, violations
+from training.optimiser.request import OptimiseRequest
+
+COST_SEED = 20261129          # the per-path cost draws are fixed, so a question always gets one answer
+ALTERNATIVES = {
+    "status_quo": "every market keeps its current share",
+    "everything_now": "every market to the highest target share in its first allowed week",
+    "largest_first": "markets in order of DAU, each as soon as the launch limit and the exposure cap allow",
+}
+
+
+class OptimiseError(ValueError):
+    """A request the optimiser cannot answer as asked; the message names the field and why."""
+
+
+@dataclass
+class Problem:
+    """A checked request: the markets a plan may change, the forecast weeks, their status quo."""
+
+    request: OptimiseRequest
+    markets: list[str]
+    weeks: pd.DatetimeIndex
+    status_quo: np.ndarray       # markets: the current share
+    dau: np.ndarray              # markets: DAU in the first forecast week (status quo), the order of largest_first
+    earliest: dict[str, int]     # market -> first week index a rise may start
+
+
+@dataclass
+class Valuation:
+    """Per candidate: incremental objective, serving cost and net value (point: candidates;
+    paths: candidates x paths), and the exposed DAU it adds per week (point forecast)."""
+
+    incremental: np.ndarray
+    incremental_paths: np.ndarray
+    cost: np.ndarray
+    cost_paths: np.ndarray
+    added_exposure: np.ndarray
+    net_subtracts_cost: bool
+
+    @property
+    def net(self) -> np.ndarray:
+        return self.incremental - self.cost if self.net_subtracts_cost else self.incremental
+
+    @property
+    def net_paths(self) -> np.ndarray:
+        return self.incremental_paths - self.cost_paths if self.net_subtracts_cost else self.incremental_paths
+
+    def of(self, selection: np.ndarray) -> dict[str, tuple[float, np.ndarray]]:
+        """A plan's (point, paths) of incremental, cost and net: the sums of its candidates."""
+        return {name: (float(point[selection].sum()), paths[selection].sum(axis=0))
+                for name, point, paths in (("incremental", self.incremental, self.incremental_paths),
+                                           ("cost", self.cost, self.cost_paths),
+                                           ("net", self.net, self.net_paths))}
+
+
+def check_request(model: ImpactModel, request: OptimiseRequest) -> Problem:
+    """The request checked against the fitted model, or OptimiseError naming the field."""
+    if request.app not in model.apps:
+        raise OptimiseError(f"app: unknown app '{request.app}'; the model knows {', '.join(sorted(model.apps))}")
+    if len(set(request.markets)) != len(request.markets):
+        raise OptimiseError("markets: a market is listed twice")
+    try:
+        model.forecast_index(request.app, request.markets)
+    except QueryError as exc:
+        raise OptimiseError(f"markets: {exc}") from None
+    if request.horizon_weeks > model.max_horizon:
+        raise OptimiseError(f"horizon_weeks: the model forecasts at most {model.max_horizon} weeks")
+    markets = list(request.markets) or model.markets(request.app, forecastable=True)
+    weeks = model.forecast_weeks(request.app, request.horizon_weeks)
+    constraints = request.constraints
+    outside = [m for m in [*constraints.fixed, *constraints.earliest] if m not in markets]
+    if outside:
+        field = "fixed" if outside[0] in constraints.fixed else "earliest"
+        raise OptimiseError(f"constraints.{field}: {outside[0]} is not among the markets the plan may change "
+                            f"({', '.join(markets)})")
+    earliest = {}
+    for market, text in constraints.earliest.items():
+        try:
+            week = parse_week(text, f"constraints.earliest.{market}")
+        except PlanError as exc:
+            raise OptimiseError(str(exc)) from None
+        if week > weeks[-1]:
+            raise OptimiseError(f"constraints.earliest.{market}: {week:%Y-%m-%d} is after the horizon's last week "
+                                f"({weeks[-1]:%Y-%m-%d}), so {market} could not change: list it in constraints.fixed "
+                                "or raise horizon_weeks")
+        earliest[market] = int(weeks.searchsorted(week))
+    status_quo = model.status_quo(request.app, 1, markets)
+    dau = model.forecast(request.app, status_quo, markets).per_market["dau"]["baseline"][:, 0]
+    return Problem(request, markets, weeks, status_quo[:, 0], dau, earliest)
+
+
+def candidates_of(problem: Problem) -> Candidates:
+    constraints = problem.request.constraints
+    candidates = build_candidates(problem.markets, problem.status_quo, len(problem.weeks), constraints.levels,
+                                  constraints.max_step, constraints.allow_decrease, problem.earliest,
+                                  set(constraints.fixed))
+    if not len(candidates):
+        raise OptimiseError(f"constraints: no market can change: every market is fixed, or every level "
+                            f"({', '.join(map(str, constraints.levels))}) is at or below its current share and "
+                            "allow_decrease is false")
+    return candidates
+
+
+def unit_costs(low: float, high: float, n_paths: int) -> np.ndarray:
+    """The cost per exposed DAU-week on each path: uniform on [low, high], stratified (one draw
+    in each of n_paths equal slices, in a fixed random order)."""
+    order = np.random.default_rng(COST_SEED).permutation(n_paths)
+    return low + (high - low) * (order + 0.5) / n_paths
+
+
+def value_candidates(model: ImpactModel, problem: Problem, candidates: Candidates) -> tuple[Valuation, np.ndarray]:
+    """Every candidate valued on the point forecast and every path, and the status quo's exposed
+    DAU per week summed over the markets."""
+    request, n = problem.request, len(candidates)
+    quo_rows = np.repeat(problem.status_quo[:, None], len(problem.weeks), axis=1)
+    rows = np.vstack([candidates.shares, quo_rows])
+    row_markets = [problem.markets[i] for i in candidates.market] + problem.markets
+    values = model.plan_values(request.app, rows, row_markets, request.interval)
+    quo_of = n + candidates.market
+    added = values.exposed_dau[:n] - values.exposed_dau[quo_of]
+    added_paths = values.exposed_dau_weeks_paths[:n] - values.exposed_dau_weeks_paths[quo_of]
+    if request.cost is None:
+        cost, cost_paths = np.zeros(n), np.zeros_like(added_paths)
+    else:
+        price = request.cost.per_exposed_dau_week_usd
+        cost = (price.low + price.high) / 2 * added.sum(axis=1)
+        cost_paths = added_paths * unit_costs(price.low, price.high, added_paths.shape[1])[None, :]
+    valuation = Valuation(values.incremental[request.objective][:n], values.incremental_paths[request.objective][:n],
+                          cost, cost_paths, added, request.objective == "ad_revenue_usd")
+    return valuation, values.exposed_dau[n:].sum(axis=0)
+
+
+@dataclass
+class Prepared:
+    """A request ready for the solver: its candidates valued, its limits per week."""
+
+    problem: Problem
+    candidates: Candidates
+    valuation: Valuation
+    limits: Limits
+    quo_exposure: np.ndarray     # weeks: the status quo's exposed DAU summed over the markets
+
+
+def prepare(model: ImpactModel, request: OptimiseRequest) -> Prepared:
+    """Steps 1-3: check the request, build and value the candidates, set the per-week limits
+    (the exposure cap as room over the status quo's exposure, point forecast)."""
+    problem = check_request(model, request)
+    candidates = candidates_of(problem)
+    valuation, quo_exposure = value_candidates(model, problem, candidates)
+    cap = request.constraints.max_exposed_dau
+    limits = Limits(request.constraints.max_launches_per_week, None if cap is None else cap - quo_exposure)
+    return Prepared(problem, candidates, valuation, limits, quo_exposure)
+
+
+def optimise(model: ImpactModel, request: OptimiseRequest) -> dict:
+    """The best plan under the request's constraints, its value, the alternatives and the solver's
+    report (see the module docstring); OptimiseError for a request that cannot be answered."""
+    began = time.perf_counter()
+    ready = prepare(model, request)
+    candidates, valuation, limits = ready.candidates, ready.valuation, ready.limits
+    arguments = (valuation.net, valuation.net_paths, candidates.market, len(ready.problem.markets), candidates.rises,
+                 valuation.added_exposure, limits, request.risk)
+    solution = solve(*arguments, time_limit=request.time_limit_seconds)
+    if solution.status == "infeasible":
+        raise OptimiseError(_clash(ready.problem, ready.quo_exposure))
+    if not len(solution.selection) and solution.status == "time_limit":
+        solution = _best_feasible(candidates, valuation, limits, solution)
+    remaining = max(0.1, request.time_limit_seconds - solution.seconds)
+    runner = solve(*arguments, time_limit=remaining, exclude=solution.selection)
+    return _answer(ready.problem, candidates, valuation, limits, solution, runner, time.perf_counter() - began)
+
+
+# ---------------------------------------------------------------------- the answer
+
+def _clash(problem: Problem, quo_exposure: np.ndarray) -> str:
+    """Which constraints clash when no plan is feasible (the status quo always is, but for the cap)."""
+    constraints = problem.request.constraints
+    worst = int(np.argmax(quo_exposure))
+    how = ("and allow_decrease is false" if not constraints.allow_decrease
+           else f"and no allowed level ({', '.join(map(str, constraints.levels))}) brings it down enough")
+    return (f"constraints.max_exposed_dau: {constraints.max_exposed_dau:,.0f} is below the status quo's exposed DAU "
+            f"in week {problem.weeks[worst]:%Y-%m-%d} ({quo_exposure[worst]:,.0f}), {how}: no plan fits")
+
+
+def _best_feasible(candidates: Candidates, valuation: Valuation, limits: Limits, solution: Solution) -> Solution:
+    """When the solver ran out of time before finding any plan: the best feasible alternative."""
+    plans = [alternatives.status_quo(candidates), alternatives.everything_now(candidates)]
+    feasible = [p for p in plans if not violations(p, candidates.rises, valuation.added_exposure, limits)]
+    best = max(feasible, key=lambda p: valuation.net[p].sum())
+    return Solution(best, solution.status, None, solution.seconds)
+
+
+def summary(point: float, paths: np.ndarray, level: float) -> dict[str, float]:
+    """{mean, lo, hi}: the point forecast's value and the `level` band of the paths."""
+    lo, hi = interval(paths, level)
+    return {"mean": float(point), "lo": float(lo), "hi": float(hi)}
+
+
+def _values(valuation: Valuation, selection: np.ndarray, level: float) -> dict:
+    return {name: summary(point, paths, level) for name, (point, paths) in valuation.of(selection).items()}
+
+
+def _plan_rows(problem: Problem, candidates: Candidates, valuation: Valuation, selection: np.ndarray) -> list[dict]:
+    """Per market: what the plan does to it and what that is worth."""
+    level, rows = problem.request.interval, []
+    chosen = {int(candidates.market[c]): c for c in selection}
+    for i, market in enumerate(problem.markets):
+        c = chosen.get(i)
+        rows.append({"market": market, "status_quo_share": round(float(problem.status_quo[i]), 6),
+                     "start_week": None if c is None else str(problem.weeks[candidates.start[c]].date()),
+                     "target_share": None if c is None else float(candidates.level[c]),
+                     "ramp_weeks": None if c is None else int(candidates.ramp[c]),
+                     **_values(valuation, np.array([] if c is None else [c], dtype=int), level)})
+    return rows
+
+
+def _answer(problem: Problem, candidates: Candidates, valuation: Valuation, limits: Limits, solution: Solution,
+            runner: Solution, seconds: float) -> dict:
+    request, level = problem.request, problem.request.interval
+    chosen = solution.selection
+    _, chosen_paths = valuation.of(chosen)["net"]
+    plans = {"status_quo": alternatives.status_quo(candidates),
+             "everything_now": alternatives.everything_now(candidates),
+             "largest_first": alternatives.largest_first(candidates, problem.dau, valuation.added_exposure, limits)}
+    chosen_point = float(valuation.net[chosen].sum())
+    tolerance = 1e-9 * max(float(np.abs(chosen_paths).max(initial=0.0)), 1.0)
+    rivals, alternatives_out = [], []
+    for name, selection in plans.items():
+        broken = violations(selection, candidates.rises, valuation.added_exposure, limits)
+        point, paths = valuation.of(selection)["net"]
+        if not broken:
+            rivals.append(paths)
+        alternatives_out.append({"name": name, "description": ALTERNATIVES[name], "feasible": not broken,
+                                 "violates": broken, "plan": _points(candidates, selection, problem.weeks),
+                                 "net": summary(point, paths, level),
+                                 "regret": summary(chosen_point - point, chosen_paths - paths, level)})
+    best_of_rivals = np.max(rivals, axis=0)
+    runner_up = None
+    if runner.status != "infeasible" and len(runner.selection) + len(chosen) and not np.array_equal(runner.selection, chosen):
+        point, paths = valuation.of(runner.selection)["net"]
+        runner_up = {"plan": _points(candidates, runner.selection, problem.weeks),
+                     "by_market": [row for row in _plan_rows(problem, candidates, valuation, runner.selection)
+                                   if row["start_week"] is not None],
+                     "net": summary(point, paths, level),
+                     "probability_better": float((paths > chosen_paths + tolerance).mean()),
+                     "solver_status": runner.status}
+    value = _values(valuation, chosen, level)
+    if request.risk != "mean":
+        value["net_at_risk"] = {"risk": float(request.risk), "quantile": float(np.quantile(chosen_paths, request.risk)),
+                                "cvar": float(cvar(chosen_paths, float(request.risk)))}
+    plan = _points(candidates, chosen, problem.weeks)
+    return {
+        "app": request.app, "objective": request.objective, "risk": request.risk, "interval": level,
+        "horizon_weeks": request.horizon_weeks, "first_week": str(problem.weeks[0].date()),
+        "plan": plan,
+        "forecast_request": {"app": request.app, "markets": list(request.markets),
+                             "horizon_weeks": request.horizon_weeks, "plan": plan, "interval": level},
+        "by_market": _plan_rows(problem, candidates, valuation, chosen),
+        "value": value,
+        "alternatives": alternatives_out,
+        "probability_best": float((chosen_paths >= best_of_rivals - tolerance).mean()),
+        "runner_up": runner_up,
+        "solver": {"name": SOLVER, "status": solution.status, "gap": solution.gap, "seconds": round(solution.seconds, 4),
+                   "candidates": len(candidates), "start_every_weeks": candidates.start_every,
+                   "paths": int(chosen_paths.shape[0]), "total_seconds": round(seconds, 4)},
+    }
+
+
+def _points(candidates: Candidates, selection: np.ndarray, weeks: pd.DatetimeIndex) -> list[dict]:
+    return [point.model_dump(exclude_none=True) for point in candidates.points(selection, weeks)]
