@@ -56,10 +56,11 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[bench]'
 	@touch $@
 
-bench: $(VENV)/.installed-bench $(VENV)/.installed-dev bench-tools  ## install the peers and wrk; run every bench script (about 60 min)
+bench: $(VENV)/.installed-bench $(VENV)/.installed-dev bench-tools  ## install the peers and wrk; run every bench script (about 75 min)
 	$(BIN)/python bench/model_speed.py
 	$(BIN)/python bench/band_coverage.py
 	$(BIN)/python bench/trend_break_oracle.py
+	$(BIN)/python bench/optimiser.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/soak.py
 	$(BIN)/python bench/fuzz.py

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from data.simulator import WorldSpec
 from serving import answers
-from training.evaluation import true_best_plan, true_plan_value
+from training.evaluation import exposure_cap, optimised_against_truth, value_per_exposed_dau_week
 from training.model.scenario import PlanPoint, plan_shares
 from training.optimiser import OptimiseError, OptimiseRequest, optimise
 from training.optimiser.candidates import MAX_CANDIDATES, build_candidates, ramp_weeks, share_row
@@ -23,15 +23,6 @@ from training.optimiser.optimiser import prepare
 from training.optimiser.program import cvar
 
 SIX = ["US", "BR", "IN", "DE", "JP", "GB"]
-
-
-def cost_per_exposed_dau_week(model, app: str, quantile: float = 0.5) -> float:
-    """A serving cost at which about `quantile` of the markets are not worth launching now: that
-    quantile of each market's incremental revenue per exposed DAU-week, all launched in week 1."""
-    ready = prepare(model, OptimiseRequest(app=app, horizon_weeks=26))
-    first = ready.candidates.start == 0
-    per_user_week = ready.valuation.incremental[first] / ready.valuation.added_exposure[first].sum(axis=1)
-    return float(np.quantile(per_user_week, quantile))
 
 
 def chosen_starts(answer: dict) -> dict[str, str]:
@@ -107,7 +98,7 @@ def _enumerate_best(ready, risk) -> tuple[float, dict[str, int]]:
 def test_the_solvers_plan_is_the_best_of_every_plan_on_the_same_paths(heldback_model, risk):
     """6 markets x 8 start weeks x 1 level (9^6 = 531,441 plans) under a launch limit of 2 a week,
     with a cost that makes some markets not worth it: the solver's plan is exhaustive enumeration's."""
-    cost = cost_per_exposed_dau_week(heldback_model, "instagram")
+    cost = value_per_exposed_dau_week(heldback_model, "instagram")
     request = OptimiseRequest(app="instagram", markets=SIX, horizon_weeks=8, risk=risk,
                               cost={"per_exposed_dau_week_usd": {"low": 0.5 * cost, "high": 1.5 * cost}},
                               constraints={"max_launches_per_week": 2})
@@ -123,7 +114,7 @@ def test_the_solvers_plan_is_the_best_of_every_plan_on_the_same_paths(heldback_m
 
 
 def test_a_cost_above_every_markets_value_keeps_the_status_quo_and_zero_cost_launches_everything_at_once(heldback_model):
-    expensive = 10 * cost_per_exposed_dau_week(heldback_model, "facebook", quantile=1.0)
+    expensive = 10 * value_per_exposed_dau_week(heldback_model, "facebook", quantile=1.0)
     answer = optimise(heldback_model, OptimiseRequest(
         app="facebook", cost={"per_exposed_dau_week_usd": {"low": expensive, "high": 2 * expensive}}))
     assert answer["plan"] == [] and answer["value"]["net"] == {"mean": 0.0, "lo": 0.0, "hi": 0.0}
@@ -137,7 +128,7 @@ def test_a_cost_above_every_markets_value_keeps_the_status_quo_and_zero_cost_lau
 
 
 def test_forecast_on_the_returned_plan_gives_the_optimisers_incremental_mean(heldback_model):
-    cost = cost_per_exposed_dau_week(heldback_model, "instagram")
+    cost = value_per_exposed_dau_week(heldback_model, "instagram")
     answer = answers.optimise(heldback_model, "1", OptimiseRequest(
         app="instagram", horizon_weeks=39, constraints={"max_launches_per_week": 3, "max_step": 0.25},
         cost={"per_exposed_dau_week_usd": {"low": cost, "high": cost}}))
@@ -153,7 +144,7 @@ def test_forecast_on_the_returned_plan_gives_the_optimisers_incremental_mean(hel
 
 def test_a_cautious_planner_gets_a_plan_with_a_better_bad_case(heldback_model):
     """Maximising the worst 10% of the paths' mean (CVaR) never does worse there than the mean's plan."""
-    cost = cost_per_exposed_dau_week(heldback_model, "instagram")
+    cost = value_per_exposed_dau_week(heldback_model, "instagram")
     body = dict(app="instagram", horizon_weeks=13, cost={"per_exposed_dau_week_usd": {"low": 0.5 * cost, "high": 2 * cost}})
     by_mean = optimise(heldback_model, OptimiseRequest(**body))
     cautious = optimise(heldback_model, OptimiseRequest(**body, risk=0.1))
@@ -170,17 +161,10 @@ def test_a_cautious_planner_gets_a_plan_with_a_better_bad_case(heldback_model):
 
 CONSTRAINT_SETS = {
     "launch limit": lambda model, app: {"constraints": {"max_launches_per_week": 2}},
-    "capacity cap": lambda model, app: {"constraints": {"max_exposed_dau": _cap(model, app)}},
+    "capacity cap": lambda model, app: {"constraints": {"max_exposed_dau": exposure_cap(model, app)}},
     "costly": lambda model, app: {"cost": {"per_exposed_dau_week_usd": {
-        "low": 0.8 * cost_per_exposed_dau_week(model, app), "high": 1.2 * cost_per_exposed_dau_week(model, app)}}},
+        "low": 0.8 * value_per_exposed_dau_week(model, app), "high": 1.2 * value_per_exposed_dau_week(model, app)}}},
 }
-
-
-def _cap(model, app: str) -> float:
-    """Room for about a third of the exposure that launching every market now would add."""
-    ready = prepare(model, OptimiseRequest(app=app, horizon_weeks=26))
-    first = ready.candidates.start == 0
-    return float(ready.quo_exposure.max() + 0.3 * ready.valuation.added_exposure[first].sum(axis=0).max())
 
 
 @pytest.mark.parametrize("app", ["facebook", "instagram"])
@@ -191,19 +175,13 @@ def test_the_chosen_plan_played_forward_is_near_the_true_best_and_beats_every_al
     net value is at least 95% of the true best plan's (every candidate valued by the world's own
     response, the same program) and above every feasible alternative's. The true serving cost is the
     middle of the range."""
-    spec, request = WorldSpec(), OptimiseRequest(app=app, horizon_weeks=26,
-                                                 **CONSTRAINT_SETS[constraint_set](heldback_model, app))
-    unit_cost = 0.0 if request.cost is None else (request.cost.per_exposed_dau_week_usd.low
-                                                  + request.cost.per_exposed_dau_week_usd.high) / 2
-    answer = optimise(heldback_model, request)
-    chosen = true_plan_value(heldback_model, request, answer["plan"], 0, spec, unit_cost)
-    _, best = true_best_plan(heldback_model, request, 0, spec, unit_cost)
-    rivals = {a["name"]: true_plan_value(heldback_model, request, a["plan"], 0, spec, unit_cost)
-              for a in answer["alternatives"] if a["feasible"]}
-    print(f"\n{app} {constraint_set}: chosen {chosen:,.0f} = {chosen / best:.4f} of the true best {best:,.0f}; "
-          + ", ".join(f"{k} {v:,.0f}" for k, v in rivals.items()))
-    assert chosen >= 0.95 * best
-    assert all(chosen > value for value in rivals.values()), rivals
+    request = OptimiseRequest(app=app, horizon_weeks=26, **CONSTRAINT_SETS[constraint_set](heldback_model, app))
+    held = optimised_against_truth(heldback_model, request, 0, WorldSpec())
+    rivals = {name: a["true_net"] for name, a in held["alternatives"].items() if a["feasible"]}
+    print(f"\n{app} {constraint_set}: chosen {held['chosen']:,.0f} = {held['share_of_best']:.4f} of the true best "
+          f"{held['best']:,.0f}; " + ", ".join(f"{k} {v:,.0f}" for k, v in rivals.items()))
+    assert held["share_of_best"] >= 0.95
+    assert all(held["chosen"] > value for value in rivals.values()), rivals
     assert len(rivals) >= 2
 
 
@@ -243,10 +221,10 @@ def test_malformed_requests_are_refused_before_any_work(body, fragment):
 
 
 def test_a_time_limit_returns_the_best_plan_found_with_its_status(heldback_model):
-    cost = cost_per_exposed_dau_week(heldback_model, "whatsapp")
+    cost = value_per_exposed_dau_week(heldback_model, "whatsapp")
     request = OptimiseRequest(app="whatsapp", horizon_weeks=52, risk=0.05, time_limit_seconds=0.1,
                               cost={"per_exposed_dau_week_usd": {"low": 0.5 * cost, "high": cost}},
-                              constraints={"max_launches_per_week": 2, "max_exposed_dau": _cap(heldback_model, "whatsapp")})
+                              constraints={"max_launches_per_week": 2, "max_exposed_dau": exposure_cap(heldback_model, "whatsapp")})
     answer = optimise(heldback_model, request)
     assert answer["solver"]["status"] == "time_limit"
     assert answer["solver"]["seconds"] < 5

@@ -376,6 +376,7 @@ def optimise(
     allow_decrease: bool | None = typer.Option(None, "--allow-decrease/--no-decrease", help="Allow levels below a market's current share."),
     risk: str | None = typer.Option(None, "--risk", help="mean (default) or a quantile q in 0.01..0.5 (maximise the worst q share's mean)."),
     time_limit_seconds: float | None = typer.Option(None, "--time-limit-seconds", help="Solver time limit, 0.1..15 s (default 10)."),
+    optimality_gap: float | None = typer.Option(None, "--optimality-gap", help="Stop within this relative gap of the best, 0..0.1 (default 0.001)."),
     request: Path | None = typer.Option(None, "--request", help="A JSON file with an /optimise body; options given here override it."),
     model_dir: Path | None = typer.Option(None, "--model", help="A saved model folder (default: the registry's champion)."),
     out: Path = typer.Option(Path("optimised_plan.json"), "--out", help="Where to write the plan, as a /forecast request body."),
@@ -409,7 +410,7 @@ def optimise(
         "max_launches_per_week": max_launches_per_week, "max_step": max_step, "levels": _number_list(levels, "--levels"),
         "earliest": dates or None, "fixed": None if fixed is None else [m.strip() for m in fixed.split(",") if m.strip()],
         "max_exposed_dau": max_exposed_dau, "allow_decrease": allow_decrease, "risk": risk_value,
-        "time_limit_seconds": time_limit_seconds})
+        "time_limit_seconds": time_limit_seconds, "optimality_gap": optimality_gap})
     try:
         checked = OptimiseRequest.model_validate(body)
     except ValidationError as exc:
@@ -424,6 +425,11 @@ def optimise(
     _write_json(out, answer["forecast_request"])
     if answer_out is not None:
         _write_json(answer_out, answer)
+    _print_optimised(answer, checked, source, out)
+
+
+def _print_optimised(answer: dict, checked, source: str, out: Path) -> None:
+    """The plan, its value, the alternatives and the solver's report, as tables."""
     unit = "M USD" if checked.objective == "ad_revenue_usd" else "M minutes"
     console.print(f"[bold]{checked.app}[/bold], {checked.horizon_weeks} weeks from {answer['first_week']} "
                   f"({source}); objective {checked.objective}, risk {checked.risk}, bands at {checked.interval:.0%}")

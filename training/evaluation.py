@@ -20,7 +20,7 @@ from data.simulator import WorldSpec, simulate_world
 from training.model.backtest import QUANTITIES, SCALE_LEVELS
 from training.model.estimator import ImpactModel
 from training.model.scenario import PlanPoint, plan_shares
-from training.optimiser.optimiser import prepare
+from training.optimiser.optimiser import optimise, prepare
 from training.optimiser.program import solve
 from training.optimiser.request import OptimiseRequest
 
@@ -91,6 +91,24 @@ def _true_net_by_market(model: ImpactModel, request: OptimiseRequest, seed: int,
     return incremental - unit_cost * (shares * played["dau"] - quo * base["dau"]).sum(axis=1)
 
 
+def value_per_exposed_dau_week(model: ImpactModel, app: str, quantile: float = 0.5, horizon: int = 26) -> float:
+    """A serving cost at which about `quantile` of the markets are not worth launching: that
+    quantile over markets of the incremental revenue per added exposed DAU-week of launching
+    each one fully in the first forecast week (the model's point forecast)."""
+    ready = prepare(model, OptimiseRequest(app=app, horizon_weeks=horizon))
+    first = ready.candidates.start == 0
+    per_user_week = ready.valuation.incremental[first] / ready.valuation.added_exposure[first].sum(axis=1)
+    return float(np.quantile(per_user_week, quantile))
+
+
+def exposure_cap(model: ImpactModel, app: str, room: float = 0.3, horizon: int = 26) -> float:
+    """An exposed-DAU cap that leaves room for `room` of the exposure launching every market fully
+    in the first week would add, over the status quo's peak (the model's point forecast)."""
+    ready = prepare(model, OptimiseRequest(app=app, horizon_weeks=horizon))
+    first = ready.candidates.start == 0
+    return float(ready.quo_exposure.max() + room * ready.valuation.added_exposure[first].sum(axis=0).max())
+
+
 def true_plan_value(model: ImpactModel, request: OptimiseRequest, plan: list[dict], seed: int, spec: WorldSpec,
                     unit_cost: float) -> float:
     """The true net value of a plan (points in the /forecast format), the world played forward."""
@@ -117,9 +135,26 @@ def true_best_plan(model: ImpactModel, request: OptimiseRequest, seed: int, spec
         shares[row_of[group.index]] = candidates.shares[group.index]
         truth[group.index] = _true_net_by_market(model, request, seed, spec, shares, unit_cost)[row_of[group.index]]
     solution = solve(truth, truth[:, None], candidates.market, len(ready.problem.markets), candidates.rises,
-                     ready.valuation.added_exposure, ready.limits, "mean", time_limit=60.0)
+                     ready.valuation.added_exposure, ready.limits, "mean", time_limit=60.0, gap=1e-4)
     points = [p.model_dump(exclude_none=True) for p in candidates.points(solution.selection, ready.problem.weeks)]
     return points, float(truth[solution.selection].sum())
+
+
+def optimised_against_truth(model: ImpactModel, request: OptimiseRequest, seed: int, spec: WorldSpec) -> dict:
+    """The optimiser's plan for `request` and its alternatives, each played forward by the world
+    (same noise), against the true best plan under the same constraints. The true serving cost
+    is the middle of the request's range. Returns the answer, the true net values (`chosen`,
+    `best`, and per alternative with whether it is feasible) and `share_of_best`."""
+    price = request.cost.per_exposed_dau_week_usd if request.cost is not None else None
+    unit_cost = 0.0 if price is None else (price.low + price.high) / 2
+    answer = optimise(model, request)
+    chosen = true_plan_value(model, request, answer["plan"], seed, spec, unit_cost)
+    _, best = true_best_plan(model, request, seed, spec, unit_cost)
+    alternatives = {a["name"]: {"true_net": true_plan_value(model, request, a["plan"], seed, spec, unit_cost),
+                                "forecast_net": a["net"]["mean"], "feasible": a["feasible"]}
+                    for a in answer["alternatives"]}
+    return {"answer": answer, "chosen": chosen, "best": best, "share_of_best": chosen / best if best else float("nan"),
+            "alternatives": alternatives}
 
 
 @dataclass

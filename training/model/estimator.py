@@ -319,11 +319,7 @@ class ImpactModel(BaseEstimator):
         quantiles are taken.
         """
         index = self.forecast_index(app, markets)
-        shares = np.asarray(shares, dtype=float)
-        horizon = shares.shape[1] if shares.ndim == 2 else 0
-        if shares.ndim != 2 or shares.shape[0] != len(index) or not 1 <= horizon <= self.max_horizon:
-            raise QueryError(f"shares must be {len(index)} markets x 1..{self.max_horizon} weeks, got {shares.shape}")
-        return self._ask(app).forecast(shares, index, level)
+        return self._ask(app).forecast(self._share_matrix(shares, len(index)), index, level)
 
     def plan_values(self, app: str, shares: np.ndarray, markets: list[str], level: float = 0.9) -> RowValues:
         """What each row of `shares` (rows x 1..max_horizon weeks; row i the share path of
@@ -333,11 +329,15 @@ class ImpactModel(BaseEstimator):
         the sum of its markets' rows path by path: what an optimiser needs, one call for every
         candidate."""
         index = self.forecast_index(app, markets)
+        return self._ask(app).row_values(self._share_matrix(shares, len(markets)), index, level)
+
+    def _share_matrix(self, shares: np.ndarray, rows: int) -> np.ndarray:
+        """`shares` as a float array of `rows` x 1..max_horizon weeks, or QueryError."""
         shares = np.asarray(shares, dtype=float)
         horizon = shares.shape[1] if shares.ndim == 2 else 0
-        if shares.ndim != 2 or shares.shape[0] != len(markets) or not 1 <= horizon <= self.max_horizon:
-            raise QueryError(f"shares must be {len(markets)} rows x 1..{self.max_horizon} weeks, got {shares.shape}")
-        return self._ask(app).row_values(shares, index, level)
+        if shares.ndim != 2 or shares.shape[0] != rows or not 1 <= horizon <= self.max_horizon:
+            raise QueryError(f"shares must be {rows} rows (markets) x 1..{self.max_horizon} weeks, got {shares.shape}")
+        return shares
 
     def attribute(self, app: str, markets: list[str] | None = None, start: str | None = None,
                   end: str | None = None, level: float = 0.9) -> Attribution:

@@ -35,6 +35,7 @@ from training.optimiser.candidates import Candidates, build_candidates
 from training.optimiser.program import SOLVER, Limits, Solution, cvar, solve, violations
 from training.optimiser.request import OptimiseRequest
 
+RUNNER_UP_GAP = 0.01          # the runner-up is the best other plan proven within 1% (it only measures how close a call it is)
 COST_SEED = 20261129          # the per-path cost draws are fixed, so a question always gets one answer
 ALTERNATIVES = {
     "status_quo": "every market keeps its current share",
@@ -194,13 +195,14 @@ def optimise(model: ImpactModel, request: OptimiseRequest) -> dict:
     candidates, valuation, limits = ready.candidates, ready.valuation, ready.limits
     arguments = (valuation.net, valuation.net_paths, candidates.market, len(ready.problem.markets), candidates.rises,
                  valuation.added_exposure, limits, request.risk)
-    solution = solve(*arguments, time_limit=request.time_limit_seconds)
+    solution = solve(*arguments, time_limit=request.time_limit_seconds, gap=request.optimality_gap)
     if solution.status == "infeasible":
         raise OptimiseError(_clash(ready.problem, ready.quo_exposure))
     if not len(solution.selection) and solution.status == "time_limit":
         solution = _best_feasible(candidates, valuation, limits, solution)
     remaining = max(0.1, request.time_limit_seconds - solution.seconds)
-    runner = solve(*arguments, time_limit=remaining, exclude=solution.selection)
+    runner = solve(*arguments, time_limit=remaining, gap=max(request.optimality_gap, RUNNER_UP_GAP),
+                   exclude=solution.selection)
     return _answer(ready.problem, candidates, valuation, limits, solution, runner, time.perf_counter() - began)
 
 
@@ -273,8 +275,7 @@ def _answer(problem: Problem, candidates: Candidates, valuation: Valuation, limi
     if runner.status != "infeasible" and len(runner.selection) + len(chosen) and not np.array_equal(runner.selection, chosen):
         point, paths = valuation.of(runner.selection)["net"]
         runner_up = {"plan": _points(candidates, runner.selection, problem.weeks),
-                     "by_market": [row for row in _plan_rows(problem, candidates, valuation, runner.selection)
-                                   if row["start_week"] is not None],
+                     "changes": _changes(problem, candidates, chosen, runner.selection),
                      "net": summary(point, paths, level),
                      "probability_better": float((paths > chosen_paths + tolerance).mean()),
                      "solver_status": runner.status}
@@ -298,6 +299,16 @@ def _answer(problem: Problem, candidates: Candidates, valuation: Valuation, limi
                    "candidates": len(candidates), "start_every_weeks": candidates.start_every,
                    "paths": int(chosen_paths.shape[0]), "total_seconds": round(seconds, 4)},
     }
+
+
+def _changes(problem: Problem, candidates: Candidates, chosen: np.ndarray, other: np.ndarray) -> list[dict]:
+    """The markets two plans treat differently: what each does to them (None: the status quo)."""
+    def decisions(selection: np.ndarray) -> dict[int, dict]:
+        return {int(candidates.market[c]): {"start_week": str(problem.weeks[candidates.start[c]].date()),
+                                            "target_share": float(candidates.level[c])} for c in selection}
+    mine, theirs = decisions(chosen), decisions(other)
+    return [{"market": problem.markets[i], "chosen": mine.get(i), "runner_up": theirs.get(i)}
+            for i in sorted(set(mine) | set(theirs)) if mine.get(i) != theirs.get(i)]
 
 
 def _points(candidates: Candidates, selection: np.ndarray, weeks: pd.DatetimeIndex) -> list[dict]:

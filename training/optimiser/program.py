@@ -25,8 +25,8 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 SOLVER = "HiGHS (scipy.optimize.milp)"
+DEFAULT_GAP = 1e-3          # a plan proven within 0.1% of the best on the same paths is optimal
 HIGHS_OPTIONS = {
-    "mip_rel_gap": 1e-4,     # HiGHS's default: a plan within 0.01% of the best possible is optimal
     # HiGHS 1.12 (scipy 1.17) prints a stray debug line to stdout when a solution of a presolved
     # (sub-)problem needs repair (ERGO-Code/HiGHS#2783); without presolve and the sub-MIP
     # heuristics that presolve it never does, and these programs solve as fast or faster
@@ -76,9 +76,10 @@ def cvar(paths: np.ndarray, q: float) -> np.ndarray:
 
 
 def solve(value: np.ndarray, value_paths: np.ndarray, market: np.ndarray, n_markets: int, rises: np.ndarray,
-          added: np.ndarray, limits: Limits, risk: str | float, time_limit: float,
+          added: np.ndarray, limits: Limits, risk: str | float, time_limit: float, gap: float = DEFAULT_GAP,
           exclude: np.ndarray | None = None) -> Solution:
-    """The best selection of candidates (see the module docstring). `exclude`: a plan (its
+    """The best selection of candidates (see the module docstring), proven within the relative
+    `gap` of the best or the best found in `time_limit` seconds. `exclude`: a plan (its
     candidates) that must not be chosen again, for the runner-up."""
     n, n_paths = len(value), value_paths.shape[1]
     # the objective's values in units of the most any plan could reach (each market's largest |value|
@@ -127,7 +128,8 @@ def solve(value: np.ndarray, value_paths: np.ndarray, market: np.ndarray, n_mark
     with warnings.catch_warnings():      # scipy warns that it passes HiGHS's own options on verbatim
         warnings.filterwarnings("ignore", message="Unrecognized options", category=RuntimeWarning)
         result = milp(objective, integrality=integrality, bounds=bounds, constraints=constraints,
-                      options={"time_limit": float(time_limit), "disp": False, **HIGHS_OPTIONS})
+                      options={"time_limit": float(time_limit), "mip_rel_gap": float(gap), "disp": False,
+                               **HIGHS_OPTIONS})
     seconds = time.perf_counter() - began
     if result.status == 2:
         return Solution(np.zeros(0, int), "infeasible", None, seconds)

@@ -84,6 +84,8 @@ Risk = Annotated[Literal["mean"] | Annotated[float, Field(ge=0.01, le=0.5)], Fie
 TimeLimit = Annotated[float, Field(ge=0.1, le=MAX_TIME_LIMIT, description="solver time limit in seconds; when it "
                                    "runs out the best plan found is returned with status time_limit and its gap",
                                    json_schema_extra={"example": 10.0})]
+Gap = Annotated[float, Field(ge=0.0, le=0.1, description="stop when the plan is proven within this relative gap of "
+                             "the best on the sample paths (0 = exactly the best)", json_schema_extra={"example": 0.001})]
 OptimiseMarkets = Annotated[Markets, Field(description="markets the plan may change; omitted or [] = every "
                                            "forecastable market", json_schema_extra={"example": ["BR", "IN", "DE"]})]
 
@@ -104,3 +106,4 @@ class OptimiseRequest(BaseModel):
     constraints: Constraints = Constraints()
     risk: Risk = "mean"
     time_limit_seconds: TimeLimit = 10.0
+    optimality_gap: Gap = 0.001
