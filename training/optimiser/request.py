@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from training.model.scenario import App, Horizon, Interval, Markets, Week
 
@@ -55,11 +55,11 @@ class Constraints(BaseModel):
         ge=MIN_STEP, le=1.0, description="largest weekly rise of a market's share (a slower rise ramps)")] = 1.0
     levels: Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]], Field(
         min_length=1, max_length=MAX_LEVELS, description="target shares a market may be taken to")] = [1.0]
-    earliest: Annotated[dict[Annotated[str, Field(min_length=2, max_length=2)], Week], Field(
+    earliest: Annotated[dict[str, Week], Field(
         max_length=64, description="market -> the first week its share may rise")] = {}
     fixed: Annotated[Markets, Field(description="markets held at the status quo")] = []
     max_exposed_dau: Annotated[float | None, Field(
-        gt=0.0, le=1e11, description="cap on exposed DAU (share x DAU) summed over the markets, any week")] = None
+        ge=1.0, le=1e11, description="cap on exposed DAU (share x DAU) summed over the markets, any week")] = None
     allow_decrease: Annotated[bool, Field(description="levels below a market's current share are allowed")] = False
 
     @model_validator(mode="after")
@@ -77,10 +77,11 @@ class Constraints(BaseModel):
 Objective = Annotated[Literal["ad_revenue_usd", "minutes"], Field(
     description="what the plan maximises; the serving cost is subtracted from ad revenue only",
     json_schema_extra={"example": "ad_revenue_usd"})]
-Risk = Annotated[Literal["mean"] | Annotated[float, Field(ge=0.01, le=0.5)], Field(
-    description='"mean" (the point forecast\'s net value), or a quantile q: maximise the mean of the worst q '
-                "share of the sample paths (CVaR, a cautious planner's choice)",
-    json_schema_extra={"example": "mean"})]
+RISK_HELP = ('"mean" (the point forecast\'s net value), or a quantile q in 0.01..0.5: maximise the mean of the worst q '
+             "share of the sample paths (CVaR, a cautious planner's choice)")
+# one schema for both forms: BentoML documents only the first member of a union (_bentoml_sdk.method._flatten_field)
+Risk = Annotated[Literal["mean"] | Annotated[float, Field(ge=0.01, le=0.5)],
+                 WithJsonSchema({"description": RISK_HELP, "example": "mean"}), Field(description=RISK_HELP)]
 TimeLimit = Annotated[float, Field(ge=0.1, le=MAX_TIME_LIMIT, description="solver time limit in seconds; when it "
                                    "runs out the best plan found is returned with status time_limit and its gap",
                                    json_schema_extra={"example": 10.0})]
