@@ -61,6 +61,7 @@ bench: $(VENV)/.installed-bench $(VENV)/.installed-dev bench-tools  ## install t
 	$(BIN)/python bench/band_coverage.py
 	$(BIN)/python bench/trend_break_oracle.py
 	$(BIN)/python bench/optimiser.py
+	$(BIN)/python bench/optimiser_coverage.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/soak.py
 	$(BIN)/python bench/fuzz.py

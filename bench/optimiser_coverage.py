@@ -35,7 +35,7 @@ def coverage_table(rows: pd.DataFrame) -> str:
     rows = rows.assign(scope=rows["market"].where(rows["market"] == "ALL", "market"))
     table = rows.pivot_table(index=["design", "objective"], columns=["scope", "quantity"], values="covered",
                              aggfunc="mean")
-    counts = rows.groupby(["design", "objective", "scope"]).size().unstack()
+    counts = rows[rows["quantity"] == "incremental"].groupby(["design", "objective", "scope"]).size().unstack()
     lines = ["| design | objective | markets: incremental | markets: net | plan total: incremental | plan total: net | "
              "cases (markets / totals) |", "|---|---|---|---|---|---|---|"]
     for (design, objective), row in table.iterrows():
@@ -45,7 +45,7 @@ def coverage_table(rows: pd.DataFrame) -> str:
     every = rows.groupby(["scope", "quantity"])["covered"].mean()
     lines.append(f"| every design | both | {every[('market', 'incremental')]:.1%} | {every[('market', 'net')]:.1%} | "
                  f"{every[('ALL', 'incremental')]:.1%} | {every[('ALL', 'net')]:.1%} | "
-                 f"{(rows['scope'] == 'market').sum() // 2} / {(rows['scope'] == 'ALL').sum() // 2} |")
+                 f"{counts['market'].sum()} / {counts['ALL'].sum()} |")
     return "\n".join(lines)
 
 
