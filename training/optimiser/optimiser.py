@@ -198,8 +198,8 @@ def optimise(model: ImpactModel, request: OptimiseRequest) -> dict:
     solution = solve(*arguments, time_limit=request.time_limit_seconds, gap=request.optimality_gap)
     if solution.status == "infeasible":
         raise OptimiseError(_clash(ready.problem, ready.quo_exposure))
-    if not len(solution.selection) and solution.status == "time_limit":
-        solution = _best_feasible(candidates, valuation, limits, solution)
+    if not solution.found:
+        solution = _best_feasible(ready, solution)
     remaining = max(0.1, request.time_limit_seconds - solution.seconds)
     runner = solve(*arguments, time_limit=remaining, gap=max(request.optimality_gap, RUNNER_UP_GAP),
                    exclude=solution.selection)
@@ -218,10 +218,15 @@ def _clash(problem: Problem, quo_exposure: np.ndarray) -> str:
             f"in week {problem.weeks[worst]:%Y-%m-%d} ({quo_exposure[worst]:,.0f}), {how}: no plan fits")
 
 
-def _best_feasible(candidates: Candidates, valuation: Valuation, limits: Limits, solution: Solution) -> Solution:
-    """When the solver ran out of time before finding any plan: the best feasible alternative."""
-    plans = [alternatives.status_quo(candidates), alternatives.everything_now(candidates)]
+def _best_feasible(ready: Prepared, solution: Solution) -> Solution:
+    """When the solver ran out of time before finding any plan: the best feasible alternative
+    (largest-first always is, unless the status quo itself breaks the cap)."""
+    candidates, valuation, limits = ready.candidates, ready.valuation, ready.limits
+    plans = [alternatives.status_quo(candidates), alternatives.everything_now(candidates),
+             alternatives.largest_first(candidates, ready.problem.dau, valuation.added_exposure, limits)]
     feasible = [p for p in plans if not violations(p, candidates.rises, valuation.added_exposure, limits)]
+    if not feasible:
+        raise OptimiseError(_clash(ready.problem, ready.quo_exposure))
     best = max(feasible, key=lambda p: valuation.net[p].sum())
     return Solution(best, solution.status, None, solution.seconds)
 
@@ -272,7 +277,7 @@ def _answer(problem: Problem, candidates: Candidates, valuation: Valuation, limi
                                  "regret": summary(chosen_point - point, chosen_paths - paths, level)})
     best_of_rivals = np.max(rivals, axis=0)
     runner_up = None
-    if runner.status != "infeasible" and len(runner.selection) + len(chosen) and not np.array_equal(runner.selection, chosen):
+    if runner.found and runner.status != "infeasible" and not np.array_equal(runner.selection, chosen):
         point, paths = valuation.of(runner.selection)["net"]
         runner_up = {"plan": _points(candidates, runner.selection, problem.weeks),
                      "changes": _changes(problem, candidates, chosen, runner.selection),

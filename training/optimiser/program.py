@@ -50,6 +50,7 @@ class Solution:
     status: str                      # "optimal", "time_limit" or "infeasible"
     gap: float | None                # relative optimality gap (None when nothing was found)
     seconds: float
+    found: bool = True               # False: the time ran out before any plan was found
 
 
 def violations(selection: np.ndarray, rises: np.ndarray, added: np.ndarray, limits: Limits) -> list[str]:
@@ -136,7 +137,7 @@ def solve(value: np.ndarray, value_paths: np.ndarray, market: np.ndarray, n_mark
     if result.status not in (0, 1):
         raise RuntimeError(f"HiGHS failed: {result.message}")
     if result.x is None:
-        return Solution(np.zeros(0, int), "time_limit", None, seconds)
+        return Solution(np.zeros(0, int), "time_limit", None, seconds, found=False)
     selection = np.flatnonzero(result.x[:n] > 0.5)
     status = "optimal" if result.status == 0 else "time_limit"
     gap = getattr(result, "mip_gap", None)
