@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 import pandas as pd  # noqa: E402
-from joblib import Parallel, delayed  # noqa: E402
 
-from bench.report import machine, write_section  # noqa: E402
-from data.simulator import DESIGNS, WorldSpec  # noqa: E402
+from bench.report import add_world_options, machine, over_worlds, write_section  # noqa: E402
 from training.evaluation import held_out_band_coverage  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
@@ -33,17 +30,10 @@ OUT = Path(__file__).parent / "out"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--designs", default=",".join(DESIGNS))
-    parser.add_argument("--seeds", default="1,2,3,4,5,6,7,8,9,10")
-    parser.add_argument("--jobs", type=int, default=2, help="worlds fitted at once (joblib processes)")
+    add_world_options(parser, "1,2,3,4,5,6,7,8,9,10")
     args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
-    worlds = [(design, seed) for design in args.designs.split(",") for seed in seeds]
-    start = time.perf_counter()
-    frames = Parallel(n_jobs=args.jobs, verbose=10)(
-        delayed(held_out_band_coverage)(seed, WorldSpec(design=design)) for design, seed in worlds)
-    print(f"{len(worlds)} worlds in {time.perf_counter() - start:.0f} s", flush=True)
-    scores = pd.concat(frames, ignore_index=True)
+    seeds = args.seeds.split(",")
+    scores, _, _ = over_worlds(held_out_band_coverage, args)
     OUT.mkdir(exist_ok=True)
     scores.to_csv(OUT / "band_coverage.csv", index=False)
     body = f"""## Held-out bands by world design (issue 13)

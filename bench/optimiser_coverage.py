@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 import pandas as pd  # noqa: E402
-from joblib import Parallel, delayed  # noqa: E402
 
-from bench.report import machine, write_section  # noqa: E402
-from data.simulator import DESIGNS, WorldSpec  # noqa: E402
+from bench.report import add_world_options, machine, over_worlds, write_section  # noqa: E402
 from training.evaluation import optimised_value_coverage  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
@@ -51,23 +48,17 @@ def coverage_table(rows: pd.DataFrame) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--designs", default=",".join(DESIGNS))
-    parser.add_argument("--seeds", default="1,2,3,4,5")
-    parser.add_argument("--jobs", type=int, default=2, help="worlds fitted at once (joblib processes)")
+    add_world_options(parser, "1,2,3,4,5")
     args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
-    worlds = [(design, seed) for design in args.designs.split(",") for seed in seeds]
-    start = time.perf_counter()
-    frames = Parallel(n_jobs=args.jobs, verbose=10)(
-        delayed(optimised_value_coverage)(seed, WorldSpec(design=design)) for design, seed in worlds)
-    rows = pd.concat(frames, ignore_index=True)
+    seeds = args.seeds.split(",")
+    rows, n_worlds, seconds = over_worlds(optimised_value_coverage, args)
     OUT.mkdir(exist_ok=True)
     rows.to_csv(OUT / "optimiser_coverage.csv", index=False)
     ratio = (rows["mean"] / rows["truth"]).where(rows["quantity"] == "incremental")
     body = f"""## Optimiser value bands against the truth (issue 14)
 
 `python bench/optimiser_coverage.py --designs {args.designs} --seeds {args.seeds}` on {machine()}
-({len(worlds)} worlds, {time.perf_counter() - start:.0f} s)
+({n_worlds} worlds, {seconds:.0f} s)
 
 {len(seeds)} worlds per design x 3 apps x 2 objectives; 26 weeks held back; per app a plan chosen
 under a launch limit of 2 a week (ad revenue: net of a serving cost of 0.8-1.2 x the median market's
