@@ -83,12 +83,11 @@ def solve(value: np.ndarray, value_paths: np.ndarray, market: np.ndarray, n_mark
     `gap` of the best or the best found in `time_limit` seconds. `exclude`: a plan (its
     candidates) that must not be chosen again, for the runner-up."""
     n, n_paths = len(value), value_paths.shape[1]
-    # the objective's values in units of the most any plan could reach (each market's largest |value|
-    # summed), so that HiGHS's absolute gap (1e-6) is a millionth of that and no value falls
-    # under its tolerances
-    entering = np.abs(value) if risk == "mean" else np.abs(value_paths).max(axis=1, initial=0.0)
+    # values in units of the most a plan could be worth on the point forecast (each market's largest
+    # |value| summed), so that the objective of a good plan is of order 1: HiGHS measures its gap
+    # against max(1, |objective|), and no value falls under its tolerances
     largest = np.zeros(n_markets)
-    np.maximum.at(largest, market, entering)
+    np.maximum.at(largest, market, np.abs(value))
     scale = max(float(largest.sum()), 1e-300)
     rows, lower, upper = [], [], []
 
