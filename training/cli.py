@@ -354,8 +354,9 @@ def _write_json(path: Path, value: dict) -> None:
     partial.replace(path)
 
 
-def _band(value: dict, scale: float = 1e6) -> str:
-    return f"{value['mean'] / scale:,.2f} [{value['lo'] / scale:,.2f}, {value['hi'] / scale:,.2f}]"
+def _band(value: dict, scale: float = 1e6, digits: int = 2) -> str:
+    """{mean, lo, hi} in millions: "mean [lo, hi]"."""
+    return f"{value['mean'] / scale:,.{digits}f} [{value['lo'] / scale:,.{digits}f}, {value['hi'] / scale:,.{digits}f}]"
 
 
 @app.command()
@@ -444,14 +445,23 @@ def _print_optimised(answer: dict, checked, source: str, out: Path) -> None:
     value = answer["value"]
     console.print(f"incremental {_band(value['incremental'])} {unit}; cost {_band(value['cost'])} M USD; "
                   f"net {_band(value['net'])} {unit}")
-    table = Table("alternative", "feasible", f"net, {unit}", f"regret, {unit}", box=None)
+    table = Table("alternative", f"net, {unit}", f"regret, {unit}", "feasible", box=None)
     for alternative in answer["alternatives"]:
-        table.add_row(alternative["name"], "yes" if alternative["feasible"] else "no: " + ", ".join(alternative["violates"]),
-                      _band(alternative["net"]), _band(alternative["regret"]))
+        table.add_row(alternative["name"], _band(alternative["net"], digits=1), _band(alternative["regret"], digits=1),
+                      "yes" if alternative["feasible"] else "no")
     console.print(table)
+    for alternative in answer["alternatives"]:
+        if alternative["violates"]:
+            console.print(f"{alternative['name']} breaks {', '.join(alternative['violates'])}")
     runner = answer["runner_up"]
-    console.print(f"best on {answer['probability_best']:.0%} of the sample paths"
-                  + ("" if runner is None else f"; the runner-up would have been better on {runner['probability_better']:.0%}"))
+    console.print(f"best on {answer['probability_best']:.0%} of the sample paths (against the feasible alternatives)")
+    if runner is not None:
+        def decision(d: dict | None) -> str:
+            return "status quo" if d is None else f"{d['target_share']:.2f} from {d['start_week']}"
+        changes = "; ".join(f"{c['market']} {decision(c['runner_up'])} instead of {decision(c['chosen'])}"
+                            for c in runner["changes"])
+        console.print(f"runner-up ({changes}): net {_band(runner['net'], digits=1)} {unit}, better on "
+                      f"{runner['probability_better']:.0%} of the paths")
     solver = answer["solver"]
     gap = "n/a" if solver["gap"] is None else f"{solver['gap']:.2g}"
     console.print(f"{solver['name']}: {solver['status']}, gap {gap}, {solver['seconds']:.2f} s "
