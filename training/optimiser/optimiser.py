@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -72,11 +73,11 @@ class Valuation:
     added_exposure: np.ndarray
     net_subtracts_cost: bool
 
-    @property
+    @cached_property
     def net(self) -> np.ndarray:
         return self.incremental - self.cost if self.net_subtracts_cost else self.incremental
 
-    @property
+    @cached_property
     def net_paths(self) -> np.ndarray:
         return self.incremental_paths - self.cost_paths if self.net_subtracts_cost else self.incremental_paths
 
