@@ -163,7 +163,7 @@ CONSTRAINT_SETS = {
     "launch limit": lambda model, app: {"constraints": {"max_launches_per_week": 2}},
     "capacity cap": lambda model, app: {"constraints": {"max_exposed_dau": exposure_cap(model, app)}},
     "costly": lambda model, app: {"cost": {"per_exposed_dau_week_usd": {
-        "low": 0.8 * value_per_exposed_dau_week(model, app), "high": 1.2 * value_per_exposed_dau_week(model, app)}}},
+        "low": 0.8 * (value := value_per_exposed_dau_week(model, app)), "high": 1.2 * value}}},
 }
 
 

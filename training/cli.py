@@ -297,6 +297,8 @@ def _number_list(text: str | None, name: str, kind=float) -> list | None:
 def _optimise_body(request: Path | None, options: dict) -> dict:
     """The /optimise body: the --request file (if any), then every option given on the command line."""
     import json
+
+    from training.optimiser.request import Constraints
     body: dict = {}
     if request is not None:
         try:
@@ -312,7 +314,7 @@ def _optimise_body(request: Path | None, options: dict) -> dict:
     for key, value in options.items():
         if value is None:
             continue
-        if key in ("max_launches_per_week", "max_step", "levels", "earliest", "fixed", "max_exposed_dau", "allow_decrease"):
+        if key in Constraints.model_fields:
             constraints[key] = value
         else:
             body[key] = value

@@ -20,7 +20,7 @@ from data.simulator import WorldSpec, simulate_world
 from training.model.backtest import QUANTITIES, SCALE_LEVELS
 from training.model.estimator import ImpactModel
 from training.model.scenario import PlanPoint, plan_shares
-from training.optimiser.optimiser import optimise, prepare
+from training.optimiser.optimiser import optimise, plan_points, prepare
 from training.optimiser.program import solve
 from training.optimiser.request import OptimiseRequest
 
@@ -79,16 +79,27 @@ def _error_per_halfwidth(actual: np.ndarray, band: dict) -> float:
     return float(np.median(np.abs(actual - band["baseline"]) / ((band["hi"] - band["lo"]) / 2)))
 
 
-def _true_net_by_market(model: ImpactModel, request: OptimiseRequest, seed: int, spec: WorldSpec,
-                        shares: np.ndarray, unit_cost: float) -> np.ndarray:
-    """Per forecastable market: the true net value of `shares` over the status quo, both played
-    forward with the same noise; the serving cost at `unit_cost` per added exposed DAU-week."""
+def _true_gains(model: ImpactModel, request: OptimiseRequest, seed: int, spec: WorldSpec, shares: np.ndarray,
+                base: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per forecastable market, `shares` against the status quo, both played forward with the same
+    noise: the objective's true gain over the horizon and the exposed DAU-weeks it adds. `base`:
+    the status quo already played forward (`plan_truth`), so a caller playing many plans plays it once."""
     quo = model.status_quo(request.app, shares.shape[1])
-    played, base = (plan_truth(model, request.app, seed, spec, s) for s in (shares, quo))
-    incremental = (played[request.objective] - base[request.objective]).sum(axis=1)
-    if request.objective != "ad_revenue_usd":
-        return incremental
-    return incremental - unit_cost * (shares * played["dau"] - quo * base["dau"]).sum(axis=1)
+    base = base if base is not None else plan_truth(model, request.app, seed, spec, quo)
+    played = plan_truth(model, request.app, seed, spec, shares)
+    return ((played[request.objective] - base[request.objective]).sum(axis=1),
+            (shares * played["dau"] - quo * base["dau"]).sum(axis=1))
+
+
+def _net(request: OptimiseRequest, gain: np.ndarray, added: np.ndarray, unit_cost: float) -> np.ndarray:
+    """The net value as the optimiser counts it: the cost is subtracted from ad revenue only."""
+    return gain - unit_cost * added if request.objective == "ad_revenue_usd" else gain
+
+
+def _plan_matrix(model: ImpactModel, app: str, horizon: int, plan: list[dict]) -> np.ndarray:
+    """The shares of a plan (points in the /forecast format), every forecastable market x horizon."""
+    return plan_shares(model.status_quo(app, horizon), model.markets(app, forecastable=True),
+                       model.forecast_weeks(app, horizon), [PlanPoint(**point) for point in plan])
 
 
 def value_per_exposed_dau_week(model: ImpactModel, app: str, quantile: float = 0.5, horizon: int = 26) -> float:
@@ -112,11 +123,8 @@ def exposure_cap(model: ImpactModel, app: str, room: float = 0.3, horizon: int =
 def true_plan_value(model: ImpactModel, request: OptimiseRequest, plan: list[dict], seed: int, spec: WorldSpec,
                     unit_cost: float) -> float:
     """The true net value of a plan (points in the /forecast format), the world played forward."""
-    markets = model.markets(request.app, forecastable=True)
-    weeks = model.forecast_weeks(request.app, request.horizon_weeks)
-    shares = plan_shares(model.status_quo(request.app, request.horizon_weeks), markets, weeks,
-                         [PlanPoint(**point) for point in plan])
-    return float(_true_net_by_market(model, request, seed, spec, shares, unit_cost).sum())
+    shares = _plan_matrix(model, request.app, request.horizon_weeks, plan)
+    return float(_net(request, *_true_gains(model, request, seed, spec, shares), unit_cost).sum())
 
 
 def true_best_plan(model: ImpactModel, request: OptimiseRequest, seed: int, spec: WorldSpec,
@@ -128,16 +136,18 @@ def true_best_plan(model: ImpactModel, request: OptimiseRequest, seed: int, spec
     ready = prepare(model, request)
     candidates, markets = ready.candidates, model.markets(request.app, forecastable=True)
     row_of = np.array([markets.index(m) for m in ready.problem.markets])[candidates.market]
+    quo = model.status_quo(request.app, request.horizon_weeks)
+    base = plan_truth(model, request.app, seed, spec, quo)
     truth = np.zeros(len(candidates))
     moves = pd.DataFrame({"start": candidates.start, "level": candidates.level})
     for _, group in moves.groupby(["start", "level"]):
-        shares = model.status_quo(request.app, request.horizon_weeks)
+        shares = quo.copy()
         shares[row_of[group.index]] = candidates.shares[group.index]
-        truth[group.index] = _true_net_by_market(model, request, seed, spec, shares, unit_cost)[row_of[group.index]]
+        net = _net(request, *_true_gains(model, request, seed, spec, shares, base), unit_cost)
+        truth[group.index] = net[row_of[group.index]]
     solution = solve(truth, truth[:, None], candidates.market, len(ready.problem.markets), candidates.rises,
                      ready.valuation.added_exposure, ready.limits, "mean", time_limit=60.0, gap=1e-4)
-    points = [p.model_dump(exclude_none=True) for p in candidates.points(solution.selection, ready.problem.weeks)]
-    return points, float(truth[solution.selection].sum())
+    return plan_points(candidates, solution.selection, ready.problem.weeks), float(truth[solution.selection].sum())
 
 
 def optimised_against_truth(model: ImpactModel, request: OptimiseRequest, seed: int, spec: WorldSpec) -> dict:
@@ -194,6 +204,7 @@ def optimised_value_coverage(seed: int, spec: WorldSpec | None = None, horizon: 
     `truth` and whether the band holds it. `incremental` is the objective over the status quo;
     `net` also subtracts the serving cost (true cost: the middle of the range).
     """
+    spec = spec or WorldSpec()
     world = held_out_world(seed, spec, horizon, **params)
     model, rows = world.model, []
     for app in model.apps:
@@ -205,11 +216,8 @@ def optimised_value_coverage(seed: int, spec: WorldSpec | None = None, horizon: 
                                       constraints={"max_launches_per_week": 2}, **priced)
             answer = optimise(model, request)
             markets = model.markets(app, forecastable=True)
-            shares = plan_shares(model.status_quo(app, horizon), markets, model.forecast_weeks(app, horizon),
-                                 [PlanPoint(**point) for point in answer["plan"]])
-            unit_cost = 1.0 * cost if priced else 0.0
-            truth = {"incremental": _true_net_by_market(model, request, seed, spec or WorldSpec(), shares, 0.0),
-                     "net": _true_net_by_market(model, request, seed, spec or WorldSpec(), shares, unit_cost)}
+            gain, added = _true_gains(model, request, seed, spec, _plan_matrix(model, app, horizon, answer["plan"]))
+            truth = {"incremental": gain, "net": _net(request, gain, added, cost if priced else 0.0)}
             changed = [(r["market"], r) for r in answer["by_market"] if r["start_week"] is not None]
             for scope, values in changed + [("ALL", answer["value"])]:
                 for quantity in ("incremental", "net"):

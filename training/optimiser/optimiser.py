@@ -273,14 +273,14 @@ def _answer(problem: Problem, candidates: Candidates, valuation: Valuation, limi
         if not broken:
             rivals.append(paths)
         alternatives_out.append({"name": name, "description": ALTERNATIVES[name], "feasible": not broken,
-                                 "violates": broken, "plan": _points(candidates, selection, problem.weeks),
+                                 "violates": broken, "plan": plan_points(candidates, selection, problem.weeks),
                                  "net": summary(point, paths, level),
                                  "regret": summary(chosen_point - point, chosen_paths - paths, level)})
     best_of_rivals = np.max(rivals, axis=0)
     runner_up = None
     if runner.found and runner.status != "infeasible" and not np.array_equal(runner.selection, chosen):
         point, paths = valuation.of(runner.selection)["net"]
-        runner_up = {"plan": _points(candidates, runner.selection, problem.weeks),
+        runner_up = {"plan": plan_points(candidates, runner.selection, problem.weeks),
                      "changes": _changes(problem, candidates, chosen, runner.selection),
                      "net": summary(point, paths, level),
                      "probability_better": float((paths > chosen_paths + tolerance).mean()),
@@ -289,7 +289,7 @@ def _answer(problem: Problem, candidates: Candidates, valuation: Valuation, limi
     if request.risk != "mean":
         value["net_at_risk"] = {"risk": float(request.risk), "quantile": float(np.quantile(chosen_paths, request.risk)),
                                 "cvar": float(cvar(chosen_paths, float(request.risk)))}
-    plan = _points(candidates, chosen, problem.weeks)
+    plan = plan_points(candidates, chosen, problem.weeks)
     return {
         "app": request.app, "objective": request.objective, "risk": request.risk, "interval": level,
         "horizon_weeks": request.horizon_weeks, "first_week": str(problem.weeks[0].date()),
@@ -317,5 +317,6 @@ def _changes(problem: Problem, candidates: Candidates, chosen: np.ndarray, other
             for i in sorted(set(mine) | set(theirs)) if mine.get(i) != theirs.get(i)]
 
 
-def _points(candidates: Candidates, selection: np.ndarray, weeks: pd.DatetimeIndex) -> list[dict]:
+def plan_points(candidates: Candidates, selection: np.ndarray, weeks: pd.DatetimeIndex) -> list[dict]:
+    """The selected candidates as /forecast plan points (JSON-ready)."""
     return [point.model_dump(exclude_none=True) for point in candidates.points(selection, weeks)]
