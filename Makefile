@@ -11,7 +11,7 @@ PORT   ?= 3000
 # separated; empty for none): WhatsApp's Updates-tab ads ramping its revenue in 2025.
 KNOWN_BREAKS ?= whatsapp:ad_revenue_usd:2025-06-16:2025-12-08
 
-.PHONY: help install dev run data test test-slow bench bench-tools clean lock
+.PHONY: help install dev services run data test test-slow bench bench-tools clean lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,10 +43,16 @@ run: install data  ## install, make the default data, train a champion if there 
 	$(BIN)/impact train --data $(PANEL) --if-no-champion --set known_breaks=$(KNOWN_BREAKS)
 	$(BIN)/impact serve --port $(PORT)
 
-test: dev  ## run the test suite (fast tier; what CI runs)
+# The servers the tests start themselves: PostgreSQL's server binaries (Debian's postgresql; the tests run
+# initdb and pg_ctl on a loopback port in a temporary folder, and never use the package's own cluster).
+services:  ## install what the tests start: Debian's postgresql server (apt-get; needs root)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+
+test: dev services  ## run the test suite (fast tier; what CI runs)
 	$(BIN)/python -m pytest -m "not slow" -q
 
-test-slow:  dev ## run the slow statistical sweeps too
+test-slow: dev services  ## run the slow statistical sweeps too
 	$(BIN)/python -m pytest -q
 
 bench-tools:  ## install wrk, the HTTP load generator of bench/load.py (apt-get; needs root)
@@ -56,12 +62,13 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[bench]'
 	@touch $@
 
-bench: $(VENV)/.installed-bench $(VENV)/.installed-dev bench-tools  ## install the peers and wrk; run every bench script (about 75 min)
+bench: $(VENV)/.installed-bench $(VENV)/.installed-dev bench-tools services  ## install the peers and wrk; run every bench script (about 75 min)
 	$(BIN)/python bench/model_speed.py
 	$(BIN)/python bench/band_coverage.py
 	$(BIN)/python bench/trend_break_oracle.py
 	$(BIN)/python bench/optimiser.py
 	$(BIN)/python bench/optimiser_coverage.py
+	$(BIN)/python bench/warehouse.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/soak.py
 	$(BIN)/python bench/fuzz.py

@@ -1,7 +1,7 @@
 """Requests to answers: the model's arrays and tables as the JSON the API returns.
 
 Pure functions of a loaded `ImpactModel`; the service only adds transport. Problems with the
-request raise `RequestError` with a message naming the field.
+request raise `RequestError` (`training.forecast`'s, re-exported) with a message naming the field.
 """
 
 from __future__ import annotations
@@ -9,38 +9,17 @@ from __future__ import annotations
 import numpy as np
 
 from serving.schemas import MAX_BATCH_ROWS, ForecastRequest
-from training.model.estimator import ImpactModel, QueryError
+from training.forecast import RequestError, check_app, check_markets
+from training.forecast import forecast as forecast_request
+from training.model.estimator import ImpactModel
 from training.model.paths import QUANTITIES
-from training.model.scenario import PlanError, parse_week, plan_shares
+from training.model.scenario import PlanError, parse_week
 from training.optimiser import OptimiseError, OptimiseRequest
 from training.optimiser import optimise as optimise_plan
 
+__all__ = ["RequestError", "attribution", "check_batch_size", "describe", "forecast", "optimise"]
+
 COLUMNS = ("baseline", "scenario", "lo", "hi")
-
-
-class RequestError(ValueError):
-    """A request the model cannot answer as asked (unknown app or market, bad plan, ...)."""
-
-
-def check_app(model: ImpactModel, app: str) -> None:
-    if app not in model.apps:
-        raise RequestError(f"app: unknown app '{app}'; the model knows {', '.join(sorted(model.apps))}")
-
-
-def check_markets(model: ImpactModel, app: str, markets: list[str], forecast: bool = False) -> list[str]:
-    """The chosen markets (default: every one, or every forecastable one for a forecast)."""
-    known = model.markets(app)
-    unknown = [m for m in markets if m not in known]
-    if unknown:
-        raise RequestError(f"markets: unknown market(s) {', '.join(unknown)} for {app}; known: {', '.join(known)}")
-    if len(set(markets)) != len(markets):
-        raise RequestError("markets: a market is listed twice")
-    if forecast:
-        try:
-            model.forecast_index(app, markets)
-        except QueryError as exc:
-            raise RequestError(f"markets: {exc}") from None
-    return list(markets) or model.markets(app, forecastable=forecast)
 
 
 def check_batch_size(model: ImpactModel, scenarios: list[ForecastRequest]) -> None:
@@ -57,17 +36,9 @@ def check_batch_size(model: ImpactModel, scenarios: list[ForecastRequest]) -> No
                            f"summed over scenarios); the limit is {MAX_BATCH_ROWS:,}: split it into smaller batches")
 
 
-def forecast(model: ImpactModel, version: str, app: str, markets: list[str], horizon_weeks: int,
-             plan: list, interval: float) -> dict:
-    check_app(model, app)
-    chosen = check_markets(model, app, markets, forecast=True)
-    weeks = model.forecast_weeks(app, horizon_weeks)
-    try:
-        shares = plan_shares(model.status_quo(app, horizon_weeks, chosen), chosen, weeks, plan)
-    except PlanError as exc:
-        raise RequestError(str(exc)) from None
-    result = model.forecast(app, shares, chosen, interval)
-    return {"model_version": version, "app": app, "interval": interval, "first_week": result.weeks[0],
+def forecast(model: ImpactModel, version: str, request: ForecastRequest) -> dict:
+    result = forecast_request(model, request)
+    return {"model_version": version, "app": request.app, "interval": request.interval, "first_week": result.weeks[0],
             "weekly": _weekly_rows(result.per_market, result.markets, result.weeks)
                       + _weekly_rows(result.combined, ["ALL"], result.weeks),
             "totals": result.totals}

@@ -1,4 +1,5 @@
-"""Starting and stopping real server processes on loopback ports (tests and bench scripts)."""
+"""Starting and stopping real server processes on loopback ports (tests and bench scripts): the
+service, and a throwaway PostgreSQL server for the warehouse."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -48,7 +52,6 @@ def start_service(env: dict, target: str = "serving.service:EngagementImpact", c
                   log=subprocess.DEVNULL) -> tuple[subprocess.Popen, str]:
     """`bentoml serve target` on a free loopback port; returns once /healthz answers."""
     import sys
-    from pathlib import Path
     port = free_port()
     process = subprocess.Popen([str(Path(sys.executable).parent / "bentoml"), "serve", target, "--host", "127.0.0.1",
                                 "--port", str(port)], env=env, cwd=cwd or Path(__file__).parents[1],
@@ -59,3 +62,40 @@ def start_service(env: dict, target: str = "serving.service:EngagementImpact", c
         stop(process)
         raise RuntimeError(f"bentoml serve {target} did not start")
     return process, url
+
+
+POSTGRES_USER = "impact"
+
+
+def postgres_bindir() -> Path:
+    """Where Debian's postgresql package keeps initdb and pg_ctl (the newest version installed)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    if not found:
+        raise RuntimeError("PostgreSQL's server is not installed: `make services` installs Debian's postgresql")
+    return found[-1].parent
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL server on a free loopback port, its data in a temporary folder;
+    yields its SQLAlchemy URL and removes everything after. PostgreSQL refuses to run as root,
+    so under root it runs as the `postgres` user the package creates."""
+    import shutil
+    import tempfile
+    bindir = postgres_bindir()
+    root = Path(tempfile.mkdtemp(prefix="impact-pg-"))
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(root, "postgres")
+    data, port = root / "data", free_port()
+    try:
+        subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", POSTGRES_USER,
+                        "-E", "UTF8", "--no-sync"], check=True, capture_output=True, timeout=120)
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "start", "-o",
+                        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"],
+                       check=True, capture_output=True, timeout=120)
+        yield f"postgresql+psycopg://{POSTGRES_USER}@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True, timeout=120)
+        shutil.rmtree(root, ignore_errors=True)

@@ -145,8 +145,7 @@ class EngagementImpact:
         return self._answer(ctx, lambda model: answers.describe(model, self.version, self.run_id))
 
     def _forecast(self, model, request: ForecastRequest) -> dict:
-        return answers.forecast(model, self.version, request.app, request.markets, request.horizon_weeks,
-                                request.plan, request.interval)
+        return answers.forecast(model, self.version, request)
 
 
 EngagementImpact.add_asgi_middleware(Guard, token=os.environ.get("IMPACT_API_TOKEN"),

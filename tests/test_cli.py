@@ -130,7 +130,7 @@ def test_optimise_prints_the_plan_and_writes_it_as_a_forecast_request(saved_smal
     """`impact optimise` answers what /optimise answers: the written file is a /forecast body whose
     incremental revenue is the one printed and stored in the answer."""
     from serving import answers
-    from training.model.scenario import PlanPoint
+    from training.model.scenario import ForecastRequest
     out, whole = tmp_path / "plan.json", tmp_path / "answer.json"
     result = run("optimise", "--model", str(saved_small_model), "--app", "instagram", "--horizon-weeks", "13",
                  "--max-launches-per-week", "1", "--cost-low", "0.001", "--cost-high", "0.003", "--earliest",
@@ -140,8 +140,7 @@ def test_optimise_prints_the_plan_and_writes_it_as_a_forecast_request(saved_smal
     request, answer = json.loads(out.read_text()), json.loads(whole.read_text())
     assert request == answer["forecast_request"] and request["plan"]
     assert all(p["week"] >= "2026-12-07" for p in request["plan"] if p["markets"] == ["DE"])
-    forecast = answers.forecast(small_model["model"], "x", request["app"], request["markets"], request["horizon_weeks"],
-                                [PlanPoint(**p) for p in request["plan"]], request["interval"])
+    forecast = answers.forecast(small_model["model"], "x", ForecastRequest(**request))
     assert forecast["totals"]["ad_revenue_usd"]["incremental"]["mean"] == pytest.approx(
         answer["value"]["incremental"]["mean"], rel=1e-9)
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from data.simulator import WorldSpec
 from serving import answers
 from training.evaluation import exposure_cap, optimised_against_truth, value_per_exposed_dau_week
-from training.model.scenario import PlanPoint, plan_shares
+from training.model.scenario import ForecastRequest, PlanPoint, plan_shares
 from training.optimiser import OptimiseError, OptimiseRequest, optimise
 from training.optimiser.candidates import MAX_CANDIDATES, build_candidates, ramp_weeks, share_row
 from training.optimiser.optimiser import prepare
@@ -134,8 +134,7 @@ def test_forecast_on_the_returned_plan_gives_the_optimisers_incremental_mean(hel
         cost={"per_exposed_dau_week_usd": {"low": cost, "high": cost}}))
     assert any(row["ramp_weeks"] and row["ramp_weeks"] > 1 for row in answer["by_market"])
     request = answer["forecast_request"]
-    forecast = answers.forecast(heldback_model, "1", request["app"], request["markets"], request["horizon_weeks"],
-                                [PlanPoint(**p) for p in request["plan"]], request["interval"])
+    forecast = answers.forecast(heldback_model, "1", ForecastRequest(**request))
     incremental = forecast["totals"]["ad_revenue_usd"]["incremental"]
     assert incremental["mean"] == pytest.approx(answer["value"]["incremental"]["mean"], rel=0.005)
     assert incremental["lo"] == pytest.approx(answer["value"]["incremental"]["lo"], rel=0.005)

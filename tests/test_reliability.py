@@ -23,7 +23,7 @@ from tests.helpers import IMPACT, small_spec
 from serving.local import free_port, start_service, stop
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
-FAST = ["--quiet", "--set", "n_bootstrap=50", "--set", "backtest_origins=3"]
+FAST = ["--quiet", "--no-publish", "--set", "n_bootstrap=50", "--set", "backtest_origins=3"]
 
 
 def test_fuzzing_the_openapi_schema_never_gets_a_server_error(small_model, tmp_path):

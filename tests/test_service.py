@@ -229,9 +229,7 @@ def test_no_model_starts_not_ready_and_explains_how_to_train(tmp_path):
 # ---------------------------------------------------------------------- in process
 
 def _forecast(model, **fields):
-    request = ForecastRequest(**fields)
-    return answers.forecast(model, "7", request.app, request.markets, request.horizon_weeks, request.plan,
-                            request.interval)
+    return answers.forecast(model, "7", ForecastRequest(**fields))
 
 
 def test_totals_equal_the_sum_of_weekly_rows(small_model):

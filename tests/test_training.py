@@ -17,6 +17,7 @@ from tests.helpers import IMPACT, small_spec
 from serving.local import free_port, stop, wait_ready
 
 FAST = ["--set", "n_bootstrap=50", "--set", "backtest_origins=3"]
+NO_PUBLISH = "--no-publish"     # publishing has its own tests (tests/test_warehouse.py); a server run keeps it
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def bento_tags(env: dict) -> list[str]:
 
 
 def test_train_registers_promotes_and_guards_the_champion(small_world, home):
-    first = impact(home, "train", "--data", str(small_world["good"]), "--quiet", *FAST)
+    first = impact(home, "train", "--data", str(small_world["good"]), "--quiet", *FAST, NO_PUBLISH)
     assert first.returncode == 0, first.stderr
     assert "model version 1" in first.stdout and "promoted to champion" in first.stdout
     assert "mlflow ui --backend-store-uri" in first.stdout
@@ -84,7 +85,7 @@ def test_train_registers_promotes_and_guards_the_champion(small_world, home):
     check_run_reads_like_what_was_trained(client, run, small_world["good"])
 
     # bad data: one line, exit 2, a FAILED run, nothing registered, the champion untouched
-    broken = impact(home, "train", "--data", str(small_world["broken"]), "--quiet", *FAST)
+    broken = impact(home, "train", "--data", str(small_world["broken"]), "--quiet", *FAST, NO_PUBLISH)
     assert broken.returncode == 2
     assert broken.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "rollout_share_range" in broken.stderr and "Traceback" not in broken.stderr
@@ -93,7 +94,8 @@ def test_train_registers_promotes_and_guards_the_champion(small_world, home):
     assert len(client.search_model_versions("name='engagement-impact'")) == 1 and champion(home) == "1"
 
     # a good run that backtests worse (a 60-week baseline window) is registered, not promoted
-    worse = impact(home, "train", "--data", str(small_world["good"]), "--quiet", *FAST, "--set", "baseline_fit_weeks=60")
+    worse = impact(home, "train", "--data", str(small_world["good"]), "--quiet", *FAST, NO_PUBLISH,
+                   "--set", "baseline_fit_weeks=60")
     assert worse.returncode == 0, worse.stderr
     assert "model version 2" in worse.stdout and "not promoted" in worse.stdout
     tags = client.get_run(client.get_model_version("engagement-impact", "2").run_id).data.tags
@@ -101,11 +103,11 @@ def test_train_registers_promotes_and_guards_the_champion(small_world, home):
     assert champion(home) == "1" and bento_tags(home) == ["engagement-impact:1"]
 
     # by hand: promote version 2, then roll back to 1
-    assert impact(home, "promote", "2").returncode == 0
+    assert impact(home, "promote", "2", NO_PUBLISH).returncode == 0
     assert champion(home) == "2" and bento_tags(home) == ["engagement-impact:1", "engagement-impact:2"]
     listing = impact(home, "models")
     assert listing.returncode == 0 and "0." in listing.stdout
-    assert impact(home, "promote", "1").returncode == 0 and champion(home) == "1"
+    assert impact(home, "promote", "1", NO_PUBLISH).returncode == 0 and champion(home) == "1"
     missing = impact(home, "promote", "9")
     assert missing.returncode == 2 and "cannot promote version 9" in missing.stderr
     check_pyfunc(home)
@@ -158,7 +160,7 @@ def test_train_against_a_real_mlflow_server(small_world, tmp_path):
                "IMPACT_HOME": str(tmp_path / "impact"), "BENTOML_HOME": str(tmp_path / "bentoml")}
         result = impact(env, "train", "--data", str(small_world["good"]), "--quiet", *FAST)
         assert result.returncode == 0, result.stderr
-        assert champion(env) == "1"
+        assert champion(env) == "1" and "published version 1" in result.stdout     # the model read back from the server
         assert not (tmp_path / "impact" / "mlflow.db").exists()            # nothing went to the embedded store
         assert any((tmp_path / "artifacts").rglob("arrays.npz"))             # the server stored the model files
     finally:
@@ -185,8 +187,9 @@ def test_a_failed_import_leaves_the_registry_and_the_store_agreeing(small_world,
     root = tmp_path / "state"
     env = {**os.environ, "IMPACT_HOME": str(root / "impact"), "BENTOML_HOME": str(root / "bentoml")}
     env.pop("MLFLOW_TRACKING_URI", None)
-    assert impact(env, "train", "--data", str(small_world["good"]), "--quiet", *FAST).returncode == 0
-    assert impact(env, "train", "--data", str(small_world["good"]), "--quiet", "--no-promote", *FAST).returncode == 0
+    assert impact(env, "train", "--data", str(small_world["good"]), "--quiet", *FAST, NO_PUBLISH).returncode == 0
+    assert impact(env, "train", "--data", str(small_world["good"]), "--quiet", "--no-promote", *FAST,
+                  NO_PUBLISH).returncode == 0
     assert champion(env) == "1" and bento_tags(env) == ["engagement-impact:1"]
     blocked = {**env, "BENTOML_HOME": str(tmp_path / "not-a-folder")}
     (tmp_path / "not-a-folder").write_text("a file where the store should be")

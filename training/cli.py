@@ -16,6 +16,7 @@ from rich.table import Table
 
 from data import PanelError, WorldSpec, inspect_panel, simulate_world
 from data.simulator import DESIGNS
+from training.warehouse import DEFAULT_HORIZON_WEEKS, DEFAULT_LEVELS
 
 app = typer.Typer(
     name="impact",
@@ -94,6 +95,10 @@ def validate(path: Path = typer.Argument(..., help="Panel file, CSV or Parquet."
 
 
 DEFAULT_PANEL = DEFAULT_DATA_DIR / "panel.parquet"
+WAREHOUSE_OPTION = typer.Option(None, "--warehouse", help="SQLAlchemy URL of the warehouse (default: "
+                                "IMPACT_WAREHOUSE_URL, else DuckDB in IMPACT_HOME/warehouse.duckdb).")
+SCENARIOS_OPTION = typer.Option(None, "--scenarios", help="JSON or YAML file of named /forecast requests published "
+                                "with the standard scenarios.")
 USER_ERRORS = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")   # MLflow error codes a user's input causes
 NOT_SETTABLE = {"seed": "use --seed"}
 
@@ -173,8 +178,12 @@ def train(
     settings: list[str] = typer.Option([], "--set", help="Model hyperparameter, key=value (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; print only the summary."),
     if_no_champion: bool = typer.Option(False, "--if-no-champion", help="Do nothing when a champion exists (for `make run`)."),
+    no_publish: bool = typer.Option(False, "--no-publish", help="Do not publish a new champion to the warehouse."),
+    warehouse: str | None = WAREHOUSE_OPTION,
+    scenarios: Path | None = SCENARIOS_OPTION,
 ) -> None:
-    """Fit the model on a panel, log the run to MLflow, register it, and promote it if it passes the gate."""
+    """Fit the model on a panel, log the run to MLflow, register it, and promote it if it passes the gate;
+    a new champion is published to the warehouse."""
     import logging
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -185,6 +194,8 @@ def train(
     from training.pipeline import PIPELINE_STAGES, train as run_training, training_model
 
     params = parse_settings(settings)
+    if scenarios is not None and not no_publish:
+        _check_scenario_file(scenarios)
     try:
         training_model(seed, params)
     except ValueError as exc:
@@ -236,6 +247,9 @@ def train(
     for warning in result.warnings:
         console.print(f"[yellow]warning[/yellow] {warning}")
     console.print(f"took {result.seconds:.1f} s; look at it with: {tracking.ui_command()}")
+    if result.promoted and not no_publish:
+        _publish(result.version, warehouse, scenarios, quiet=quiet,
+                 failed=f"version {result.version} is trained and champion, but was not published")
 
 
 @app.command()
@@ -255,8 +269,14 @@ def models() -> None:
 
 
 @app.command()
-def promote(version: str = typer.Argument(..., help="The registered version to make champion (e.g. for a rollback).")) -> None:
-    """Move the champion alias to VERSION by hand and import it into the BentoML store."""
+def promote(
+    version: str = typer.Argument(..., help="The registered version to make champion (e.g. for a rollback)."),
+    no_publish: bool = typer.Option(False, "--no-publish", help="Do not publish it to the warehouse."),
+    warehouse: str | None = WAREHOUSE_OPTION,
+    scenarios: Path | None = SCENARIOS_OPTION,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Move the champion alias to VERSION by hand, import it into the BentoML store and publish it."""
     import logging
 
     from bentoml.exceptions import BentoMLException
@@ -283,6 +303,107 @@ def promote(version: str = typer.Argument(..., help="The registered version to m
             raise
         fail(f"tracking store {tracking.tracking_uri()} failed: {problem}; the champion was not changed", code=1)
     console.print(f"champion is now version {version} (BentoML model {tag})")
+    if not no_publish:
+        _publish(version, warehouse, scenarios, quiet=quiet,
+                 failed=f"version {version} is champion, but was not published")
+
+
+@app.command()
+def publish(
+    version: str | None = typer.Option(None, "--version", help="The registered version to publish (default: the champion)."),
+    warehouse: str | None = WAREHOUSE_OPTION,
+    scenarios: Path | None = SCENARIOS_OPTION,
+    horizon_weeks: int = typer.Option(DEFAULT_HORIZON_WEEKS, "--horizon-weeks", min=1, max=104,
+                                      help="Weeks the standard scenarios forecast."),
+    levels: str = typer.Option(",".join(f"{level:g}" for level in DEFAULT_LEVELS), "--levels",
+                               help="Interval levels published, comma-separated (each in 0.5..0.99)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Publish a model version's forecasts, attribution and the accuracy of earlier vintages to the warehouse."""
+    chosen = sorted(set(_number_list(levels, "--levels") or []))
+    if not chosen or not all(0.5 <= level <= 0.99 for level in chosen):
+        fail(f"--levels {levels}: give one or more levels, each between 0.5 and 0.99")
+    if scenarios is not None:
+        _check_scenario_file(scenarios)
+    _publish(version, warehouse, scenarios, quiet=quiet, horizon_weeks=horizon_weeks, levels=tuple(chosen))
+
+
+def _check_scenario_file(path: Path) -> None:
+    from training.warehouse.scenarios import ScenarioFileError, load_scenario_file
+    try:
+        load_scenario_file(path)
+    except ScenarioFileError as exc:
+        fail(str(exc))
+
+
+def _publish(version: str | None, warehouse: str | None, scenarios: Path | None, quiet: bool,
+             horizon_weeks: int = DEFAULT_HORIZON_WEEKS, levels: tuple[float, ...] = DEFAULT_LEVELS,
+             failed: str = "nothing was published") -> None:
+    """Publish `version` (default: the champion) from the registry and print what was written;
+    exit 1 with one line if the warehouse or the registry fails (2 for a bad URL or scenario file)."""
+    import logging
+
+    from mlflow.exceptions import MlflowException
+    from tqdm import tqdm
+
+    from training import registry, tracking
+    from training.warehouse.publish import WarehouseError, connect, default_url
+    from training.warehouse.publish import publish as publish_version
+    from training.warehouse.scenarios import ScenarioFileError, read_scenarios
+    logging.getLogger("mlflow").setLevel(logging.CRITICAL)
+    url = warehouse or default_url()
+    try:
+        connect(url).dispose()      # a warehouse that is down fails here, before the model is loaded
+    except WarehouseError as exc:
+        fail(f"{exc}; {failed}", code=1 if exc.unreachable else 2)
+    try:
+        tracking.configure()
+        version = version or registry.champion_version()
+        if version is None:
+            fail("no champion to publish: train one with `impact train`, or name a version with --version")
+        info = registry.version_info(version)
+        model = registry.load_version(version)
+    except MlflowException as exc:
+        if exc.error_code in USER_ERRORS:
+            fail(f"cannot publish version {version}: {exc.message.splitlines()[0]}")
+        fail(f"tracking store {tracking.tracking_uri()} failed: {tracking_failure(exc)}; {failed}", code=1)
+
+    def earlier(vintage: str):
+        try:
+            return registry.load_version(vintage)
+        except Exception:       # a vintage deleted from the registry: skipped, and said so
+            return None
+
+    bars = []        # drawn from the first batch on, so a failure to connect prints one line only
+
+    def progress(table: str, done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(desc=f"publish v{version}", total=total, unit="batch", disable=quiet,
+                             file=sys.stderr, dynamic_ncols=True))
+        bars[0].set_postfix_str(table, refresh=False)
+        bars[0].update(done - bars[0].n)
+
+    try:
+        custom = read_scenarios(scenarios, model) if scenarios else []
+        result = publish_version(url, model, info, custom, earlier=earlier, levels=levels,
+                                 horizon_weeks=horizon_weeks, progress=progress)
+    except ScenarioFileError as exc:
+        fail(f"{exc}; {failed}")
+    except WarehouseError as exc:
+        for bar in bars:
+            bar.close()
+        fail(f"{exc}; {failed}", code=1 if exc.unreachable else 2)
+    for bar in bars:
+        bar.close()
+    rows = ", ".join(f"{table} {n:,}" for table, n in result.rows.items())
+    console.print(f"[bold]published[/bold] version {version} to {result.url} in {result.seconds:.1f} s: {rows}")
+    if result.vintages_scored:
+        console.print(f"  accuracy of earlier vintage(s) {', '.join(result.vintages_scored)} scored against "
+                      f"version {version}'s training panel")
+    if result.migrated:
+        console.print(f"  schema: {', '.join(result.migrated)}")
+    for note in result.skipped:
+        console.print(f"  [yellow]warning[/yellow] {note}")
 
 
 def _number_list(text: str | None, name: str, kind=float) -> list | None:

@@ -21,6 +21,7 @@ from training.model.estimator import ImpactModel
 from training.model.persist import load_model, verify_model_files
 from training.pyfunc_model import ARTIFACT
 from training.tracking import CHAMPION, MODEL_NAME
+from training.warehouse.publish import VersionInfo
 
 
 @dataclass
@@ -127,6 +128,26 @@ def promote(version: str, run_id: str | None = None, model_dir: Path | None = No
             else:
                 client().set_registered_model_alias(MODEL_NAME, CHAMPION, previous)
             raise
+
+
+def load_version(version: str) -> ImpactModel:
+    """A registered version's fitted model (its files checked against their manifest)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return load_model(download_model(version, Path(tmp)))
+
+
+def version_info(version: str) -> VersionInfo:
+    """What the warehouse records of a registered version: run, time, gate figures, the champion."""
+    c = client()
+    registered = c.get_model_version(MODEL_NAME, str(version))
+    run = c.get_run(registered.run_id)
+    metrics = run.data.metrics
+    return VersionInfo(version=str(version), run_id=registered.run_id,
+                       trained_at=pd.Timestamp(registered.creation_timestamp, unit="ms").to_pydatetime(),
+                       champion_version=champion_version(),
+                       backtest_mase_13w=metrics.get("backtest_mase_13w"),
+                       seasonal_naive_mase_13w=metrics.get("seasonal_naive_mase_13w"),
+                       gate_reason=run.data.tags.get("gate.reason"))
 
 
 def versions() -> list[dict]:

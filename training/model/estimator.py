@@ -255,6 +255,11 @@ class ImpactModel(BaseEstimator):
         """Per market: first and last week used, number of weeks, whether it can be forecast."""
         return self._ask(app).fit.panel.windows()
 
+    def history(self, app: str) -> pd.DataFrame:
+        """What the model was trained on, long: one row per observed week and market with
+        rollout_share, time_spent_min, dau, minutes and ad_revenue_usd (the panel's actuals)."""
+        return self._ask(app).fit.panel.history()
+
     def training_window(self, app: str) -> dict[str, str]:
         weeks = self._ask(app).fit.panel.weeks
         return {"first_week": str(weeks[0].date()), "last_week": str(weeks[-1].date())}

@@ -72,6 +72,15 @@ class AppPanel:
                              "n_weeks": self.observed.sum(axis=1).astype(int),
                              "forecastable": self.forecastable})
 
+    def history(self) -> pd.DataFrame:
+        """The observed rows, long: week, market, rollout_share and the four quantities."""
+        market, week = np.nonzero(self.observed)
+        levels = {"time_spent_min": np.exp(self.log_time), "dau": np.exp(self.log_dau),
+                  "minutes": np.exp(self.log_minutes), "ad_revenue_usd": np.exp(self.log_revenue)}
+        return pd.DataFrame({"week": self.weeks[week], "market": np.asarray(self.markets)[market],
+                             "rollout_share": self.share[market, week],
+                             **{name: values[market, week] for name, values in levels.items()}})
+
     @property
     def log_minutes(self) -> np.ndarray:
         """Log total minutes per week: DAU x 7 x minutes per day."""

@@ -404,13 +404,17 @@ def _forecast_rows(values: dict, names: list[str], weeks: list[str]) -> pd.DataF
 
 def _attribution_rows(point: dict, paths: dict, observed: dict, level: float, axis: int,
                       labels: tuple[str, object]) -> pd.DataFrame:
-    """Per market (sum over weeks, axis=1) or per week (sum over markets, axis=0)."""
+    """Per market (sum over weeks, axis=1) or per week (sum over markets, axis=0): observed and
+    incremental minutes and ad revenue, and the incremental revenue's split
+    (`ad_revenue_usd_via_engagement`, `ad_revenue_usd_direct`), each with its band."""
     name, values = labels
     frame = {name: [str(v.date()) if isinstance(v, pd.Timestamp) else v for v in values]}
-    for quantity in ("minutes", "ad_revenue_usd"):
-        frame[f"observed_{quantity}"] = observed[quantity].sum(axis=axis)
+    for quantity in ("minutes", "ad_revenue_usd", "via_engagement", "direct"):
+        if quantity in observed:
+            frame[f"observed_{quantity}"] = observed[quantity].sum(axis=axis)
+        name = f"incremental_{quantity}" if quantity in observed else f"ad_revenue_usd_{quantity}"
         lo, hi = interval(paths[quantity].sum(axis=axis), level)
-        frame[f"incremental_{quantity}"] = point[quantity].sum(axis=axis)
-        frame[f"incremental_{quantity}_lo"] = lo
-        frame[f"incremental_{quantity}_hi"] = hi
+        frame[name] = point[quantity].sum(axis=axis)
+        frame[f"{name}_lo"] = lo
+        frame[f"{name}_hi"] = hi
     return pd.DataFrame(frame)

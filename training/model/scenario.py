@@ -15,6 +15,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MAX_MARKETS = 64
+MAX_PLAN_POINTS = 5000     # an optimiser's plan: a point per market and week of its ramp (at most 20 weeks)
 
 App = Annotated[str, Field(min_length=1, max_length=40, description="facebook, instagram or whatsapp",
                            json_schema_extra={"example": "instagram"})]
@@ -39,6 +40,26 @@ class PlanPoint(BaseModel):
     week: Week
     share: Annotated[float, Field(ge=0.0, le=1.0, json_schema_extra={"example": 1.0})]
     markets: Markets | None = None
+
+
+Plan = Annotated[list[PlanPoint], Field(max_length=MAX_PLAN_POINTS, description="[] = status quo",
+                                        json_schema_extra={"example": [
+                                            {"week": "2026-11-02", "share": 0.5},
+                                            {"week": "2026-12-07", "share": 1.0, "markets": ["BR"]}]})]
+
+
+class ForecastRequest(BaseModel):
+    """The body of /forecast: one scenario (as in /forecast_batch and the warehouse's scenarios)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
+        "app": "instagram", "markets": ["BR", "IN"], "horizon_weeks": 26,
+        "plan": [{"week": "2026-11-02", "share": 1.0}], "interval": 0.9}})
+
+    app: App
+    markets: Markets = []
+    horizon_weeks: Horizon = 13
+    plan: Plan = []
+    interval: Interval = 0.9
 
 
 def parse_week(value: str, field: str) -> pd.Timestamp:

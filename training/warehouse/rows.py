@@ -1,0 +1,57 @@
+"""The warehouse's rows, computed from a fitted model through its public queries: one long
+DataFrame per batch (a scenario at one level, one market's attribution), never a whole table.
+
+Column names are the tables' (`tables.py`); `planned` is /forecast's `scenario` (in a table that
+has a `scenario_id` column, the plan's value needs a name of its own).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from training.model.estimator import ImpactModel
+from training.model.paths import QUANTITIES
+from training.model.queries import Forecast
+
+
+def forecast_rows(result: Forecast, version: str, scenario_id: str) -> pd.DataFrame:
+    """A forecast as rows (market incl. ALL, week, quantity): as_of, horizon, rollout share,
+    baseline, planned, lo, hi at the forecast's level."""
+    names = [*result.markets, "ALL"]
+    weeks = [dt.date.fromisoformat(w) for w in result.weeks]
+    n_series, n_weeks, n_quantities = len(names), len(weeks), len(QUANTITIES)
+
+    def stacked(quantity: str, column: str) -> np.ndarray:    # series x weeks, ALL last
+        return np.vstack([result.per_market[quantity][column], result.combined[quantity][column]])
+
+    values = {column: np.stack([stacked(q, c) for q in QUANTITIES], axis=-1).reshape(-1)
+              for column, c in (("baseline", "baseline"), ("planned", "scenario"), ("lo", "lo"), ("hi", "hi"))}
+    shares = np.vstack([result.per_market["rollout_share"], result.combined["rollout_share"]])
+    as_of = weeks[0] - dt.timedelta(weeks=1)
+    per_row = n_weeks * n_quantities
+    return pd.DataFrame({
+        "model_version": version, "scenario_id": scenario_id, "app": result.app,
+        "market": np.repeat(names, per_row),
+        "week": np.tile(np.repeat(np.array(weeks, dtype=object), n_quantities), n_series),
+        "quantity": np.tile(QUANTITIES, n_series * n_weeks),
+        "level": result.level, "as_of": as_of,
+        "horizon": np.tile(np.repeat(np.arange(1, n_weeks + 1), n_quantities), n_series),
+        "rollout_share": np.repeat(shares.reshape(-1), n_quantities),
+        **values,
+    })
+
+
+def attribution_rows(model: ImpactModel, version: str, app: str, market: str | None, level: float) -> pd.DataFrame:
+    """The history's attribution week by week for one market (within its window) or, for None,
+    the app's markets together (market ALL)."""
+    if market is None:
+        weekly = model.attribute(app, level=level).weekly
+    else:
+        window = model.windows(app).set_index("market").loc[market]
+        weekly = model.attribute(app, [market], start=window["first_week"], end=window["last_week"], level=level).weekly
+    return pd.DataFrame({"model_version": version, "app": app, "market": market or "ALL",
+                         "week": [dt.date.fromisoformat(w) for w in weekly["week"]], "level": level,
+                         **{c: weekly[c].to_numpy() for c in weekly.columns if c != "week"}})

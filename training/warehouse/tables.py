@@ -1,0 +1,165 @@
+"""The warehouse's tables and views, and the migration that creates or extends them.
+
+Long format throughout (one row per week, market and quantity), the way dashboard tools read
+forecasts. Every table holds a `model_version` column: each vintage's rows stay, and a publish
+replaces only its own. Columns are SQL standard types, so the same definitions serve DuckDB and
+PostgreSQL; SQLAlchemy compiles them for either.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+METADATA = sa.MetaData()
+
+
+def _text(name: str, **kw) -> sa.Column:
+    return sa.Column(name, sa.Text, nullable=kw.pop("nullable", False), **kw)
+
+
+def _number(name: str, nullable: bool = False) -> sa.Column:
+    return sa.Column(name, sa.Double, nullable=nullable)
+
+
+def _band(prefix: str) -> list[sa.Column]:
+    """A value with its interval: `prefix`, `prefix_lo`, `prefix_hi`."""
+    return [_number(prefix), _number(f"{prefix}_lo"), _number(f"{prefix}_hi")]
+
+
+MODEL_VERSIONS = sa.Table(
+    "model_versions", METADATA,
+    _text("version", primary_key=True),
+    _text("run_id"),
+    sa.Column("trained_at", sa.DateTime, nullable=False),
+    sa.Column("data_first_week", sa.Date, nullable=False),
+    sa.Column("data_last_week", sa.Date, nullable=False),
+    _text("apps"),
+    sa.Column("markets", sa.Integer, nullable=False),
+    _number("backtest_mase_13w", nullable=True),
+    _number("seasonal_naive_mase_13w", nullable=True),
+    _text("gate_reason", nullable=True),
+    sa.Column("is_champion", sa.Boolean, nullable=False),
+    sa.Column("horizon_weeks", sa.Integer, nullable=False),
+    _text("levels"),
+    sa.Column("published_at", sa.DateTime, nullable=False),
+)
+
+SCENARIOS = sa.Table(
+    "scenarios", METADATA,
+    _text("model_version", primary_key=True),
+    _text("scenario_id", primary_key=True),
+    _text("app"),
+    _text("kind"),              # status_quo, full_now, market_full_now, or custom
+    _text("name"),
+    _text("description"),
+    _text("definition"),        # the /forecast request, JSON
+)
+
+FORECASTS = sa.Table(
+    "forecasts", METADATA,
+    _text("model_version"),
+    _text("scenario_id"),
+    _text("app"),
+    _text("market"),          # a country code, or ALL for the scenario's markets together
+    sa.Column("week", sa.Date),
+    _text("quantity"),        # time_spent_min, dau, minutes, ad_revenue_usd
+    _number("level", nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),        # the last trained week
+    sa.Column("horizon", sa.Integer, nullable=False),   # weeks after as_of
+    _number("rollout_share"),
+    _number("baseline"),        # point forecast under the status quo
+    _number("planned"),         # point forecast under the scenario's plan
+    _number("lo"),              # the planned value's central `level` interval
+    _number("hi"),
+    sa.PrimaryKeyConstraint("model_version", "scenario_id", "market", "week", "quantity", "level"),
+)
+
+ATTRIBUTION = sa.Table(
+    "attribution", METADATA,
+    _text("model_version", primary_key=True),
+    _text("app", primary_key=True),
+    _text("market", primary_key=True),          # or ALL
+    sa.Column("week", sa.Date, primary_key=True),
+    _number("level"),
+    _number("observed_minutes"),
+    *_band("incremental_minutes"),
+    _number("observed_ad_revenue_usd"),
+    *_band("incremental_ad_revenue_usd"),
+    *_band("ad_revenue_usd_via_engagement"),
+    *_band("ad_revenue_usd_direct"),
+)
+
+FORECAST_ACCURACY = sa.Table(
+    "forecast_accuracy", METADATA,
+    _text("model_version"),   # the vintage that forecast
+    _text("actuals_version"),  # the version whose training panel holds the actuals
+    _text("app"),
+    _text("market"),
+    sa.Column("week", sa.Date),
+    _text("quantity"),
+    _number("level", nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("actuals_as_of", sa.Date, nullable=False),
+    sa.Column("horizon", sa.Integer, nullable=False),
+    _text("plan"),              # status_quo (the rollout held) or realised_plan
+    _number("forecast"),
+    _number("lo"),
+    _number("hi"),
+    _number("actual"),
+    _number("error"),           # actual - forecast
+    _number("scaled_abs_error"),    # |error| / the series' in-sample seasonal-naive MAE (its MASE term)
+    sa.Column("covered", sa.Boolean, nullable=False),
+    sa.PrimaryKeyConstraint("model_version", "actuals_version", "app", "market", "week", "quantity", "level"),
+)
+
+VIEWS = {
+    "forecasts_latest": """
+        SELECT f.* FROM forecasts f
+        JOIN model_versions v ON v.version = f.model_version
+        WHERE v.is_champion""",
+    "forecast_accuracy_by_horizon": """
+        WITH latest AS (
+            SELECT a.*, ROW_NUMBER() OVER (
+                PARTITION BY model_version, app, market, week, quantity, level
+                ORDER BY actuals_as_of DESC, actuals_version DESC) AS newest
+            FROM forecast_accuracy a)
+        SELECT app, quantity, horizon, level,
+               CASE WHEN market = 'ALL' THEN 'ALL' ELSE 'markets' END AS series,
+               COUNT(*) AS n,
+               COUNT(DISTINCT model_version) AS vintages,
+               AVG(scaled_abs_error) AS mase,
+               AVG(CASE WHEN covered THEN 1.0 ELSE 0.0 END) AS coverage
+        FROM latest WHERE newest = 1
+        GROUP BY app, quantity, horizon, level, CASE WHEN market = 'ALL' THEN 'ALL' ELSE 'markets' END""",
+}
+
+
+def existing_columns(conn: sa.Connection, table: str) -> list[str]:
+    """The table's columns as the database has them (information_schema: DuckDB's SQLAlchemy
+    driver cannot reflect through SQLAlchemy 2.1's inspector)."""
+    rows = conn.execute(sa.text("SELECT column_name FROM information_schema.columns "
+                                "WHERE table_name = :table AND table_schema = current_schema() "
+                                "ORDER BY ordinal_position"), {"table": table})
+    return [r[0] for r in rows]
+
+
+def migrate(conn: sa.Connection) -> list[str]:
+    """Create what is missing: tables, columns a newer release added (nullable, so old rows
+    stay valid), and the views (rebuilt every time). Runs inside the caller's transaction, so
+    a failed publish leaves no half-migrated schema. Returns what it changed."""
+    changes = []
+    for table in METADATA.sorted_tables:
+        have = existing_columns(conn, table.name)
+        if not have:
+            table.create(conn)
+            changes.append(f"created {table.name}")
+            continue
+        for column in table.columns:
+            if column.name not in have:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+                changes.append(f"added {table.name}.{column.name}")
+    for name, query in VIEWS.items():
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+        conn.exec_driver_sql(f"CREATE VIEW {name} AS {query}")
+    return changes
