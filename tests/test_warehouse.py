@@ -297,12 +297,25 @@ def test_an_unreachable_warehouse_or_a_bad_scenario_file_fails_in_one_line_and_w
     assert down.stderr.startswith("error: warehouse postgresql+psycopg://impact@127.0.0.1:")
     assert "is unavailable" in down.stderr and "nothing was published" in down.stderr
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"launch": {"request": {"app": "facebook", "markets": ["ZZ"]}}}))
+    bad.write_text(json.dumps({"launch": {"request": {"app": "facebook", "horizon_weeks": 200}}}))
     refused = impact(env, "publish", "--scenarios", str(bad), check=False)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
-    assert "launch.request.markets: unknown market(s) ZZ" in refused.stderr
+    assert "launch.request.horizon_weeks: Input should be less than or equal to 104" in refused.stderr
     for name in KEYS:
         pd.testing.assert_frame_equal(before[name], snapshot(url)[name], obj=name)
+
+
+def test_a_scenario_the_model_cannot_answer_is_refused_by_name_before_anything_is_written(small_model, tmp_path):
+    from training.warehouse.scenarios import ScenarioFileError, read_scenarios
+    path = tmp_path / "scenarios.yaml"
+    path.write_text("launch:\n  request: {app: facebook, markets: [ZZ]}\n"
+                    "late:\n  request: {app: facebook, horizon_weeks: 4, plan: [{week: 2030-01-07, share: 1}]}\n")
+    with pytest.raises(ScenarioFileError, match=r"launch\.request\.markets: unknown market\(s\) ZZ for facebook"):
+        read_scenarios(path, small_model["model"])
+    path.write_text("late:\n  request: {app: facebook, horizon_weeks: 4, plan: [{week: 2030-01-07, share: 1}]}\n")
+    with pytest.raises(ScenarioFileError, match=r"late\.request\.plan\[0\]\.week: 2030-01-07 is after the last "
+                                                 r"forecast week"):
+        read_scenarios(path, small_model["model"])
 
 
 def test_an_older_schema_is_migrated_in_place_keeping_its_rows(tmp_path):

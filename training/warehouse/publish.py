@@ -2,8 +2,9 @@
 
 Inside the transaction: the schema is migrated, the version's old rows are deleted (its
 forecasts, scenarios, attribution, the accuracy rows it scored as the newer panel, its
-model_versions row), and the new ones are streamed in, one batch per scenario and level, per
-market's attribution and per earlier vintage and app, so no table is ever held in memory whole.
+model_versions row), and the new ones are streamed in: computed one batch at a time (a scenario
+at one level, a market's attribution, an earlier vintage's app) and written in inserts of up to
+ROWS_PER_WRITE rows, so no table is ever held in memory whole.
 A failure anywhere (the database gone, the disk full, the process killed) rolls all of it back:
 the tables stay as they were. Other vintages' rows are never touched, except that the champion
 flag of `model_versions` follows the registry.
@@ -23,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from training.model.estimator import ImpactModel
 from training.forecast import forecast
+from training.model.estimator import ImpactModel
 from training.warehouse import ATTRIBUTION_LEVEL, DEFAULT_HORIZON_WEEKS, DEFAULT_LEVELS
 from training.warehouse.accuracy import accuracy_rows
 from training.warehouse.rows import attribution_rows, forecast_rows
@@ -60,6 +61,8 @@ class VersionInfo:
 
 @dataclass
 class Published:
+    """What a publish wrote: rows per table, the vintages it scored, what it skipped or migrated."""
+
     version: str
     url: str
     rows: dict[str, int] = field(default_factory=dict)
