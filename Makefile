@@ -49,8 +49,12 @@ services:  ## install what the tests start: Debian's postgresql server (apt-get;
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
-test: dev services  ## run the test suite (fast tier; what CI runs)
-	$(BIN)/python -m pytest -m "not slow" -q
+# The fast tier runs on TEST_WORKERS processes (pytest-xdist), one test file per worker at a time, so a
+# file's module fixtures are built once; most tests keep one core busy, so 2 workers halve the wall time.
+TEST_WORKERS ?= 2
+
+test: dev services  ## run the test suite (fast tier; what CI runs); TEST_WORKERS=1 for one process
+	$(BIN)/python -m pytest -m "not slow" -q -n $(TEST_WORKERS) --dist loadfile
 
 test-slow: dev services  ## run the slow statistical sweeps too
 	$(BIN)/python -m pytest -q
