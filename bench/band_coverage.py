@@ -14,7 +14,6 @@ and every score goes to bench/out/band_coverage.csv.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,20 +21,14 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from bench.report import add_world_options, machine, over_worlds, write_section  # noqa: E402
+from bench.report import machine, world_sweep, write_section  # noqa: E402
 from training.evaluation import held_out_band_coverage  # noqa: E402
-
-OUT = Path(__file__).parent / "out"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_world_options(parser, "1,2,3,4,5,6,7,8,9,10")
-    args = parser.parse_args()
+    args, scores, _, _ = world_sweep(held_out_band_coverage, __doc__.splitlines()[0], "1,2,3,4,5,6,7,8,9,10",
+                                     "band_coverage.csv")
     seeds = args.seeds.split(",")
-    scores, _, _ = over_worlds(held_out_band_coverage, args)
-    OUT.mkdir(exist_ok=True)
-    scores.to_csv(OUT / "band_coverage.csv", index=False)
     body = f"""## Held-out bands by world design (issue 13)
 
 `python bench/band_coverage.py --designs {args.designs} --seeds {args.seeds}` on {machine()}

@@ -13,7 +13,6 @@ and every row goes to bench/out/optimiser_coverage.csv.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,10 +20,8 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from bench.report import add_world_options, machine, over_worlds, write_section  # noqa: E402
+from bench.report import machine, world_sweep, write_section  # noqa: E402
 from training.evaluation import optimised_value_coverage  # noqa: E402
-
-OUT = Path(__file__).parent / "out"
 
 
 def coverage_table(rows: pd.DataFrame) -> str:
@@ -47,13 +44,9 @@ def coverage_table(rows: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_world_options(parser, "1,2,3,4,5")
-    args = parser.parse_args()
+    args, rows, n_worlds, seconds = world_sweep(optimised_value_coverage, __doc__.splitlines()[0], "1,2,3,4,5",
+                                                "optimiser_coverage.csv")
     seeds = args.seeds.split(",")
-    rows, n_worlds, seconds = over_worlds(optimised_value_coverage, args)
-    OUT.mkdir(exist_ok=True)
-    rows.to_csv(OUT / "optimiser_coverage.csv", index=False)
     ratio = (rows["mean"] / rows["truth"]).where(rows["quantity"] == "incremental")
     body = f"""## Optimiser value bands against the truth (issue 14)
 

@@ -37,27 +37,33 @@ def write_section(name: str, body: str) -> None:
     RESULTS.write_text(text)
 
 
-def add_world_options(parser, seeds: str) -> None:
-    """--designs, --seeds and --jobs: the held-out worlds a sweep runs over."""
-    from data.simulator import DESIGNS
-    parser.add_argument("--designs", default=",".join(DESIGNS))
-    parser.add_argument("--seeds", default=seeds)
-    parser.add_argument("--jobs", type=int, default=2, help="worlds fitted at once (joblib processes)")
+OUT = Path(__file__).parent / "out"      # the benches' raw rows (CSV), next to RESULTS.md
 
 
-def over_worlds(score, args):
-    """`score(seed, WorldSpec(design=...))` on every (design, seed) world of `args`, `args.jobs` at a
-    time (joblib processes): the frames concatenated, the number of worlds and the seconds taken."""
+def world_sweep(score, description: str, seeds: str, csv_name: str):
+    """A sweep over held-out worlds: reads --designs, --seeds (default `seeds`) and --jobs, runs
+    `score(seed, WorldSpec(design=...))` on every (design, seed) world, `--jobs` at a time (joblib
+    processes), and writes the rows to bench/out/`csv_name`. Returns the arguments, the rows, the
+    number of worlds and the seconds taken."""
+    import argparse
     import time
 
     import pandas as pd
     from joblib import Parallel, delayed
 
-    from data.simulator import WorldSpec
+    from data.simulator import DESIGNS, WorldSpec
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--designs", default=",".join(DESIGNS))
+    parser.add_argument("--seeds", default=seeds)
+    parser.add_argument("--jobs", type=int, default=2, help="worlds fitted at once (joblib processes)")
+    args = parser.parse_args()
     worlds = [(design, int(seed)) for design in args.designs.split(",") for seed in args.seeds.split(",")]
     start = time.perf_counter()
     frames = Parallel(n_jobs=args.jobs, verbose=10)(delayed(score)(seed, WorldSpec(design=design))
                                                      for design, seed in worlds)
     seconds = time.perf_counter() - start
     print(f"{len(worlds)} worlds in {seconds:.0f} s", flush=True)
-    return pd.concat(frames, ignore_index=True), len(worlds), seconds
+    rows = pd.concat(frames, ignore_index=True)
+    OUT.mkdir(exist_ok=True)
+    rows.to_csv(OUT / csv_name, index=False)
+    return args, rows, len(worlds), seconds

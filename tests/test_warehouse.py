@@ -122,6 +122,10 @@ def test_forecast_accuracy_holds_the_first_vintages_13_weeks_with_mase_and_cover
     rows = read(url, "SELECT * FROM forecast_accuracy")
     assert set(rows["model_version"]) == {"1"} and set(rows["actuals_version"]) == {"2"}
     assert sorted(rows["horizon"].unique()) == list(range(1, 14)) and rows["week"].nunique() == 13
+    market = rows[(rows["market"] != "ALL") & (rows["level"] == 0.9)]     # what the second training printed
+    assert (f"vintage 1 against this training panel: 13 weeks, market rows MASE "
+            f"{market['scaled_abs_error'].mean():.3f}, 90% band held {market['covered'].mean():.1%}"
+            in vintages["trained"][1].stdout), vintages["trained"][1].stdout
     labels = rows.groupby(["app", "market"])["plan"].first()
     assert labels[("facebook", "JP")] == "realised_plan" and labels[("facebook", "ALL")] == "realised_plan"
     assert (labels.drop([("facebook", "JP"), ("facebook", "ALL")]) == "status_quo").all()

@@ -397,9 +397,12 @@ def _publish(version: str | None, warehouse: str | None, scenarios: Path | None,
         bar.close()
     rows = ", ".join(f"{table} {n:,}" for table, n in result.rows.items())
     console.print(f"[bold]published[/bold] version {version} to {result.url} in {result.seconds:.1f} s: {rows}")
-    if result.vintages_scored:
-        console.print(f"  accuracy of earlier vintage(s) {', '.join(result.vintages_scored)} scored against "
-                      f"version {version}'s training panel")
+    for vintage, figures in result.vintages_scored.items():
+        if figures["weeks"]:
+            console.print(f"  vintage {vintage} against this training panel: {figures['weeks']} weeks, market rows "
+                          f"MASE {figures['mase']:.3f}, {figures['level']:.0%} band held {figures['coverage']:.1%}")
+        else:
+            console.print(f"  vintage {vintage}: no week it forecast is in this training panel yet")
     if result.migrated:
         console.print(f"  schema: {', '.join(result.migrated)}")
     for note in result.skipped:

@@ -73,8 +73,7 @@ def gate(model: ImpactModel, panel: pd.DataFrame) -> GateDecision:
         reason = (f"first model: backtest MASE {new:.3f} {'beats' if ok else 'does not beat'} "
                   f"seasonal-naive {naive:.3f}")
         return GateDecision(ok, reason, new, naive)
-    with tempfile.TemporaryDirectory() as tmp:
-        champion = load_model(download_model(current, Path(tmp)))
+    champion = load_version(current)
     champion_mase, _ = headline_mase(champion.backtest_on(panel))
     ok = new <= champion_mase
     reason = (f"backtest MASE {new:.3f} {'is not worse than' if ok else 'is worse than'} "

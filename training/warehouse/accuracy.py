@@ -22,6 +22,7 @@ from data.calendar import DAYS_PER_WEEK
 from training.model.backtest import SEASON
 from training.model.estimator import ImpactModel
 from training.model.paths import QUANTITIES
+from training.warehouse.rows import with_all
 
 ADDITIVE = ("dau", "minutes", "ad_revenue_usd")
 
@@ -85,9 +86,7 @@ def accuracy_rows(vintage: ImpactModel, version: str, newer: ImpactModel, actual
     for level in levels:
         result = vintage.forecast(app, shares, markets, level)
         for quantity in QUANTITIES:
-            forecast = np.vstack([result.per_market[quantity]["scenario"], result.combined[quantity]["scenario"]])
-            lo = np.vstack([result.per_market[quantity]["lo"], result.combined[quantity]["lo"]])
-            hi = np.vstack([result.per_market[quantity]["hi"], result.combined[quantity]["hi"]])
+            forecast, lo, hi = (with_all(result, quantity, column) for column in ("scenario", "lo", "hi"))
             actual = happened[quantity]
             series, week = np.nonzero(~np.isnan(actual))
             error = actual[series, week] - forecast[series, week]

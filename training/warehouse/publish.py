@@ -16,6 +16,7 @@ DataFrame, PostgreSQL through COPY, anything else through SQLAlchemy's executema
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ class Published:
     version: str
     url: str
     rows: dict[str, int] = field(default_factory=dict)
-    vintages_scored: list[str] = field(default_factory=list)
+    vintages_scored: dict[str, dict] = field(default_factory=dict)   # vintage -> weeks, market MASE, coverage
     skipped: list[str] = field(default_factory=list)
     migrated: list[str] = field(default_factory=list)
     seconds: float = 0.0            # the whole publish: computing the rows and writing them
@@ -78,8 +79,6 @@ Progress = Callable[[str, int, int], None]     # (what, batches done, batches in
 
 def default_url() -> str:
     """IMPACT_WAREHOUSE_URL, or the embedded DuckDB file under IMPACT_HOME."""
-    import os
-
     from training.tracking import impact_home
     return os.environ.get("IMPACT_WAREHOUSE_URL") or f"duckdb:///{impact_home() / 'warehouse.duckdb'}"
 
@@ -157,13 +156,15 @@ class _Writer:
         self.conn, self.done = conn, done
         self.table: sa.Table | None = None
         self.frames: list[pd.DataFrame] = []
+        self.pending = 0        # rows in `frames`
 
     def add(self, table: sa.Table, frame: pd.DataFrame | None) -> None:
-        if table is not self.table or sum(map(len, self.frames)) >= ROWS_PER_WRITE:
+        if table is not self.table or self.pending >= ROWS_PER_WRITE:
             self.flush()
             self.table = table
         if frame is not None and len(frame):
             self.frames.append(frame)
+            self.pending += len(frame)
 
     def flush(self) -> None:
         if not self.frames:
@@ -173,7 +174,7 @@ class _Writer:
         write(self.conn, self.table, frame)
         self.done.write_seconds += time.perf_counter() - clock
         self.done.rows[self.table.name] = self.done.rows.get(self.table.name, 0) + len(frame)
-        self.frames = []
+        self.frames, self.pending = [], 0
 
 
 def _batches(model: ImpactModel, info: VersionInfo, scenarios: list[Scenario], vintages: list[Vintage],
@@ -196,11 +197,26 @@ def _batches(model: ImpactModel, info: VersionInfo, scenarios: list[Scenario], v
         if old is None:
             done.skipped.append(f"vintage {vintage.version}: its model could not be loaded from the registry; "
                                 "its accuracy was not scored")
-        else:
-            done.vintages_scored.append(vintage.version)
+            for _ in model.apps:            # its batches, empty: the progress bar still ends at its total
+                yield FORECAST_ACCURACY, None
+            continue
+        scored = []
         for app in model.apps:
-            yield FORECAST_ACCURACY, None if old is None else accuracy_rows(
-                old, vintage.version, model, info.version, app, vintage.levels, vintage.horizon_weeks)
+            rows = accuracy_rows(old, vintage.version, model, info.version, app, vintage.levels, vintage.horizon_weeks)
+            scored.append(rows)
+            yield FORECAST_ACCURACY, rows
+        done.vintages_scored[vintage.version] = headline_accuracy(scored)
+
+
+def headline_accuracy(frames: list[pd.DataFrame | None]) -> dict:
+    """A vintage in one line: weeks scored, and over its market rows the MASE and the coverage of
+    its widest published band."""
+    rows = pd.concat([f for f in frames if f is not None], ignore_index=True)
+    if rows.empty:
+        return {"weeks": 0}
+    markets = rows[(rows["market"] != "ALL") & (rows["level"] == rows["level"].max())]
+    return {"weeks": int(rows["horizon"].max()), "level": float(markets["level"].iloc[0]),
+            "mase": float(markets["scaled_abs_error"].mean()), "coverage": float(markets["covered"].mean())}
 
 
 def version_row(model: ImpactModel, info: VersionInfo, levels: tuple[float, ...], horizon_weeks: int) -> dict:

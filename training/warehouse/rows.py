@@ -17,6 +17,13 @@ from training.model.paths import QUANTITIES
 from training.model.queries import Forecast
 
 
+def with_all(result: Forecast, quantity: str, column: str | None = None) -> np.ndarray:
+    """A forecast's `quantity` (its `column`: baseline, scenario, lo, hi), markets x weeks with
+    the markets together (ALL) as the last row."""
+    part = (lambda values: values[quantity]) if column is None else (lambda values: values[quantity][column])
+    return np.vstack([part(result.per_market), part(result.combined)])
+
+
 def forecast_rows(result: Forecast, version: str, scenario_id: str) -> pd.DataFrame:
     """A forecast as rows (market incl. ALL, week, quantity): as_of, horizon, rollout share,
     baseline, planned, lo, hi at the forecast's level."""
@@ -24,12 +31,9 @@ def forecast_rows(result: Forecast, version: str, scenario_id: str) -> pd.DataFr
     weeks = [dt.date.fromisoformat(w) for w in result.weeks]
     n_series, n_weeks, n_quantities = len(names), len(weeks), len(QUANTITIES)
 
-    def stacked(quantity: str, column: str) -> np.ndarray:    # series x weeks, ALL last
-        return np.vstack([result.per_market[quantity][column], result.combined[quantity][column]])
-
-    values = {column: np.stack([stacked(q, c) for q in QUANTITIES], axis=-1).reshape(-1)
+    values = {column: np.stack([with_all(result, q, c) for q in QUANTITIES], axis=-1).reshape(-1)
               for column, c in (("baseline", "baseline"), ("planned", "scenario"), ("lo", "lo"), ("hi", "hi"))}
-    shares = np.vstack([result.per_market["rollout_share"], result.combined["rollout_share"]])
+    shares = with_all(result, "rollout_share")
     as_of = weeks[0] - dt.timedelta(weeks=1)
     per_row = n_weeks * n_quantities
     return pd.DataFrame({
