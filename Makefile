@@ -43,11 +43,12 @@ run: install data  ## install, make the default data, train a champion if there 
 	$(BIN)/impact train --data $(PANEL) --if-no-champion --set known_breaks=$(KNOWN_BREAKS)
 	$(BIN)/impact serve --port $(PORT)
 
-# The servers the tests start themselves: PostgreSQL's server binaries (Debian's postgresql; the tests run
-# initdb and pg_ctl on a loopback port in a temporary folder, and never use the package's own cluster).
-services:  ## install what the tests start: Debian's postgresql server (apt-get; needs root)
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+# What the tests start themselves: PostgreSQL's server binaries (Debian's postgresql; the tests run initdb
+# and pg_ctl on a loopback port in a temporary folder, and never use the package's own cluster), and
+# Debian's chromium (the planner page's browser tests drive it headless through playwright).
+services:  ## install what the tests start: Debian's postgresql server and chromium (apt-get; needs root)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v chromium >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql chromium >/dev/null)
 
 # The fast tier runs on TEST_WORKERS processes (pytest-xdist), one test file per worker at a time, so a
 # file's module fixtures are built once; most tests keep one core busy, so 2 workers halve the wall time.
@@ -73,6 +74,7 @@ bench: $(VENV)/.installed-bench $(VENV)/.installed-dev bench-tools services  ## 
 	$(BIN)/python bench/optimiser.py
 	$(BIN)/python bench/optimiser_coverage.py
 	$(BIN)/python bench/warehouse.py
+	$(BIN)/python bench/page.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/soak.py
 	$(BIN)/python bench/fuzz.py

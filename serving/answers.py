@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from data.regions import by_region
 from serving.schemas import MAX_BATCH_ROWS, ForecastRequest
 from training.forecast import RequestError, check_app, check_markets
 from training.forecast import forecast as forecast_request
@@ -84,15 +85,19 @@ def attribution(model: ImpactModel, version: str, app: str, markets: list[str], 
 
 
 def describe(model: ImpactModel, version: str, run_id: str) -> dict:
-    """What the served model is: version, run, training window, apps, each market's window,
-    response shape, effects with their 90% intervals, backtest figures, what was left out."""
+    """What the served model is: version, run, training window and first forecast week, apps, each
+    market's window, the forecastable markets by world region, response shape, effects with their 90%
+    intervals, backtest figures, what was left out."""
     apps = {}
     for app in model.apps:
         bt = model.backtest_summary(app)
+        forecastable = model.markets(app, forecastable=True)
         apps[app] = {
             "training_window": model.training_window(app),
+            "forecast_start": str(model.forecast_weeks(app, 1)[0].date()),
             "markets": model.markets(app),
-            "forecastable_markets": model.markets(app, forecastable=True),
+            "forecastable_markets": forecastable,
+            "regions": by_region(forecastable),
             "market_windows": model.windows(app).to_dict("records"),
             "response_shape": vars(model.response_shape(app)),
             "effects": {name: {"estimate": e["estimate"], "lo90": e["lo"], "hi90": e["hi"]}

@@ -99,3 +99,24 @@ def postgres_server() -> Iterator[str]:
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True, timeout=120)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def chromium_path() -> str:
+    """Debian's chromium (installed by `make services`), or IMPACT_CHROMIUM."""
+    import shutil
+    found = os.environ.get("IMPACT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        raise RuntimeError("chromium is not installed: `make services` installs Debian's chromium")
+    return found
+
+
+@contextmanager
+def headless_chromium():
+    """A headless Chromium driven by playwright (the test extras), closed afterwards."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -1,4 +1,4 @@
-"""The forecast service: the champion model behind five JSON endpoints.
+"""The forecast service: the champion model behind five JSON endpoints, and the planner page at `/`.
 
 `bentoml serve` (from the repo root, via bentofile.yaml), `impact serve` and `make run` start
 it. The model is the newest `engagement-impact` in the BentoML store (promotion makes the
@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from serving import answers
 from serving.guard import Guard
+from serving.planner import planner_app
 from serving.schemas import (REQUEST_TIMEOUT_SECONDS, App, Constraints, Cost, ForecastRequest, Horizon, Interval,
                              Markets, Objective, OptimiseMarkets, OptimiseRequest, OptionalWeek, Plan, Risk, Scenarios,
                              TimeLimit)
@@ -148,5 +149,8 @@ class EngagementImpact:
         return answers.forecast(model, self.version, request)
 
 
+# the page at /, and /docs without BentoML's trackers and outside badges
+EngagementImpact.mount_asgi_app(planner_app(openapi=lambda: EngagementImpact.openapi_spec.asdict()), path="/",
+                                name="planner")
 EngagementImpact.add_asgi_middleware(Guard, token=os.environ.get("IMPACT_API_TOKEN"),
                                      max_body_bytes=int(os.environ.get("IMPACT_MAX_BODY_BYTES", "1000000")))

@@ -149,6 +149,26 @@ def test_plan_points_set_shares_from_their_week_on():
         rows_to_points(pd.DataFrame({"market": ["BR"], "week": ["2026-11-16"], "rollout_share": [1.5]}))
 
 
+def test_a_ramped_plan_point_rises_in_equal_steps_from_the_week_before_as_the_optimisers_ramps():
+    """ramp_weeks r: r equal weekly steps from the share of the week before (the status quo, or
+    an earlier point's), the candidates' `share_row`; past the horizon it is cut off."""
+    from training.optimiser.candidates import share_row
+    weeks = pd.date_range("2026-11-02", periods=8, freq="7D")
+    quo = np.array([[0.2] * 8, [0.5] * 8])
+    ramped = plan_shares(quo, ["BR", "IN"], weeks, [PlanPoint(week="2026-11-16", share=1.0, ramp_weeks=4)])
+    np.testing.assert_allclose(ramped[0], share_row(0.2, 1.0, 2, 4, 8), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(ramped[1], [0.5, 0.5, 0.625, 0.75, 0.875, 1, 1, 1], rtol=0, atol=1e-15)
+    after = plan_shares(quo, ["BR", "IN"], weeks, [PlanPoint(week="2026-11-30", share=0.0, ramp_weeks=2, markets=["IN"]),
+                                                   PlanPoint(week="2026-11-02", share=0.6, markets=["IN"])])
+    np.testing.assert_allclose(after[1], [0.6, 0.6, 0.6, 0.6, 0.3, 0, 0, 0], rtol=0, atol=1e-15)
+    first = plan_shares(quo, ["BR", "IN"], weeks, [PlanPoint(week="2026-11-02", share=1.0, ramp_weeks=2, markets=["BR"])])
+    np.testing.assert_allclose(first[0], share_row(0.2, 1.0, 0, 2, 8), rtol=0, atol=1e-15)
+    cut = plan_shares(quo, ["BR", "IN"], weeks, [PlanPoint(week="2026-12-14", share=1.0, ramp_weeks=10)])
+    np.testing.assert_allclose(cut[0], [0.2] * 6 + [0.28, 0.36], rtol=0, atol=1e-15)
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        PlanPoint(week="2026-11-16", share=1.0, ramp_weeks=0)
+
+
 def test_balanced_default_world_figures_are_those_of_the_balanced_only_estimator(full_model):
     """The unbalanced-panel machinery changes nothing on a balanced panel: effects and attribution
     as the earlier estimator (balanced windows only) measured them, within 1%."""

@@ -42,6 +42,9 @@ def test_model_lists_each_markets_window_and_a_market_that_ended_gets_a_400(serv
     assert windows["VN"]["first_week"] == "2023-04-24" and windows["VN"]["forecastable"] is True
     assert windows["KR"]["last_week"] == "2026-03-30" and windows["KR"]["forecastable"] is False
     assert "KR" in info["markets"] and "KR" not in info["forecastable_markets"]
+    assert info["forecast_start"] == "2026-11-02"
+    assert info["regions"] == {"Asia": ["ID", "IN", "JP", "PH", "VN"], "Europe": ["DE", "FR", "GB"],
+                               "Latin America and the Caribbean": ["BR", "MX"], "Northern America": ["US"]}
     assert info["effects"]["log_time"]["lo90"] < info["effects"]["log_time"]["estimate"] < info["effects"]["log_time"]["hi90"]
     r = server.post("/forecast", json={"app": "facebook", "markets": ["KR", "US"], "horizon_weeks": 4})
     assert r.status_code == 400
@@ -142,6 +145,10 @@ BAD_REQUESTS = [
     ("/forecast", {"app": "instagram", "plan": [{"week": "2026-11-02", "share": 1, "markets": ["FR"]}],
                    "markets": ["BR"]}, 400, "FR not among the chosen markets"),
     ("/forecast", {"app": "instagram", "plan": [{"share": 1}]}, 400, "week"),
+    ("/forecast", {"app": "instagram", "plan": [{"week": "2026-11-02", "share": 1, "ramp_weeks": 0}]}, 400,
+     "ramp_weeks"),
+    ("/forecast", {"app": "instagram", "plan": [{"week": "2026-11-02", "share": 1, "ramp_weeks": 53}]}, 400,
+     "ramp_weeks"),
     ("/forecast", {"app": "instagram", "interval": 0.3}, 400, "interval"),
     ("/forecast", {"markets": ["BR"]}, 400, "app"),
     ("/forecast", {"app": 12}, 400, "app"),
@@ -288,6 +295,10 @@ def test_the_built_bento_is_self_contained(small_model, tmp_path):
         assert wait_ready(url, process)
         r = httpx.post(f"{url}/forecast", json={"app": "facebook", "markets": ["US"], "horizon_weeks": 4}, timeout=60)
         assert r.status_code == 200 and r.json()["model_version"] == "7"
+        page = httpx.get(f"{url}/", timeout=30)                 # the planner page and its files are in the Bento
+        assert page.status_code == 200 and "<title>engagement-impact planner</title>" in page.text
+        for asset in ("planner.js", "planner.css", "docs.js"):
+            assert httpx.get(f"{url}/static/planner/{asset}", timeout=30).status_code == 200, asset
         assert list(clean.iterdir()) == []            # nothing needed (or written) in the working folder
     finally:
         stop(process)

@@ -1,8 +1,11 @@
 """Rollout plans: from plan points (or scenario rows) to the share array a forecast takes.
 
 A plan point sets the rollout share from its week on, for its markets (default: every chosen
-market); weeks before the first point keep the status quo (each market's last observed
-share). Points apply in week order, so a later point overrides an earlier one from its week.
+market), in one step or, with `ramp_weeks` r > 1, in r equal weekly steps from the share the
+week before: share(week + k) = before + (share - before)(k + 1)/r for k < r (the optimiser's
+ramps, `training.optimiser.candidates.share_row`). Weeks before the first point keep the status
+quo (each market's last observed share). Points apply in week order, so a later point
+overrides an earlier one from its week.
 Every check raises `PlanError` with a message that names the field and the reason.
 """
 
@@ -16,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MAX_MARKETS = 64
 MAX_PLAN_POINTS = 5000     # an optimiser's plan: a point per market and week of its ramp (at most 20 weeks)
+MAX_RAMP_WEEKS = 52
 
 App = Annotated[str, Field(min_length=1, max_length=40, description="facebook, instagram or whatsapp",
                            json_schema_extra={"example": "instagram"})]
@@ -33,13 +37,16 @@ class PlanError(ValueError):
 
 
 class PlanPoint(BaseModel):
-    """From `week` on, the chosen markets (or `markets`) run at `share`."""
+    """From `week` on, the chosen markets (or `markets`) run at `share`, reached in `ramp_weeks`
+    equal weekly steps from the share of the week before (1: at once)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     week: Week
     share: Annotated[float, Field(ge=0.0, le=1.0, json_schema_extra={"example": 1.0})]
     markets: Markets | None = None
+    ramp_weeks: Annotated[int, Field(ge=1, le=MAX_RAMP_WEEKS, description="weeks to reach `share` in equal steps "
+                                     "from the week before's share; 1 = at once", json_schema_extra={"example": 1})] = 1
 
 
 Plan = Annotated[list[PlanPoint], Field(max_length=MAX_PLAN_POINTS, description="[] = status quo",
@@ -95,9 +102,13 @@ def plan_shares(status_quo: np.ndarray, markets: list[str], weeks: pd.DatetimeIn
         if unknown:
             raise PlanError(f"{field}.markets: {', '.join(map(str, unknown))} not among the chosen markets "
                             f"({', '.join(markets)})")
-        parsed.append((week, n, share, [position[m] for m in chosen]))
-    for week, _, share, rows in sorted(parsed, key=lambda p: (p[0], p[1])):
-        shares[rows, weeks.get_loc(week):] = share
+        parsed.append((week, n, share, [position[m] for m in chosen], point.ramp_weeks))
+    for week, _, share, rows, ramp in sorted(parsed, key=lambda p: (p[0], p[1])):
+        start = weeks.get_loc(week)
+        before = shares[rows, start - 1] if start > 0 else np.asarray(status_quo, dtype=float)[rows, 0]
+        for k in range(min(ramp - 1, len(weeks) - start)):
+            shares[rows, start + k] = before + (share - before) * (k + 1) / ramp
+        shares[rows, start + ramp - 1:] = share
     return shares
 
 

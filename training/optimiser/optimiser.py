@@ -319,4 +319,4 @@ def _changes(problem: Problem, candidates: Candidates, chosen: np.ndarray, other
 
 def plan_points(candidates: Candidates, selection: np.ndarray, weeks: pd.DatetimeIndex) -> list[dict]:
     """The selected candidates as /forecast plan points (JSON-ready)."""
-    return [point.model_dump(exclude_none=True) for point in candidates.points(selection, weeks)]
+    return [point.model_dump(exclude_defaults=True) for point in candidates.points(selection, weeks)]
