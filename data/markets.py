@@ -104,3 +104,44 @@ WITHDRAWALS: tuple[Withdrawal, ...] = (
     Withdrawal("whatsapp", ("BR",), date(2026, 3, 2), 0.6, None,
                "AI features withdrawn from part of the user base"),
 )
+
+
+# Markets beyond the named ones (`world_markets`): smaller countries, sizes drawn around these
+# medians (DAU millions per app), a launch in one of the named waves or none.
+ADDED_DAU_MEDIAN = {"facebook": 2.0, "instagram": 1.2, "whatsapp": 1.5}
+ADDED_NEVER_SHARE = 0.2
+SOUTHERN_REGIONS = ("Oceania",)
+SOUTHERN_CODES = frozenset("AR BO BR BW CL LS MG MU MW MZ NA PE PY SZ UY ZA ZM ZW".split())
+
+
+def world_markets(count: int, seed: int = 0) -> tuple[Market, ...]:
+    """The named markets and `count - len(MARKETS)` more, up to every assigned country code.
+
+    The added ones are the unused ISO codes in alphabetical order, each with DAU drawn
+    log-normally around ADDED_DAU_MEDIAN (the apps' sizes correlated, as a country's are), growth
+    of 0..6% a year, an ad price of a few cents per US dollar, the hemisphere of its region, and
+    the launch week of a random named wave, or never (one in five, so the never-treated controls
+    grow with the panel). The same `count` and `seed` give the same markets.
+    """
+    import numpy as np
+
+    from data.countries import ISO_3166_ALPHA2
+    from data.regions import REGION_OF
+
+    if not len(MARKETS) <= count <= len(ISO_3166_ALPHA2):
+        raise ValueError(f"markets must be between {len(MARKETS)} (the named ones) and {len(ISO_3166_ALPHA2)} "
+                         f"(every assigned country code), not {count}")
+    rng = np.random.default_rng(seed)
+    named = {m.code for m in MARKETS}
+    waves = sorted({(m.launch, m.wave) for m in MARKETS if m.launch is not None and m.launch >= US_BROAD_LAUNCH})
+    added = []
+    for code in sorted(ISO_3166_ALPHA2 - named)[:count - len(MARKETS)]:
+        size = rng.normal(0.0, 1.0)
+        dau = {app: round(float(median * np.exp(1.2 * size + 0.4 * rng.normal())), 3)
+               for app, median in ADDED_DAU_MEDIAN.items()}
+        launch, wave = (None, "never") if rng.random() < ADDED_NEVER_SHARE else waves[rng.integers(len(waves))]
+        added.append(Market(code=code, dau_millions=dau, dau_growth=round(float(rng.uniform(0.0, 0.06)), 4),
+                            price=round(float(np.exp(rng.normal(np.log(0.05), 0.6))), 4),
+                            southern=REGION_OF.get(code) in SOUTHERN_REGIONS or code in SOUTHERN_CODES,
+                            launch=launch, wave=wave))
+    return MARKETS + tuple(added)

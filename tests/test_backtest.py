@@ -12,7 +12,9 @@ from scipy.stats import norm
 from data.simulator import WorldSpec
 from training.model.backtest import (SCALE_LEVELS, OriginScores, PanelShapeError, break_spans, calibrate,
                                      conformal_quantile, fit_scale_law, held_out_coverage, rolling_origin_backtest)
-from training.model.baseline import common_factor, fit_baselines
+from training.model import baseline
+from training.model.baseline import (INTEGRATED, SERIES_KINDS, TRENDS, common_factor, exogenous, fit_baselines,
+                                     fit_many, fit_series, future_weeks)
 
 
 def test_conformal_quantile_is_the_finite_sample_rank():
@@ -166,3 +168,38 @@ def test_the_factor_kind_carries_an_app_wide_shift_on_where_ct_pulls_it_back():
     factor = fit_baselines(series, weeks, 26, trends=("factor",)).mean[0, :, -1]
     assert np.median(truth_step - ct) > 0.03                    # "ct" gives much of the shift back
     assert np.abs(np.median(truth_step - factor)) < 0.02
+
+
+def _one_autoreg_per_series(values, x_fit, x_future, trend):
+    """`fit_many`'s answer made the old way: statsmodels' AutoReg, series by series."""
+    fits = [fit_series(v, x_fit, x_future, trend) for v in values]
+    return tuple(np.array([f[k] for f in fits]) for k in range(3))
+
+
+def test_the_batched_solve_equals_statsmodels_autoreg_on_real_series(unbalanced_world_panel, monkeypatch):
+    """Every series of the unbalanced world's instagram (3 outcomes x 32 markets, windows of
+    different lengths where markets enter late), every kind: forecasts, AR coefficients and
+    residuals of the one batched solve equal AutoReg's, series by series, within 1e-8; and whole
+    baselines (every trend kind, the factor included, markets grouped by window) equal those of
+    AutoReg fitted one series at a time."""
+    panel = app_panels(unbalanced_world_panel)[0]["instagram"]
+    series = np.stack([panel.log_time, panel.log_dau, panel.log_revenue])
+    series = series[:, np.isfinite(series[:, :, -1]).all(axis=0)]        # the markets still reporting
+    starts = np.argmax(np.isfinite(series).all(axis=0), axis=1)
+    assert len(set(starts.tolist())) >= 2                                # late entrants: several windows
+    x_future = exogenous(future_weeks(panel.weeks, 26), panel.weeks[0])
+    for kind in SERIES_KINDS:
+        for o in range(3):
+            for start in set(starts.tolist()):
+                values, x_fit = series[o, starts == start, start:], exogenous(panel.weeks, panel.weeks[0])[start:]
+                batched, one_by_one = fit_many(values, x_fit, x_future, kind), _one_autoreg_per_series(values, x_fit, x_future, kind)
+                for ours, theirs in zip(batched, one_by_one):
+                    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-8)
+                assert batched[2].shape[1] == values.shape[1] - 1 - (kind in INTEGRATED)
+    for kind in TRENDS:
+        new = fit_baselines(series, panel.weeks, 52, trends=(kind,) * 3)
+        with monkeypatch.context() as patch:
+            patch.setattr(baseline, "fit_many", _one_autoreg_per_series)
+            old = fit_baselines(series, panel.weeks, 52, trends=(kind,) * 3)
+        for field in ("mean", "phi", "residuals"):
+            np.testing.assert_allclose(getattr(new, field), getattr(old, field), rtol=0, atol=1e-8, err_msg=f"{kind} {field}")

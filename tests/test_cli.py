@@ -169,3 +169,15 @@ def test_optimise_without_a_champion_says_how_to_get_one(tmp_path):
                             env=env, cwd=tmp_path)
     assert result.returncode == 2 and "no champion model" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_simulate_grows_the_world_to_more_markets_and_refuses_too_many_in_one_line(tmp_path):
+    result = run("simulate", "--markets", "40", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "3 apps x 40 markets" in result.stdout
+    assert pd.read_parquet(tmp_path / "panel.parquet")["market"].nunique() == 40
+    refused = run("simulate", "--markets", "300", "--out", str(tmp_path / "no"))
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        "error: --markets 300: markets must be between 32 (the named ones) and 249 (every assigned country code), "
+        "not 300"]
+    assert not (tmp_path / "no").exists()

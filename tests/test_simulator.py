@@ -226,3 +226,25 @@ def test_held_out_truth_is_the_same_world_played_forward_at_the_status_quo():
         assert 0 <= n["all_coverage"] <= w["all_coverage"] <= 1
         assert w["market_ape"] == n["market_ape"] < 0.05     # the point does not move with the level
         assert n["market_error_per_halfwidth"] > w["market_error_per_halfwidth"]
+
+
+def test_a_world_of_every_country_adds_plausible_markets_to_the_named_ones(tmp_path):
+    """`--markets 249`: the 32 named markets unchanged, then every other assigned code once, each
+    smaller than the named big ones, about a fifth never launched, launches on the named waves;
+    the contract accepts the panel and the same seed gives the same world."""
+    from data.countries import ISO_3166_ALPHA2
+    from data.markets import world_markets
+    every = world_markets(249)
+    assert every[:32] == MARKETS and {m.code for m in every} == set(ISO_3166_ALPHA2)
+    added = every[32:]
+    assert 0.12 < np.mean([m.launch is None for m in added]) < 0.28
+    assert {m.launch for m in added if m.launch} <= {m.launch for m in MARKETS if m.launch}
+    assert np.median([m.dau_millions["facebook"] for m in added]) < 5 < max(m.dau_millions["facebook"] for m in MARKETS)
+    assert world_markets(249) == every and world_markets(32) == MARKETS
+    with pytest.raises(ValueError, match="between 32 .* and 249"):
+        world_markets(250)
+    world = simulate_world(seed=1, spec=WorldSpec(markets=world_markets(96)))
+    assert world.panel["market"].nunique() == 96
+    path = tmp_path / "panel.parquet"
+    world.panel.to_parquet(path)
+    assert load_panel(path)["market"].nunique() == 96

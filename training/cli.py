@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from data import PanelError, WorldSpec, inspect_panel, simulate_world
+from data.markets import MARKETS, world_markets
 from data.simulator import DESIGNS
 from training.warehouse import DEFAULT_HORIZON_WEEKS, DEFAULT_LEVELS
 
@@ -56,12 +58,19 @@ def simulate(
     null: bool = typer.Option(False, "--null", help="The same world with no rollout effect (for placebo tests)."),
     design: str = typer.Option("default", "--design",
                                help=f"How baselines behave: {', '.join(DESIGNS)} (see data/simulator.py)."),
+    markets: int = typer.Option(len(MARKETS), "--markets",
+                                help=f"Markets in the world: the {len(MARKETS)} named ones, and more up to every "
+                                     "assigned country code (249), with drawn sizes and launch weeks."),
 ) -> None:
     """Write a simulated panel whose true rollout effects are known (truth.json)."""
     try:
         spec = WorldSpec(design=design)
     except ValueError as exc:
         fail(f"--design {design}: {exc}")
+    try:
+        spec = replace(spec, markets=world_markets(markets, seed))
+    except ValueError as exc:
+        fail(f"--markets {markets}: {exc}")
     try:
         world = simulate_world(seed=seed, null=null, spec=spec)
         paths = world.write(out)

@@ -43,24 +43,26 @@ def standard_error(influence: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(influence**2, axis=0) / n)
 
 
-def regression_did(dy: np.ndarray, treated: np.ndarray, covariates: np.ndarray) -> tuple[float, np.ndarray]:
-    """2x2 DiD with outcome regression on the controls (DRDID's reg_did_panel): ATT and its IF.
-
-    With only an intercept this is the difference of mean changes, and equals the doubly robust
-    and IPW estimators.
-    """
+def regression_did(dy: np.ndarray, treated: np.ndarray, covariates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """2x2 DiD with outcome regression on the controls (DRDID's reg_did_panel): the ATTs and their
+    influence functions (units x cells) of several outcome changes of the same units (units x
+    cells) at once. The cells of a group that share their sample share the regression's design,
+    so one solve serves them all. With only an intercept this is the difference of mean changes,
+    and equals the doubly robust and IPW estimators."""
     n = len(dy)
     d = treated.astype(float)
     control = 1.0 - d
-    xpx = (covariates * control[:, None]).T @ covariates / n
-    coef = np.linalg.solve(xpx, (covariates * control[:, None]).T @ dy / n)
+    share = np.mean(d)
+    xpx_inv = np.linalg.inv((covariates * control[:, None]).T @ covariates / n)
+    coef = xpx_inv @ ((covariates * control[:, None]).T @ dy / n)          # k x cells
     fitted = covariates @ coef
-    eta_treat = np.mean(d * dy) / np.mean(d)
-    eta_cont = np.mean(d * fitted) / np.mean(d)
-    ols_rep = (control * (dy - fitted))[:, None] * covariates @ np.linalg.inv(xpx)
-    inf_treat = (d * dy - d * eta_treat) / np.mean(d)
-    inf_cont = (d * fitted - d * eta_cont + ols_rep @ np.mean(d[:, None] * covariates, axis=0)) / np.mean(d)
-    return float(eta_treat - eta_cont), inf_treat - inf_cont
+    eta_treat = (d @ dy / n) / share
+    eta_cont = (d @ fitted / n) / share
+    treated_mean_x = d @ covariates / n
+    ols_rep = (control[:, None] * (dy - fitted)) * (covariates @ xpx_inv @ treated_mean_x)[:, None]
+    inf_treat = (d[:, None] * dy - d[:, None] * eta_treat) / share
+    inf_cont = (d[:, None] * fitted - d[:, None] * eta_cont + ols_rep) / share
+    return eta_treat - eta_cont, inf_treat - inf_cont
 
 
 def group_time_att(outcome: np.ndarray, unit_group: np.ndarray, periods: np.ndarray,
@@ -71,33 +73,36 @@ def group_time_att(outcome: np.ndarray, unit_group: np.ndarray, periods: np.ndar
     never treated; `covariates` (units x k, time-invariant) adds an outcome regression.
     `observed` (units x periods, default all) marks the cells an unbalanced panel holds: each
     cell uses the units observed in both of its periods, and is left out without a treated
-    unit and two controls there.
+    unit and two controls there. A group's cells with the same sample are solved together.
     """
     n = outcome.shape[0]
     design = np.ones((n, 1)) if covariates is None else np.column_stack([np.ones(n), covariates])
     never = unit_group == 0
     groups = np.sort(np.unique(unit_group[~never]))
     groups = groups[groups > periods[0]]            # groups treated in the first period have no base
-    cells_g, cells_t, atts, infs = [], [], [], []
+    cells = []                                      # (g, period, att, influence over all units)
     observed = np.ones(outcome.shape, dtype=bool) if observed is None else observed
     for g in groups:
         g_index = int(np.searchsorted(periods, g))
         in_group = (unit_group == g) | never
+        by_sample: dict[bytes, tuple[np.ndarray, list[tuple[int, int]]]] = {}
         for t_index in range(1, len(periods)):
             base = g_index - 1 if t_index >= g_index else t_index - 1
             sample = in_group & observed[:, t_index] & observed[:, base]
             if not (unit_group[sample] == g).any() or (never & sample).sum() < 2:
                 continue
-            dy = outcome[sample, t_index] - outcome[sample, base]
-            att, inf = regression_did(dy, unit_group[sample] == g, design[sample])
-            full = np.zeros(n)
-            full[sample] = inf * n / sample.sum()
-            cells_g.append(g)
-            cells_t.append(periods[t_index])
-            atts.append(att)
-            infs.append(full)
-    return GroupTimeATT(np.array(cells_g), np.array(cells_t), np.array(atts),
-                        np.column_stack(infs), unit_group, n)
+            by_sample.setdefault(sample.tobytes(), (sample, []))[1].append((t_index, base))
+        for sample, pairs in by_sample.values():
+            t_indices, bases = (np.array(column) for column in zip(*pairs))
+            dy = outcome[sample][:, t_indices] - outcome[sample][:, bases]
+            atts, infs = regression_did(dy, unit_group[sample] == g, design[sample])
+            for k, t_index in enumerate(t_indices):
+                full = np.zeros(n)
+                full[sample] = infs[:, k] * n / sample.sum()
+                cells.append((g, periods[t_index], atts[k], full))
+    cells.sort(key=lambda cell: (cell[0], cell[1]))
+    return GroupTimeATT(np.array([c[0] for c in cells]), np.array([c[1] for c in cells]),
+                        np.array([c[2] for c in cells]), np.column_stack([c[3] for c in cells]), unit_group, n)
 
 
 def _weight_influence(keep: np.ndarray, pg: np.ndarray, unit_group: np.ndarray, cell_group: np.ndarray) -> np.ndarray:
