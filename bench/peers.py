@@ -1,6 +1,7 @@
 """Issue 6: this service against the tools users would otherwise pick, on the same data, one run.
 
     python bench/peers.py [--seeds 10] [--nulls 5] [--baseline-worlds 1] [--only-held-out --held-out-seeds 1,2,3,4,5]
+                          [--only-cost --runs 3]
 
 1. Effect recovery (incremental minutes per app, simulated worlds with known truth: the default
    world, seeds 1..N and null worlds): this model vs two-way fixed effects OLS on the raw share
@@ -12,7 +13,10 @@
    baseline vs seasonal-naive, Prophet (yearly seasonality, interval_width 0.9) and
    statsforecast AutoETS (level 90).
 3. Cost: wall time to fit every baseline series once (time per DAU, DAU, revenue for 3 apps x
-   32 markets) with Prophet and AutoETS, against this model's effects + bootstrap + baselines.
+   32 markets) with Prophet and AutoETS, against this model's effects + bootstrap + baselines,
+   and against a whole `impact train` (a fresh process: validation, fit with backtests, MLflow
+   run, gate, promotion into a BentoML store), back to back (`--only-cost` runs this part alone,
+   into the section "train_vs_prophet", `--runs` times).
 
 4. Held-out point accuracy (`--only-held-out` runs it alone, into its own section): the worlds
    of every design of `bench/band_coverage.py`, this model's status-quo forecast against
@@ -213,9 +217,28 @@ def summarise_baselines(rows: pd.DataFrame) -> str:
 
 # ---------------------------------------------------------------------- 3. cost
 
+def impact_train_seconds() -> float:
+    """Wall seconds of `impact train` on the default world in a fresh process and fresh stores
+    (no warehouse publish: the comparison is fitting, not publishing)."""
+    import os
+    import subprocess
+    import tempfile
+    impact = str(Path(sys.executable).parent / "impact")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "IMPACT_HOME": f"{tmp}/impact", "BENTOML_HOME": f"{tmp}/bentoml"}
+        env.pop("MLFLOW_TRACKING_URI", None)
+        subprocess.run([impact, "simulate", "--out", f"{tmp}/data"], env=env, check=True, capture_output=True)
+        start = time.perf_counter()
+        subprocess.run([impact, "train", "--data", f"{tmp}/data/panel.parquet", "--quiet", "--no-publish"], env=env,
+                       check=True, capture_output=True)
+        return time.perf_counter() - start
+
+
 def fit_cost() -> dict:
-    """Seconds to fit every baseline series of the default world once, per method."""
+    """Seconds to fit every baseline series of the default world once, per method, and a whole
+    `impact train` of it."""
     panel = simulate_world(seed=0).panel
+    train_wall = impact_train_seconds()
     start = time.perf_counter()
     model = ImpactModel(backtest_origins=0).fit(panel)
     stages = model.stage_seconds_
@@ -235,7 +258,40 @@ def fit_cost() -> dict:
     for p in panels.values():
         fit_baselines(np.stack([p.log_time, p.log_dau, p.log_revenue]), p.weeks, 104)
     out["this model: baselines alone"] = time.perf_counter() - start
+    out["impact train (wall, whole pipeline)"] = train_wall
     return out
+
+
+def cost_section(args: argparse.Namespace) -> None:
+    """`impact train` against Prophet fitting only the baselines, back to back, `--runs` times."""
+    logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+    logging.getLogger("prophet").setLevel(logging.WARNING)
+    started = time.perf_counter()
+    runs = [fit_cost() for _ in range(args.runs)]
+    for run in runs:
+        print({k: round(v, 1) for k, v in run.items()}, flush=True)
+    median = {name: float(np.median([r[name] for r in runs])) for name in runs[0]}
+    ratios = [r["impact train (wall, whole pipeline)"] / r["Prophet: baselines alone"] for r in runs]
+    lines = "\n".join(f"| {name} | {seconds:.1f} | {', '.join(f'{r[name]:.1f}' for r in runs)} |"
+                      for name, seconds in median.items())
+    body = f"""## `impact train` against Prophet fitting the baselines alone (issue 17)
+
+`python bench/peers.py --only-cost --runs {args.runs}` on {machine()}; prophet {version('prophet')},
+statsforecast {version('statsforecast')}; took {time.perf_counter() - started:.0f} s. The default world
+(3 apps x 32 markets x 304 weeks): every method fits time per DAU, DAU and revenue of every market (288 series,
+last 156 weeks, 104 weeks ahead); `impact train` is the whole command in a fresh process (validation, effects,
+bootstrap, backtests, baselines, event study, MLflow run with plots, gate, promotion into a BentoML store),
+measured back to back with the others in each run.
+
+| what | median s | runs |
+|---|---|---|
+{lines}
+
+`impact train` takes **{np.median(ratios):.2f}** of the time Prophet needs for the baselines alone (median of the
+runs' ratios; goal: under 0.5).
+"""
+    write_section("train_vs_prophet", body)
+    print(body)
 
 
 # ---------------------------------------------------------------------- 4. held-out point accuracy
@@ -299,9 +355,13 @@ def main() -> None:
     parser.add_argument("--held-out-seeds", default="1,2,3,4,5,6,7,8,9,10", help="part 4: worlds per design")
     parser.add_argument("--jobs", type=int, default=2, help="part 4: worlds fitted at once")
     parser.add_argument("--only-held-out", action="store_true", help="run part 4 alone")
+    parser.add_argument("--only-cost", action="store_true", help="run part 3 alone, with `impact train`")
+    parser.add_argument("--runs", type=int, default=3, help="--only-cost: back-to-back runs")
     args = parser.parse_args()
     if args.only_held_out:
         return held_out_section(args)
+    if args.only_cost:
+        return cost_section(args)
     logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
     logging.getLogger("prophet").setLevel(logging.WARNING)
     OUT.mkdir(exist_ok=True)

@@ -49,6 +49,8 @@ def test_clone_of_a_fitted_model_is_unfitted_with_the_same_parameters(small_mode
     ({"known_breaks": ("whatsapp:revenue:2025-06-16:2025-12-08",)}, "quantity must be one of minutes, ad_revenue_usd"),
     ({"known_breaks": ("whatsapp:minutes:2025-13-01:2025-12-08",)}, "first and last must be dates"),
     ({"known_breaks": ("whatsapp:minutes:2025-12-08:2025-06-16",)}, "first is after last"),
+    ({"n_jobs": 0}, "'n_jobs' parameter of ImpactModel must not be 0"),
+    ({"n_jobs": 1.5}, "'n_jobs' parameter of ImpactModel must be an instance of 'int'"),
 ])
 def test_fit_refuses_bad_parameters_with_one_clear_error(small_panel, params, message):
     with pytest.raises(InvalidParameterError) as caught:

@@ -150,7 +150,7 @@ def _parse_known_breaks(text: str) -> tuple[str, ...]:
     return breaks
 
 
-PARSERS_BY_NAME = {"grid": _parse_grid, "known_breaks": _parse_known_breaks}
+PARSERS_BY_NAME = {"grid": _parse_grid, "known_breaks": _parse_known_breaks, "n_jobs": _parse_int}
 
 
 def settable_parameters() -> dict:
@@ -190,6 +190,9 @@ def train(
     no_publish: bool = typer.Option(False, "--no-publish", help="Do not publish a new champion to the warehouse."),
     warehouse: str | None = WAREHOUSE_OPTION,
     scenarios: Path | None = SCENARIOS_OPTION,
+    cluster: str | None = typer.Option(None, "--cluster", metavar="ADDRESS",
+                                       help="Fit on the Dask cluster whose scheduler is at ADDRESS (default: "
+                                            "DASK_SCHEDULER_ADDRESS, else local processes; `--set n_jobs=1` for none)."),
 ) -> None:
     """Fit the model on a panel, log the run to MLflow, register it, and promote it if it passes the gate;
     a new champion is published to the warehouse."""
@@ -199,6 +202,7 @@ def train(
     from sklearn.utils._param_validation import InvalidParameterError
 
     from training import tracking
+    from training.model.fanout import ClusterError
     from training.model.panel import PanelShapeError
     from training.pipeline import PIPELINE_STAGES, train as run_training, training_model
 
@@ -234,10 +238,13 @@ def train(
 
         try:
             result = run_training(data, experiment, promote=not no_promote, seed=seed, params=params,
-                                  progress=on_stage)
+                                  progress=on_stage, cluster=cluster)
         except (PanelError, PanelShapeError, InvalidParameterError) as exc:   # the data, or a parameter it contradicts
             bars.stop()
             fail(str(exc))
+        except ClusterError as exc:
+            bars.stop()
+            fail(f"{exc}; nothing was trained", code=1)
         except Exception as exc:
             problem = tracking_failure(exc)
             if problem is None:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from data import PanelError, inspect_panel
 from training import plots, registry, tracking
+from training.model import fanout
 from training.model.estimator import STAGES, ImpactModel
 from training.model.persist import params_to_json, save_model, sha256
 from training.pyfunc_model import ARTIFACT, predict_rows
@@ -35,7 +36,7 @@ def training_model(seed: int = 0, params: dict | None = None) -> ImpactModel:
 
     Raises ValueError (sklearn's InvalidParameterError for a bad parameter) with one line.
     """
-    model = ImpactModel(**{**(params or {}), "seed": seed})
+    model = ImpactModel(**{"n_jobs": -1, **(params or {}), "seed": seed})      # fan out on every core by default
     model.validate_params()
     if model.backtest_origins < MIN_TRAINING_ORIGINS:
         raise ValueError(f"backtest_origins={model.backtest_origins}: training needs at least "
@@ -55,8 +56,11 @@ class TrainResult:
 
 
 def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bool = True, seed: int = 0,
-          params: dict | None = None, progress: Callable[[str, str], None] | None = None) -> TrainResult:
-    """Train, log, register and (through the gate) promote. Raises PanelError for bad data."""
+          params: dict | None = None, progress: Callable[[str, str], None] | None = None,
+          cluster: str | None = None) -> TrainResult:
+    """Train, log, register and (through the gate) promote. Raises PanelError for bad data, and
+    ClusterError, before the run starts, when the Dask scheduler (`cluster` or DASK_SCHEDULER_ADDRESS)
+    cannot be reached. The fit fans out there (or on local processes); only this process talks to MLflow."""
     import mlflow
     progress = progress or (lambda stage, app: None)
     started = time.perf_counter()
@@ -64,9 +68,10 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
     tracking.configure()
     experiment_id = tracking.experiment_id(experiment)
     version = None
-    with mlflow.start_run(experiment_id=experiment_id, run_name=Path(data).name) as run:
+    with fanout.cluster(cluster) as address, \
+            mlflow.start_run(experiment_id=experiment_id, run_name=Path(data).name) as run:
         try:
-            mlflow.set_tags({"data.path": str(data), "stage": "validate"})
+            mlflow.set_tags({"data.path": str(data), "stage": "validate", "fit.cluster": address or "local processes"})
             panel, report = inspect_panel(data)
             mlflow.log_dict(report.to_dict(), "validation_report.json")
             if panel is None:

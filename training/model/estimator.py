@@ -33,6 +33,7 @@ from training.model.baseline import fit_baselines
 from training.model.effects import (DEFAULT_GRID, BootstrapGram, EffectEstimate, FixedEffects, ResponseShape,
                                     bootstrap_effects, bootstrap_fit_gain, bootstrap_gram, estimate_effects,
                                     market_bootstrap_weights, max_t_over_shapes, select_shape)
+from training.model.fanout import fan_out
 from training.model.fitted import AppFit
 from training.model.panel import AppPanel, app_panels, seasonal_basis
 from training.model.queries import AppQueries, Attribution, Forecast, RowValues
@@ -64,12 +65,13 @@ class ImpactModel(BaseEstimator):
         "shared_shape": ["boolean"],
         "known_breaks": [tuple, list],
         "seed": [Interval(Integral, 0, None, closed="left")],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(self, n_bootstrap: int = 200, fourier_order: int = 2, grid: tuple[ResponseShape, ...] = DEFAULT_GRID,
                  baseline_fit_weeks: int = 156, max_horizon: int = 104, backtest_horizon: int = 26,
                  backtest_origins: int = 8, min_weeks: int = 104, shared_shape: bool = True,
-                 known_breaks: tuple[str, ...] = (), seed: int = 0):
+                 known_breaks: tuple[str, ...] = (), seed: int = 0, n_jobs: int | None = None):
         self.n_bootstrap = n_bootstrap
         self.fourier_order = fourier_order
         self.grid = grid
@@ -81,6 +83,7 @@ class ImpactModel(BaseEstimator):
         self.shared_shape = shared_shape
         self.known_breaks = known_breaks
         self.seed = seed
+        self.n_jobs = n_jobs
 
     def validate_params(self) -> None:
         """Raise InvalidParameterError (a ValueError) naming the first parameter that is wrong."""
@@ -98,6 +101,9 @@ class ImpactModel(BaseEstimator):
                 parse_known_break(text)
             except (ValueError, AttributeError) as exc:
                 raise InvalidParameterError(f"The 'known_breaks' parameter of ImpactModel: {exc}") from None
+        if self.n_jobs == 0:
+            raise InvalidParameterError("The 'n_jobs' parameter of ImpactModel must not be 0 (None or 1: in this "
+                                        "process; -1: every core or cluster worker; k: k workers).")
         if self.backtest_horizon > self.max_horizon:
             raise InvalidParameterError(f"The 'backtest_horizon' parameter of ImpactModel ({self.backtest_horizon}) "
                                         f"must not exceed max_horizon ({self.max_horizon}).")
@@ -118,18 +124,21 @@ class ImpactModel(BaseEstimator):
                                         f"that the panel does not model (it has {', '.join(panels)}).")
         clock = time.perf_counter()
         designs = {app: FixedEffects(self._basis(p), p.observed) for app, p in panels.items()}
-        scores = {}
-        for app, app_panel in panels.items():
-            _, cv_error = select_shape(app_panel, self._basis(app_panel), self.grid)
-            scores[app] = np.array([cv_error[shape] for shape in self.grid])
+        cv_errors = fan_out(select_shape, [(p, self._basis(p), self.grid) for p in panels.values()], self.n_jobs)
+        scores = {app: np.array([cv_error[shape] for shape in self.grid])
+                  for app, (_, cv_error) in zip(panels, cv_errors)}
         self.stage_seconds_["effects"] += time.perf_counter() - clock
         shapes = self._choose_shapes(scores)
         clock = time.perf_counter()
         grams, choice = self._bootstrap_design(panels, designs)
         self.stage_seconds_["bootstrap"] += time.perf_counter() - clock
-        for app, app_panel in panels.items():
-            self.apps_[app] = self._fit_app(app_panel, designs[app], shapes[app], scores[app], grams[app],
-                                            choice[app], progress)
+        fits = fan_out(self._fit_app, [(p, designs[app], shapes[app], scores[app], grams[app], choice[app])
+                                       for app, p in panels.items()], self.n_jobs)
+        for app, (fit, seconds) in zip(panels, fits):
+            self.apps_[app] = fit
+            for stage, spent in seconds.items():
+                self.stage_seconds_[stage] += spent
+                progress(stage, app)
         return self
 
     def _basis(self, app_panel: AppPanel) -> np.ndarray:
@@ -145,8 +154,9 @@ class ImpactModel(BaseEstimator):
         markets = sorted({m for p in panels.values() for m in p.markets})
         drawn = market_bootstrap_weights(len(markets), self.n_bootstrap, rng)
         column = {m: i for i, m in enumerate(markets)}
-        grams = {app: bootstrap_gram(p, list(self.grid), designs[app], drawn[:, [column[m] for m in p.markets]])
-                 for app, p in panels.items()}
+        grams = dict(zip(panels, fan_out(bootstrap_gram, [(p, list(self.grid), designs[app],
+                                                            drawn[:, [column[m] for m in p.markets]])
+                                                           for app, p in panels.items()], self.n_jobs)))
         gains = {app: bootstrap_fit_gain(gram, len(self.grid)) for app, gram in grams.items()}
         if not self.shared_shape:
             return grams, {app: np.argmax(g, axis=0) for app, g in gains.items()}
@@ -165,16 +175,18 @@ class ImpactModel(BaseEstimator):
         return {app: self.grid[int(np.nanargmin(pooled))] for app in scores}
 
     def _fit_app(self, app_panel: AppPanel, fe: FixedEffects, shape: ResponseShape, scores: np.ndarray,
-                 gram: BootstrapGram, choice: np.ndarray, progress: Callable[[str, str], None]) -> AppFit:
+                 gram: BootstrapGram, choice: np.ndarray) -> tuple[AppFit, dict[str, float]]:
+        """One app's fit (a task of the fan-out, so it reads only its arguments and the parameters),
+        and the seconds each stage took."""
         app = app_panel.app
         clock = time.perf_counter()
+        seconds = {}
 
         def done(stage: str) -> None:
             nonlocal clock
             now = time.perf_counter()
-            self.stage_seconds_[stage] += now - clock
+            seconds[stage] = now - clock
             clock = now
-            progress(stage, app)
 
         response = shape.response(app_panel.share)
         effect = estimate_effects(app_panel, response, fe)
@@ -202,11 +214,11 @@ class ImpactModel(BaseEstimator):
 
         event_study = launch_event_study(app_panel)
         done("event_study")
-        return AppFit(panel=app_panel, shape=shape, cv_scores=scores,
+        return (AppFit(panel=app_panel, shape=shape, cv_scores=scores,
                       effect=effect, shapes=tuple(self.grid), draws=draws, max_t=max_t,
                       last_exposure=np.array([s.exposure(app_panel.share)[:, -1] for s in self.grid]),
                       baseline=baseline, backtest=backtest, event_study=event_study,
-                      noise_seed=stable_seed(self.seed, app))
+                      noise_seed=stable_seed(self.seed, app)), seconds)
 
     def backtest_on(self, panel: pd.DataFrame) -> dict[str, BacktestResult]:
         """This fitted model backtested on another panel (the promotion gate's comparison): its

@@ -1,0 +1,73 @@
+"""A fit fanned out over apps gives the serial fit bit for bit: on local worker processes, and on
+a real Dask cluster (scheduler and worker processes on loopback) reached by its address."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data import simulate_world
+from tests.helpers import IMPACT, small_spec
+from training.model.estimator import ImpactModel
+from training.model.fanout import ClusterError, cluster
+from training.model.persist import save_model
+from serving.local import free_port
+
+
+@pytest.fixture(scope="module")
+def panel():
+    return simulate_world(seed=3, spec=small_spec()).panel
+
+
+def saved(model: ImpactModel, folder: Path) -> tuple[dict, dict]:
+    """The saved model's arrays, and its description without what says how it ran (timings, n_jobs)."""
+    path = save_model(model, folder)
+    meta = json.loads((path / "model.json").read_text())
+    meta.pop("stage_seconds")
+    meta["params"].pop("n_jobs")
+    with np.load(path / "arrays.npz") as arrays:
+        return {name: arrays[name] for name in arrays.files}, meta
+
+
+def assert_same_fit(one: tuple[dict, dict], other: tuple[dict, dict]) -> None:
+    assert one[1] == other[1]
+    assert one[0].keys() == other[0].keys() and len(one[0]) > 30
+    different = [name for name in one[0] if not np.array_equal(one[0][name], other[0][name], equal_nan=True)]
+    assert different == []
+
+
+def test_a_fit_on_worker_processes_and_on_a_dask_cluster_equals_the_serial_fit_bit_for_bit(panel, tmp_path):
+    from distributed import Client, LocalCluster, get_task_stream
+    serial = saved(ImpactModel(n_bootstrap=50, backtest_origins=3, n_jobs=1).fit(panel), tmp_path / "serial")
+    processes = saved(ImpactModel(n_bootstrap=50, backtest_origins=3, n_jobs=2).fit(panel), tmp_path / "processes")
+    assert_same_fit(serial, processes)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as local, Client(local) as watcher:
+        with get_task_stream(watcher) as stream, cluster(local.scheduler_address) as address:
+            assert address == local.scheduler_address
+            on_dask = ImpactModel(n_bootstrap=50, backtest_origins=3, n_jobs=-1).fit(panel)
+        workers = {task["worker"] for task in stream.data}
+    assert len(stream.data) >= 3 * 2 and workers <= set(local.workers_addresses if hasattr(local, "workers_addresses") else workers)
+    assert_same_fit(serial, saved(on_dask, tmp_path / "dask"))
+
+
+def test_an_unreachable_scheduler_is_one_error_before_anything_runs(tmp_path):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    with pytest.raises(ClusterError, match=f"the Dask scheduler at {address} is unreachable"):
+        with cluster(address):
+            pass
+    env = {**os.environ, "IMPACT_HOME": str(tmp_path / "impact"), "BENTOML_HOME": str(tmp_path / "bentoml"),
+           "DASK_SCHEDULER_ADDRESS": address}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    panel_file = tmp_path / "panel.parquet"
+    simulate_world(seed=1, spec=small_spec()).panel.to_parquet(panel_file)
+    result = subprocess.run([IMPACT, "train", "--data", str(panel_file), "--quiet"], capture_output=True, text=True,
+                            timeout=120, env=env)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: the Dask scheduler at {address} is unreachable") and "nothing was trained" in lines[0]

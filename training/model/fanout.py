@@ -1,0 +1,57 @@
+"""Fan-out of a fit's independent work (one task per app) on joblib.
+
+`fan_out(function, calls, n_jobs)` runs `function(*args)` for each `args` in `calls` and returns
+the answers in order. With n_jobs None or 1 (or one call) it runs them here; otherwise on the
+active joblib backend: loky's local worker processes by default, or a Dask cluster inside
+`cluster(address)`. BLAS runs one thread in a task (threadpoolctl), so workers never
+oversubscribe the cores. Each task depends only on its arguments (its random numbers come from
+the model's seed and its app), and BLAS runs one thread here too (a multi-threaded BLAS adds up
+a large product in another order), so the answers are the same, bit for bit, wherever they run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+CLUSTER_VARIABLE = "DASK_SCHEDULER_ADDRESS"
+CONNECT_SECONDS = 10
+
+
+class ClusterError(RuntimeError):
+    """The Dask scheduler could not be reached; the message says where and why."""
+
+
+def fan_out(function: Callable, calls: list[tuple], n_jobs: int | None) -> list:
+    if n_jobs in (None, 1) or len(calls) <= 1:      # here, with BLAS as in a worker: the same sums, bit for bit
+        return [_one_blas_thread(function, args) for args in calls]
+    from joblib import Parallel, delayed
+    return Parallel(n_jobs=n_jobs)(delayed(_one_blas_thread)(function, args) for args in calls)
+
+
+def _one_blas_thread(function: Callable, args: tuple):
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1):
+        return function(*args)
+
+
+@contextmanager
+def cluster(address: str | None = None) -> Iterator[str | None]:
+    """Run the fan-outs inside on the Dask scheduler at `address` (else DASK_SCHEDULER_ADDRESS);
+    without either, leave joblib's default backend (local processes). Yields the address used."""
+    address = address or os.environ.get(CLUSTER_VARIABLE) or None
+    if address is None:
+        yield None
+        return
+    from distributed import Client
+    from joblib import parallel_config
+    try:
+        client = Client(address, timeout=CONNECT_SECONDS, set_as_default=True)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterError(f"the Dask scheduler at {address} is unreachable: {exc}") from None
+    try:
+        with parallel_config(backend="dask"):
+            yield address
+    finally:
+        client.close()
