@@ -7,6 +7,10 @@ of the de-effected series (`baseline`), their rolling-origin backtest and confor
 is plain data (`apps_`: one `fitted.AppFit` per app); the public queries below read it through
 `queries.AppQueries`, so a loaded model answers without refitting.
 
+The apps' work runs as tasks of `fanout.fan_out` (`n_jobs`: in process, local processes or a
+Dask cluster), after the driver has chosen the shared response shape and drawn the shared
+market bootstrap; a task reads only its arguments, so the fit is the same wherever it runs.
+
 Panels may be unbalanced: every observed row is used, a series shorter than `min_weeks` is
 left out of its app (listed in `left_out_`), and a market whose data ends before its app's
 last week is attributed but not forecast.
@@ -111,7 +115,9 @@ class ImpactModel(BaseEstimator):
     # ------------------------------------------------------------------ fitting
 
     def fit(self, panel: pd.DataFrame, progress: Callable[[str, str], None] | None = None) -> "ImpactModel":
-        """Fit every app of a validated panel. `progress(stage, app)` is called after each stage."""
+        """Fit every app of a validated panel, each app's work a task of `fanout.fan_out` (`n_jobs`).
+        `progress(stage, app)` is called for each stage of an app once its fit is back;
+        `stage_seconds_` sums each stage's seconds over apps (work, which on workers exceeds the wall time)."""
         self.validate_params()
         progress = progress or (lambda stage, app: None)
         self.__dict__.pop("_questions", None)
