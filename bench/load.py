@@ -73,15 +73,23 @@ def measure(name: str, url: str, args, script: Path) -> dict:
         "non_2xx": sum(r["non_2xx"] for r in runs), "socket": socket, "requests": sum(r["requests"] for r in runs)}
 
 
+def import_model(model_dir: Path, home: Path, run_id: str = "bench") -> None:
+    """Import a saved model as engagement-impact:1 into the BentoML store at `home` (in a child
+    process, so BentoML's configuration follows that `BENTOML_HOME`)."""
+    code = ("import sys; from pathlib import Path; from training.registry import import_to_bentoml; "
+            "import_to_bentoml(Path(sys.argv[1]), '1', sys.argv[2])")
+    subprocess.run([sys.executable, "-c", code, str(model_dir), run_id], env={**os.environ, "BENTOML_HOME": str(home)},
+                   cwd=REPO, check=True, capture_output=True)
+
+
 def prepare_store(home: Path) -> None:
     """Fit the default world and import it as engagement-impact:1 into the store at `home`."""
-    code = ("from pathlib import Path; import tempfile\n"
-            "from data import simulate_world\nfrom training.model.estimator import ImpactModel\n"
-            "from training.model.persist import save_model\nfrom training.registry import import_to_bentoml\n"
-            "model = ImpactModel().fit(simulate_world(seed=0).panel)\n"
-            "with tempfile.TemporaryDirectory() as tmp:\n"
-            "    import_to_bentoml(save_model(model, Path(tmp) / 'model'), '1', 'bench')\n")
-    subprocess.run([sys.executable, "-c", code], env={**os.environ, "BENTOML_HOME": str(home)}, cwd=REPO, check=True)
+    code = ("import sys; from pathlib import Path\nfrom data import simulate_world\n"
+            "from training.model.estimator import ImpactModel\nfrom training.model.persist import save_model\n"
+            "save_model(ImpactModel().fit(simulate_world(seed=0).panel), Path(sys.argv[1]))\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-c", code, f"{tmp}/model"], cwd=REPO, check=True)
+        import_model(Path(tmp) / "model", home)
 
 
 def main() -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,9 +30,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.load import start  # noqa: E402
+from bench.load import import_model, start  # noqa: E402
 from bench.report import machine, write_section  # noqa: E402
 from serving.local import stop  # noqa: E402
+from training.model.persist import same_content, saved_content  # noqa: E402
 
 FIT = """
 import json, resource, sys, time
@@ -67,15 +67,7 @@ def fit(markets: int, out: Path, n_jobs: int = -1, address: str = "") -> dict:
 
 
 def same_model(one: Path, other: Path) -> bool:
-    """Equal arrays and equal description, apart from the timings and n_jobs."""
-    def description(path: Path) -> dict:
-        meta = json.loads((path / "model.json").read_text())
-        meta.pop("stage_seconds")
-        meta["params"].pop("n_jobs")
-        return meta
-    with np.load(one / "arrays.npz") as a, np.load(other / "arrays.npz") as b:
-        arrays = a.files == b.files and all(np.array_equal(a[k], b[k], equal_nan=True) for k in a.files)
-    return arrays and description(one) == description(other)
+    return same_content(saved_content(one), saved_content(other)) == []
 
 
 def worker_rss_mb(server_pid: int) -> float:
@@ -88,10 +80,7 @@ def worker_rss_mb(server_pid: int) -> float:
 def serve(model_dir: Path, tmp: Path, requests: int) -> dict:
     import httpx
     home = tmp / "bentoml"
-    code = ("import sys; from pathlib import Path; from training.registry import import_to_bentoml; "
-            "import_to_bentoml(Path(sys.argv[1]), '1', 'scale')")
-    subprocess.run([sys.executable, "-c", code, str(model_dir)], env={**os.environ, "BENTOML_HOME": str(home)},
-                   cwd=REPO, check=True, capture_output=True)
+    import_model(model_dir, home, "scale")
     env = {**os.environ, "BENTOML_HOME": str(home), "IMPACT_WORKERS": "1"}
     env.pop("IMPACT_API_TOKEN", None)
     process, url = start("serving.service:EngagementImpact", env, REPO, tmp / "serve.log")

@@ -12,6 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
+
+from data.countries import ISO_3166_ALPHA2
+from data.regions import REGION_OF
+
 APPS: tuple[str, ...] = ("facebook", "instagram", "whatsapp")
 
 
@@ -123,11 +128,6 @@ def world_markets(count: int, seed: int = 0) -> tuple[Market, ...]:
     the launch week of a random named wave, or never (one in five, so the never-treated controls
     grow with the panel). The same `count` and `seed` give the same markets.
     """
-    import numpy as np
-
-    from data.countries import ISO_3166_ALPHA2
-    from data.regions import REGION_OF
-
     if not len(MARKETS) <= count <= len(ISO_3166_ALPHA2):
         raise ValueError(f"markets must be between {len(MARKETS)} (the named ones) and {len(ISO_3166_ALPHA2)} "
                          f"(every assigned country code), not {count}")

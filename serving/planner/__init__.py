@@ -10,6 +10,7 @@ so a confidential plan never leaves the machine, even if a future asset tried.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -59,11 +60,15 @@ def planner_app(openapi: Callable[[], dict]) -> Starlette:
     `openapi()`, with BentoML's default description, which embeds badge images from outside, and its
     contact replaced by ours),
     and their static files."""
-    async def docs_json(_request) -> JSONResponse:
+    @cache
+    def document() -> dict:                   # the same for the life of the process: built on first request
         spec = openapi()
         info = {key: value for key, value in spec.get("info", {}).items() if key != "contact"}
         spec["info"] = info | {"description": API_DESCRIPTION, "version": _version()}
-        return JSONResponse(spec)
+        return spec
+
+    async def docs_json(_request) -> JSONResponse:
+        return JSONResponse(document())
 
     return Starlette(routes=[
         Route("/", _page("planner.html", PAGE_POLICY)),
