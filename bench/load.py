@@ -1,13 +1,16 @@
-"""Serving load: the forecast service against a no-op BentoML endpoint, same load, same run.
+"""Serving load: the forecast service against no-op BentoML endpoints, same load, same rounds.
 
-    python bench/load.py [--seconds 20] [--runs 3] [--connections 32] [--workers 2]
+    python bench/load.py [--seconds 10] [--runs 5] [--connections 32] [--workers 1]
 
 Fits the model on the default world and imports it into a throwaway BentoML store, starts
-`bentoml serve` for the real service and for `bench/noop_service.py` (each in turn, same worker
-count, 1 by default: with several workers on one shared socket the kernel's spread of wrk's
-32 connections over them varies run to run), and drives each with wrk (`make bench-tools` installs it): a one-market, 26-week
-/forecast. Reports the median over runs of requests/s, p50 and p99 latency, the error count,
-and the ratio to the no-op endpoint (target: at least 0.5). Rewrites "serving_load" in RESULTS.md.
+`bentoml serve` for the real service and for the two no-op services of `bench/noop_service.py`
+(same worker count, 1 by default: with several workers on one shared socket the kernel's spread
+of wrk's 32 connections over them varies run to run), and drives each with wrk (`make
+bench-tools` installs it): a one-market, 26-week /forecast. The three run side by side, idle
+but for the one under load, and each round loads them in turn, so a round's ratios are taken
+on the same machine state. Reports the median over rounds of requests/s, p50 and p99 latency,
+the error count, and the median of the rounds' ratios to each no-op (target: at least 0.8 of
+the sync no-op, the baseline since issue 5). Rewrites "serving_load" in RESULTS.md.
 """
 
 from __future__ import annotations
@@ -63,11 +66,8 @@ def wrk(url: str, seconds: int, connections: int, script: Path, path: str = "/fo
             if socket_errors else {}}
 
 
-def measure(name: str, url: str, args, script: Path) -> dict:
-    wrk(url, 5, args.connections, script)                     # warm-up
-    runs = [wrk(url, args.seconds, args.connections, script) for _ in range(args.runs)]
-    for r in runs:
-        print(f"{name}: {r}", flush=True)
+def summary(runs: list[dict]) -> dict:
+    """Medians of requests/s and latency over rounds; requests and errors summed."""
     socket = {kind: sum(r["socket_errors"].get(kind, 0) for r in runs) for kind in ("connect", "read", "write", "timeout")}
     return {key: statistics.median(r[key] for r in runs) for key in ("rps", "p50", "p99")} | {
         "non_2xx": sum(r["non_2xx"] for r in runs), "socket": socket, "requests": sum(r["requests"] for r in runs)}
@@ -94,13 +94,15 @@ def prepare_store(home: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run `make bench-tools` (apt-get install wrk)")
+    services = (("forecast", "serving.service:EngagementImpact", REPO), ("no-op", "noop_service:Noop", REPO / "bench"),
+                ("no-op async", "noop_service:NoopAsync", REPO / "bench"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         home = tmp / "bentoml"
@@ -110,33 +112,44 @@ def main() -> None:
                           f"wrk.body = {json.dumps(json.dumps(BODY))}\n")
         env = {**os.environ, "BENTOML_HOME": str(home), "IMPACT_WORKERS": str(args.workers)}
         env.pop("IMPACT_API_TOKEN", None)
-        results = {}
-        for name, target, cwd in (("forecast", "serving.service:EngagementImpact", REPO),
-                                  ("no-op", "noop_service:Noop", REPO / "bench")):
-            log = tmp / f"{name}.log"
-            process, url = start(target, env, cwd, log)
-            try:
-                results[name] = measure(name, url, args, script)
-            finally:
+        running = {}
+        try:
+            for name, target, cwd in services:
+                running[name] = start(target, env, cwd, tmp / f"{name}.log")
+            for name, (_, url) in running.items():
+                wrk(url, 5, args.connections, script)                     # warm-up
+            rounds = []
+            for _ in range(args.runs):
+                rounds.append({name: wrk(url, args.seconds, args.connections, script)
+                               for name, (_, url) in running.items()})
+                print({name: r["rps"] for name, r in rounds[-1].items()}, flush=True)
+        finally:
+            for process, _ in running.values():
                 stop(process)
-            statuses = re.findall(r"\(status=(\d+),", log.read_text(errors="replace"))
+        results = {name: summary([r[name] for r in rounds]) for name in running}
+        for name in running:
+            statuses = re.findall(r"\(status=(\d+),", (tmp / f"{name}.log").read_text(errors="replace"))
             results[name]["statuses"] = {code: statuses.count(code) for code in sorted(set(statuses))}
-            print(f"{name}: server statuses {results[name]['statuses']}", flush=True)
-    ratio = results["forecast"]["rps"] / results["no-op"]["rps"]
+    ratios = {baseline: statistics.median(r["forecast"]["rps"] / r[baseline]["rps"] for r in rounds)
+              for baseline in ("no-op", "no-op async")}
     rows = "\n".join(f"| {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['requests']} | {r['non_2xx']} | "
                      + ", ".join(f"{k} {v}" for k, v in r["socket"].items() if v) + " |"
                      for name, r in results.items())
-    body = f"""## Serving load (issue 5)
+    per_round = "; ".join(f"{r['forecast']['rps'] / r['no-op']['rps']:.2f}" for r in rounds)
+    body = f"""## Serving load (issues 5 and 17)
 
 `python bench/load.py --seconds {args.seconds} --runs {args.runs} --connections {args.connections} --workers {args.workers}`
 on {machine()}; wrk with 2 threads on the same machine, body `{json.dumps(BODY)}`.
-Medians over {args.runs} runs of {args.seconds} s after a 5 s warm-up; requests and errors summed over the runs.
+The three services run side by side; each of {args.runs} rounds loads them in turn for {args.seconds} s
+(after a 5 s warm-up each). Medians over rounds; requests and errors summed over the rounds.
 
 | endpoint | requests/s | p50 ms | p99 ms | requests | non-2xx | socket errors (wrk) |
 |---|---|---|---|---|---|---|
 {rows}
 
-Throughput ratio forecast / no-op: **{ratio:.2f}** (target: at least 0.5).
+Throughput ratio forecast / no-op, median of the rounds' ratios: **{ratios['no-op']:.2f}** (rounds: {per_round};
+target: at least 0.8). Against the async no-op (no thread hand-off, the cheapest BentoML endpoint):
+**{ratios['no-op async']:.2f}**.
 Server-side statuses (all requests incl. warm-up): """ + "; ".join(f"{n}: {r['statuses']}" for n, r in results.items()) + """
 """
     write_section("serving_load", body)

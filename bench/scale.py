@@ -8,8 +8,10 @@ weeks) and, in a fresh process, fits it as `impact train` does (n_jobs=-1: the a
 on local worker processes), recording the wall time, each stage's seconds (summed over apps),
 the peak memory of the fitting process and of its largest worker, and the saved model's size.
 Then imports the model into a throwaway BentoML store, starts `bentoml serve` (1 worker), warms
-it (every app's /forecast), reads the worker's resident memory, and times `--requests`
-sequential one-market 26-week /forecast calls (p50, p99). At the largest count it also fits
+it (every app's /forecast), reads the worker's resident memory, times `--requests`
+sequential one-market 26-week /forecast calls (p50, p99), then asks every app's widest forecast
+(every market, 104 weeks) at five interval levels and reads the worker's memory again: it must
+not grow with the levels asked. At the largest count it also fits
 serially and on a Dask LocalCluster of 2 worker processes and checks the three saved models are
 identical. Writes "scale" in RESULTS.md with the fitted growth exponent (wall ~ markets^b).
 """
@@ -77,7 +79,12 @@ def worker_rss_mb(server_pid: int) -> float:
     return max(p.memory_info().rss for p in processes) / 2**20
 
 
+LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
+
+
 def serve(model_dir: Path, tmp: Path, requests: int) -> dict:
+    """Service memory per worker after warm-up and after every app's widest forecast at every
+    level, the latency of one-market forecasts and of the widest one."""
     import httpx
     home = tmp / "bentoml"
     import_model(model_dir, home, "scale")
@@ -85,7 +92,7 @@ def serve(model_dir: Path, tmp: Path, requests: int) -> dict:
     env.pop("IMPACT_API_TOKEN", None)
     process, url = start("serving.service:EngagementImpact", env, REPO, tmp / "serve.log")
     try:
-        with httpx.Client(base_url=url, timeout=60) as client:
+        with httpx.Client(base_url=url, timeout=120) as client:
             apps = client.post("/model", json={}).json()["apps"]
             for app in apps:
                 client.post("/forecast", json={"app": app, "horizon_weeks": 26})
@@ -99,9 +106,18 @@ def serve(model_dir: Path, tmp: Path, requests: int) -> dict:
                 started = time.perf_counter()
                 assert client.post("/forecast", json=body).status_code == 200
                 latencies.append((time.perf_counter() - started) * 1e3)
+            widest = []                       # every market, 104 weeks, every app, at every level
+            for level in LEVELS:
+                for app in apps:
+                    started = time.perf_counter()
+                    assert client.post("/forecast", json={"app": app, "horizon_weeks": 104,
+                                                          "interval": level}).status_code == 200
+                    widest.append((time.perf_counter() - started) * 1e3)
+            rss_after = worker_rss_mb(process.pid)
     finally:
         stop(process)
-    return {"worker_mb": rss, "p50_ms": float(np.percentile(latencies, 50)), "p99_ms": float(np.percentile(latencies, 99))}
+    return {"worker_mb": rss, "worker_after_mb": rss_after, "p50_ms": float(np.percentile(latencies, 50)),
+            "p99_ms": float(np.percentile(latencies, 99)), "widest_ms": float(np.median(widest))}
 
 
 def main() -> None:
@@ -131,7 +147,8 @@ def main() -> None:
     lines = "\n".join(
         f"| {n} | {r['rows']:,} | **{r['wall']:.1f}** | " + " | ".join(f"{r['stages'][s]:.1f}" for s in stage_names)
         + f" | {r['peak_mb']:.0f} | {r['worker_peak_mb']:.0f} | {r['model_mb']:.0f} | {r['worker_mb']:.0f} | "
-          f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} |" for n, r in rows.items())
+          f"{r['worker_after_mb']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['widest_ms']:.0f} |"
+        for n, r in rows.items())
     big = rows[largest]
     per_app_task = sum(big["stages"].values()) / 3
     tasks = 5 * 4                                       # 5 apps x 4 segments, each an app-sized task
@@ -141,10 +158,12 @@ def main() -> None:
 The default world grown to N markets (`impact simulate --markets N`), 3 apps x 304 weeks; each fit in a fresh
 process as `impact train` fits (n_jobs=-1: the apps on 2 local worker processes); stage seconds are summed over
 apps (work, not wall). Memory: peak resident set of the fitting process and of its largest worker. Service: 1
-worker after warm-up, {args.requests} sequential one-market 26-week /forecast calls.
+worker; its resident memory after warm-up, then {args.requests} sequential one-market 26-week /forecast calls
+(p50, p99), then every app's widest /forecast (every market, 104 weeks) at each level {', '.join(map(str, LEVELS))}
+(median time) and its resident memory after those.
 
-| markets | panel rows | fit wall s | {' s | '.join(stage_names)} s | peak MB (driver) | peak MB (worker) | model MB | service worker MB | /forecast p50 ms | p99 ms |
-|---|---|---|{'---|' * len(stage_names)}---|---|---|---|---|---|
+| markets | panel rows | fit wall s | {' s | '.join(stage_names)} s | peak MB (driver) | peak MB (worker) | model MB | service worker MB | after widest at 5 levels MB | /forecast p50 ms | p99 ms | widest /forecast ms |
+|---|---|---|{'---|' * len(stage_names)}---|---|---|---|---|---|---|---|
 {lines}
 
 Fit wall time grows as markets^**{exponent:.2f}** (least squares on log-log over {', '.join(map(str, counts))}).

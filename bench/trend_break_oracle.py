@@ -49,12 +49,11 @@ def trend_change_paths(n_paths: int, horizon: int, per_year: float, slope_sd: fl
 
 def with_trend_risk(queries, extra: np.ndarray) -> None:
     """Add `extra` (paths x weeks) to the common noise of log time per DAU of a fitted app's
-    queries, and drop its cached status-quo paths (an experiment on the sample paths)."""
+    queries (an experiment on the sample paths)."""
     common, own = queries.noise_parts
     common = common.copy()
     common[TIME_OUTCOME, 0] += extra.T.astype(common.dtype)
     queries.__dict__["noise_parts"] = (common, own)
-    queries._status_quo.cache_clear()
 
 
 def one_world(seed: int, multipliers: tuple[float, ...]) -> list[dict]:
@@ -67,7 +66,6 @@ def one_world(seed: int, multipliers: tuple[float, ...]) -> list[dict]:
         served = queries.noise_parts
         for multiplier in (0.0, *multipliers):
             queries.__dict__["noise_parts"] = served
-            queries._status_quo.cache_clear()
             if multiplier:
                 n_paths, horizon = served[0].shape[-1], served[0].shape[2]
                 rng = np.random.default_rng([seed, int(multiplier * 100)])

@@ -32,6 +32,24 @@ def adstock(share: np.ndarray, carryover: float | np.ndarray, initial: np.ndarra
     return exposure
 
 
+def adstock_operator(carryover: np.ndarray, weeks: int) -> tuple[np.ndarray, np.ndarray]:
+    """`adstock` over `weeks` weeks as a linear map, for many short paths at once (a forecast's):
+    with weights[k, s, t] = (1 - c_k) c_k^(t - s) for s <= t (0 otherwise) and decay[k, t] =
+    c_k^(t + 1), the exposure under carry-over c_k is share @ weights[k] + initial * decay[k].
+
+    One matrix product instead of a step per week: the same numbers to rounding (about 1e-15),
+    and the top-left corner of a longer operator is the operator of fewer weeks.
+    """
+    carryover = np.asarray(carryover, dtype=float).reshape(-1)
+    if not np.all((0.0 <= carryover) & (carryover < 1.0)):
+        raise ValueError(f"carryover must be in [0, 1), got {carryover}")
+    lag = np.arange(weeks)[None, :] - np.arange(weeks)[:, None]          # t - s
+    c = carryover[:, None, None]
+    weights = np.where(lag >= 0, (1.0 - c) * c ** np.maximum(lag, 0), 0.0)
+    decay = carryover[:, None] ** np.arange(1, weeks + 1)
+    return weights, decay
+
+
 def hill(exposure: np.ndarray, half_saturation: float, hill_exponent: float) -> np.ndarray:
     """Saturating response in [0, 1] with hill(0) = 0 and hill(1) = 1.
 

@@ -18,20 +18,23 @@ from training.model.scenario import PlanError, parse_week
 from training.optimiser import OptimiseError, OptimiseRequest
 from training.optimiser import optimise as optimise_plan
 
-__all__ = ["RequestError", "attribution", "check_batch_size", "describe", "forecast", "optimise"]
+__all__ = ["RequestError", "attribution", "check_batch_size", "describe", "forecast", "optimise", "weekly_rows"]
 
 COLUMNS = ("baseline", "scenario", "lo", "hi")
+
+
+def weekly_rows(model: ImpactModel, request: ForecastRequest) -> int:
+    """How many weekly rows the answer to `request` holds ((markets + 1) x horizon_weeks): the
+    measure of its work, read before doing any."""
+    every = model.markets(request.app, forecastable=True) if request.app in model.apps else []
+    return (len(request.markets or every) + 1) * request.horizon_weeks
 
 
 def check_batch_size(model: ImpactModel, scenarios: list[ForecastRequest]) -> None:
     """Refuse a batch whose answer would exceed MAX_BATCH_ROWS weekly rows, before any work: each
     scenario is bounded, but 100 of them over every market for 104 weeks would be a 160 MB answer
     that holds a worker for seconds."""
-    def weekly_rows(scenario: ForecastRequest) -> int:
-        every = model.markets(scenario.app, forecastable=True) if scenario.app in model.apps else []
-        return (len(scenario.markets or every) + 1) * scenario.horizon_weeks
-
-    rows = sum(map(weekly_rows, scenarios))
+    rows = sum(weekly_rows(model, scenario) for scenario in scenarios)
     if rows > MAX_BATCH_ROWS:
         raise RequestError(f"scenarios: the batch asks for {rows:,} weekly rows ((markets + 1) x horizon_weeks, "
                            f"summed over scenarios); the limit is {MAX_BATCH_ROWS:,}: split it into smaller batches")
@@ -39,10 +42,11 @@ def check_batch_size(model: ImpactModel, scenarios: list[ForecastRequest]) -> No
 
 def forecast(model: ImpactModel, version: str, request: ForecastRequest) -> dict:
     result = forecast_request(model, request)
+    rows = _weekly_rows(result.per_market, result.markets, result.weeks)
+    together = ([{**row, "market": "ALL"} for row in rows] if len(result.markets) == 1     # ALL is the one market
+                else _weekly_rows(result.combined, ["ALL"], result.weeks))
     return {"model_version": version, "app": request.app, "interval": request.interval, "first_week": result.weeks[0],
-            "weekly": _weekly_rows(result.per_market, result.markets, result.weeks)
-                      + _weekly_rows(result.combined, ["ALL"], result.weeks),
-            "totals": result.totals}
+            "weekly": rows + together, "totals": result.totals}
 
 
 def optimise(model: ImpactModel, version: str, request: OptimiseRequest) -> dict:
@@ -55,11 +59,13 @@ def optimise(model: ImpactModel, version: str, request: OptimiseRequest) -> dict
 
 def _weekly_rows(values: dict, markets: list[str], weeks: list[str]) -> list[dict]:
     """Rows (week, market) with one object per quantity: {baseline, scenario, lo, hi}."""
-    columns = {q: {c: values[q][c].tolist() for c in COLUMNS} for q in QUANTITIES}
-    shares = np.round(values["rollout_share"], 6).tolist()
-    return [{"week": week, "market": market, "rollout_share": shares[m][t],
-             **{q: {c: columns[q][c][m][t] for c in COLUMNS} for q in QUANTITIES}}
-            for m, market in enumerate(markets) for t, week in enumerate(weeks)]
+    cells = [[{"baseline": baseline, "scenario": scenario, "lo": lo, "hi": hi}     # a literal: the fastest to build
+              for baseline, scenario, lo, hi in zip(*(values[q][c].ravel().tolist() for c in COLUMNS))]
+             for q in QUANTITIES]
+    shares = np.round(values["rollout_share"], 6).ravel().tolist()
+    labels = [(week, market) for market in markets for week in weeks]
+    return [{"week": week, "market": market, "rollout_share": share, **dict(zip(QUANTITIES, row))}
+            for (week, market), share, *row in zip(labels, shares, *cells)]
 
 
 def attribution(model: ImpactModel, version: str, app: str, markets: list[str], start: str | None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+import anyio
 import bentoml
 import orjson
 from starlette.responses import Response
@@ -23,6 +24,11 @@ from serving.schemas import (REQUEST_TIMEOUT_SECONDS, App, Constraints, Cost, Fo
                              TimeLimit)
 from training.model.persist import ModelFileError, load_model
 from training.tracking import MODEL_NAME
+
+# A /forecast of at most this many weekly rows ((markets + 1) x horizon_weeks: one market for a year, or
+# ten for a quarter) is answered on the event loop, in about a millisecond, and larger ones in a worker
+# thread: handing a small answer to a thread and back costs about as much as computing it.
+INLINE_WEEKLY_ROWS = 150
 
 NO_MODEL = ("no champion model in the BentoML store{home}: train one with `impact train` "
             "(or `make run`), then restart the service")
@@ -68,6 +74,7 @@ class EngagementImpact:
 
     def __init__(self) -> None:
         self.impact, self.version, self.run_id, self.problem = None, None, None, None
+        self._thread = anyio.CapacityLimiter(1)      # large forecasts, one at a time, as BentoML runs sync APIs
         stored = _resolve(self.model_ref)
         if stored is None:
             home = os.environ.get("BENTOML_HOME")
@@ -80,7 +87,7 @@ class EngagementImpact:
             return
         self.version = str(stored.info.labels.get("mlflow_version", stored.tag.version))
         self.run_id = stored.info.labels.get("run_id", "")
-        for app in self.impact.apps:      # build the cached status-quo paths now, not on the first request
+        for app in self.impact.apps:      # build the noise paths and tables now, not on the first request
             self.impact.forecast(app, self.impact.status_quo(app, 1))
 
     def __is_ready__(self) -> bool:
@@ -99,11 +106,14 @@ class EngagementImpact:
             return {"error": str(exc)}
 
     @bentoml.api
-    def forecast(self, ctx: bentoml.Context, app: App, markets: Markets = [], horizon_weeks: Horizon = 13,
-                 plan: Plan = [], interval: Interval = 0.9) -> dict:
+    async def forecast(self, ctx: bentoml.Context, app: App, markets: Markets = [], horizon_weeks: Horizon = 13,
+                       plan: Plan = [], interval: Interval = 0.9) -> dict:
         """A rollout plan against the status quo: weekly per market and for all chosen markets, with totals."""
         request = ForecastRequest(app=app, markets=markets, horizon_weeks=horizon_weeks, plan=plan, interval=interval)
-        return self._answer(ctx, lambda model: self._forecast(model, request))
+        compute = lambda model: self._forecast(model, request)          # noqa: E731
+        if self.impact is None or answers.weekly_rows(self.impact, request) <= INLINE_WEEKLY_ROWS:
+            return self._answer(ctx, compute)
+        return await anyio.to_thread.run_sync(self._answer, ctx, compute, limiter=self._thread)
 
     @bentoml.api
     def forecast_batch(self, ctx: bentoml.Context, scenarios: Scenarios) -> dict:

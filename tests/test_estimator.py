@@ -12,7 +12,6 @@ from sklearn.utils._param_validation import InvalidParameterError
 from training.model.effects import DEFAULT_GRID, ResponseShape
 from training.model.estimator import ImpactModel, stable_seed
 from training.model.persist import params_from_json, params_to_json
-from training.model.queries import STATUS_QUO_LEVELS_KEPT
 
 
 def test_parameters_are_kept_exactly_as_passed_and_clone_round_trips():
@@ -99,13 +98,18 @@ def test_effect_intervals_are_the_widened_ones_every_path_uses(heldback_model):
     assert lo == pytest.approx(summary["lo"], rel=0.02) and hi == pytest.approx(summary["hi"], rel=0.02)
 
 
-def test_concurrent_questions_get_the_answers_of_sequential_ones(small_model):
-    """The query layer may be shared by threads: answers equal the single-threaded ones, and the
-    status-quo cache stays bounded."""
+def _fresh(model):
+    """A saved and reloaded copy: nothing computed yet."""
     from training.model.persist import load_model, save_model
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
-        model = load_model(save_model(small_model["model"], f"{tmp}/model"))   # fresh, empty caches
+        return load_model(save_model(model, f"{tmp}/model"))
+
+
+def test_concurrent_questions_get_the_answers_of_sequential_ones(small_model):
+    """The query layer may be shared by threads (the service answers small forecasts on its event
+    loop and large ones in a thread): answers equal the single-threaded ones."""
+    model = _fresh(small_model["model"])
     levels = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95] * 3
     markets = model.markets("facebook", forecastable=True)
 
@@ -116,9 +120,42 @@ def test_concurrent_questions_get_the_answers_of_sequential_ones(small_model):
         together = list(pool.map(ask, levels))
     alone = [ask(level) for level in levels]
     assert together == alone
-    cache = model._ask("facebook")._status_quo.cache_info()
-    assert cache.currsize == STATUS_QUO_LEVELS_KEPT and cache.maxsize == STATUS_QUO_LEVELS_KEPT
     assert ask(0.9000000001) == ask(0.9)                          # the level is keyed rounded
+
+
+def test_questions_keep_no_sample_paths_so_memory_does_not_grow_with_levels_or_markets(small_model):
+    """After the first question (which builds the noise paths and tables), forecasts of every
+    market for the longest horizon at ten levels, and the optimiser's row values, leave less
+    allocated than a tenth of one level's status-quo paths (what a per-level cache would keep:
+    1.8 MB here, 166 MB per app at 249 markets and 200 paths): the paths are built per question
+    for the asked markets."""
+    import tracemalloc
+    model = _fresh(small_model["model"])
+    markets = model.markets("facebook", forecastable=True)
+    horizon = model.max_horizon
+    model.forecast("facebook", np.ones((len(markets), 1)), level=0.9)
+    one_level_of_paths = 2 * 4 * len(markets) * horizon * model.n_bootstrap * 4     # baseline + levels, float32
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for level in np.linspace(0.5, 0.99, 10):
+            model.forecast("facebook", np.ones((len(markets), horizon)), level=level)
+            model.plan_values("facebook", np.ones((3 * len(markets), 8)), markets * 3, level=level)
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert retained < one_level_of_paths / 10, f"{retained / 1e6:.2f} MB kept after ten levels"
+
+
+def test_a_row_at_the_status_quo_adds_exactly_nothing_on_every_path(small_model):
+    """Row values (what the optimiser sums) evaluate a row and its market's status quo on the same
+    paths with the same arithmetic: the status quo's own row is worth exactly 0, point and paths."""
+    model = small_model["model"]
+    markets = model.markets("instagram", forecastable=True)
+    values = model.plan_values("instagram", model.status_quo("instagram", 12, markets), markets, level=0.8)
+    for quantity in ("minutes", "ad_revenue_usd"):
+        assert np.all(values.incremental[quantity] == 0.0)
+        assert np.all(values.incremental_paths[quantity] == 0.0)
 
 
 def test_the_estimator_room_imports_no_pipeline_libraries():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from data.exposure import adstock, hill, rollout_response
+from data.exposure import adstock, adstock_operator, hill, rollout_response
 
 
 def test_adstock_builds_up_and_converges_to_the_share():
@@ -33,3 +33,21 @@ def test_hill_is_normalised_monotone_and_saturating():
     assert y[50] > 0.5                                   # saturation: half the share gives more than half
     assert (y[100] - y[90]) < (y[20] - y[10])            # diminishing returns at the top
     assert rollout_response(np.ones((1, 200)), 0.75, 0.35, 1.5)[0, -1] == pytest.approx(1.0)
+
+
+def test_the_adstock_operator_is_the_recursion_as_one_matrix_product():
+    """A forecast's exposure, share @ weights[k] + initial * decay[k], equals the week-by-week
+    recursion to rounding for any share paths, carry-overs (0 included) and starting exposures,
+    and a shorter horizon's operator is the longer one's top-left corner."""
+    rng = np.random.default_rng(4)
+    carryover = np.array([0.0, 0.5, 0.8, 0.95])
+    shares = rng.uniform(0, 1, (7, 30))
+    initial = rng.uniform(0, 1, (7, 4))
+    weights, decay = adstock_operator(carryover, 30)
+    recursion = adstock(shares[:, None, :], carryover, initial)             # series x carry-overs x weeks
+    product = np.matmul(shares, weights).transpose(1, 0, 2) + initial[..., None] * decay
+    np.testing.assert_allclose(product, recursion, rtol=1e-13, atol=1e-15)
+    short_weights, short_decay = adstock_operator(carryover, 12)
+    assert np.array_equal(short_weights, weights[:, :12, :12]) and np.array_equal(short_decay, decay[:, :12])
+    with pytest.raises(ValueError, match="carryover"):
+        adstock_operator(np.array([1.0]), 5)

@@ -78,6 +78,35 @@ def test_forecast_answers_weekly_rows_all_rows_and_totals(server):
     assert minutes["incremental"]["lo"] < minutes["incremental"]["mean"] < minutes["incremental"]["hi"]
 
 
+def test_small_forecasts_on_the_event_loop_and_large_ones_in_a_thread_give_the_in_process_answers(server, small_model):
+    """A /forecast of at most INLINE_WEEKLY_ROWS weekly rows is answered on the worker's event loop,
+    a larger one in a worker thread: both equal `answers.forecast` in process exactly, also with
+    24 of them in flight at once, and a bad small one still gets its 400."""
+    import orjson
+    from concurrent.futures import ThreadPoolExecutor
+    from serving.service import INLINE_WEEKLY_ROWS
+    model = small_model["model"]
+    small = {"app": "instagram", "markets": ["BR"], "horizon_weeks": 26, "interval": 0.8,
+             "plan": [{"week": "2026-11-09", "share": 1.0, "ramp_weeks": 3}]}
+    large = {"app": "facebook", "horizon_weeks": 52, "plan": [{"week": "2026-11-16", "share": 0.7}]}
+    sizes = {name: answers.weekly_rows(model, ForecastRequest(**body)) for name, body in (("small", small), ("large", large))}
+    assert sizes["small"] <= INLINE_WEEKLY_ROWS < sizes["large"]
+    expected = {name: orjson.loads(orjson.dumps(answers.forecast(model, "7", ForecastRequest(**body))))
+                for name, body in (("small", small), ("large", large))}
+
+    def ask(named: tuple[str, dict]) -> tuple[str, httpx.Response]:
+        with httpx.Client(base_url=server.base_url, headers=server.headers, timeout=60) as client:
+            return named[0], client.post("/forecast", json=named[1])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(ask, [("small", small), ("large", large)] * 12))
+    for name, reply in replies:
+        assert reply.status_code == 200, reply.text
+        assert reply.json() == expected[name]
+    bad = server.post("/forecast", json={**small, "plan": [{"week": "2026-11-10", "share": 1.0}]})
+    assert bad.status_code == 400 and bad.json() == {"error": "plan[0].week: 2026-11-10 is a Tuesday; weeks start on Mondays"}
+
+
 def test_batch_attribution_and_model_endpoints(server):
     scenarios = [{"app": "facebook", "horizon_weeks": 4}, {"app": "instagram", "markets": ["US"], "horizon_weeks": 8,
                                                            "plan": [{"week": "2026-11-02", "share": 0.0}]}]

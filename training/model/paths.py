@@ -63,11 +63,6 @@ def baseline_logs(base: np.ndarray) -> dict[str, np.ndarray]:
             "ad_revenue_usd": base[2]}
 
 
-def scenario_logs(baseline: dict[str, np.ndarray], effects: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Log outcomes: baseline logs plus the log effects, for every quantity in `effects`."""
-    return {q: baseline[q] + effect.astype(baseline[q].dtype, copy=False) for q, effect in effects.items()}
-
-
 def combined_levels(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The markets (axis 0) together: summed DAU, minutes and revenue; time per DAU-day."""
     dau, minutes = values["dau"].sum(axis=0), values["minutes"].sum(axis=0)

@@ -1,41 +1,41 @@
 """Questions to one fitted app: forecasts, attribution, effect summaries, read off its `AppFit`.
 
-`AppQueries` holds the query maths (effect paths under each draw's shape, status-quo paths,
+`AppQueries` holds the query maths (effect paths under each draw's shape, baseline paths with
 conformal noise scales) and nothing fitted: it only reads the plain arrays of an `AppFit`.
-What does not depend on the question is computed once: the noise paths, the shape tables and
-the status quo's point forecast as cached properties, the status-quo paths and max-t factors
-per interval level in bounded least-recently-used caches. Every question reads its interval level rounded to 4 decimals, the
-caches' key, so 0.9 and 0.9000000001 get the same answer. Point forecasts come from the
-baselines' forecast and the point effects, not from the paths (`point_forecast`): moving the
-level moves only the band.
+What does not depend on the question is computed once and kept: the unscaled noise paths, the
+shape tables, the adstock operator and the status quo's point forecast (cached properties), and
+the small per-level factors (max-t widening, noise scales; least-recently-used caches). The
+sample paths themselves are built per question for the asked markets only (`scenario_paths`),
+so a worker's memory grows with neither the interval levels asked nor the markets a model has:
+the status quo is evaluated on the same paths as the plan, in the same call. Every question
+reads its interval level rounded to 4 decimals, the caches' key, so 0.9 and 0.9000000001 get
+the same answer. Point forecasts come from the baselines' forecast and the point effects, not
+from the paths (`point_forecast`): moving the level moves only the band.
 
 Thread safety: the instance may be shared by threads. Cached properties and `lru_cache` are
-safe to read concurrently, and the status-quo paths (the one large cache) are built under a
-lock, so each level is computed once however many requests ask for it at the same time.
+safe to read concurrently, and a question writes only to arrays it created.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
 
-from data.exposure import adstock, hill
+from data.exposure import adstock, adstock_operator, hill
 from training.model.attribution import attribution_paths
 from training.model.backtest import QUANTITY_OF_OUTCOME
 from training.model.baseline import future_weeks
 from training.model.effects import interval_inflation
 from training.model.fitted import AppFit
 from training.model.paths import (QUANTITIES, baseline_logs, combined_levels, interval, path_log_effects,
-                                  point_log_effects, scenario_logs, slopes)
+                                  point_log_effects, slopes)
 
 EFFECT_NAMES = ("log_time", "log_dau", "revenue_elasticity", "direct_log_revenue")
 VALUED = ("minutes", "ad_revenue_usd")   # the additive quantities a plan is valued in
 ROWS_PER_CHUNK = 128                     # plan rows valued at once (bounds memory: rows x weeks x paths)
-STATUS_QUO_LEVELS_KEPT = 4       # interval levels whose status-quo paths stay in memory
 
 
 def level_key(level: float) -> float:
@@ -92,8 +92,7 @@ class AppQueries:
 
     def __init__(self, fit: AppFit):
         self.fit = fit
-        self._lock = threading.Lock()
-        self._status_quo = lru_cache(maxsize=STATUS_QUO_LEVELS_KEPT)(self._status_quo_paths)
+        self._noise_scales = lru_cache(maxsize=64)(self._noise_scales_at)
         self._inflation = lru_cache(maxsize=64)(self._inflation_at)
 
     # ------------------------------------------------------------------ fixed parts
@@ -158,18 +157,29 @@ class AppQueries:
 
     # ------------------------------------------------------------------ effects
 
+    @cached_property
+    def forecast_adstock(self) -> tuple[np.ndarray, np.ndarray]:
+        """`adstock_operator` of every distinct carry-over over the longest horizon."""
+        return adstock_operator(self.shape_tables["distinct"], self.fit.baseline.mean.shape[-1])
+
     def responses(self, shares: np.ndarray, markets: np.ndarray, forecast: bool, dtype=np.float64) -> np.ndarray:
         """The response of a share path under every shape the draws use (markets x weeks x shapes).
 
         `markets` are positions among all the app's markets. `forecast=True` continues each
-        shape's exposure from the end of the history; otherwise the shares are the history itself.
+        shape's exposure from the end of the history (by the adstock operator: a forecast is
+        short, and asked often); otherwise the shares are the history itself.
         """
         t = self.shape_tables
-        # every distinct carry-over in one pass (markets x carry-overs x weeks), then every shape's saturation
-        initial = self.fit.last_exposure[t["first_of_carryover"]][:, markets].T if forecast else 0.0
-        exposure = adstock(shares[:, None, :], t["distinct"], initial)
-        exposure = np.moveaxis(exposure, 1, -1)[..., t["carryover_of_used"]]         # markets x weeks x used shapes
-        return hill(exposure, t["half_saturation"], t["hill_exponent"]).astype(dtype)
+        # every distinct carry-over in one pass (markets x weeks x carry-overs), then every shape's saturation
+        if forecast:
+            weights, decay = self.forecast_adstock
+            weeks = shares.shape[-1]
+            initial = self.fit.last_exposure[t["first_of_carryover"]][:, markets].T       # markets x carry-overs
+            exposure = (np.matmul(shares, weights[:, :weeks, :weeks]).transpose(1, 2, 0)
+                        + initial[:, None, :] * decay[:, :weeks].T)
+        else:
+            exposure = np.moveaxis(adstock(shares[:, None, :], t["distinct"]), 1, -1)
+        return hill(exposure[..., t["carryover_of_used"]], t["half_saturation"], t["hill_exponent"]).astype(dtype)
 
     def point_log_effects(self, responses: np.ndarray) -> dict[str, np.ndarray]:
         """Log effects of the point estimate (markets x weeks x 1) from `responses`."""
@@ -179,10 +189,14 @@ class AppQueries:
                     dtype=np.float64, quantities: tuple[str, ...] | None = None) -> tuple[dict, dict]:
         """Point and per-path log effects (markets x weeks x 1 / x paths) of a share path (see
         `responses`); paths are widened for a `level` interval."""
-        responses = self.responses(shares, markets, forecast, dtype)
+        return self.effects_of(self.responses(shares, markets, forecast, dtype), level, quantities)
+
+    def effects_of(self, responses: np.ndarray, level: float,
+                   quantities: tuple[str, ...] | None = None) -> tuple[dict, dict]:
+        """Point and per-path log effects of `responses` (see `log_effects`)."""
         point = self.point_log_effects(responses)
-        paths = path_log_effects(self.fit.draws, responses[..., self.shape_tables["of_draw"]], point,
-                                 self.inflation(level), quantities)
+        each_draw = np.take(responses, self.shape_tables["of_draw"], axis=-1)   # C order, paths innermost
+        paths = path_log_effects(self.fit.draws, each_draw, point, self.inflation(level), quantities)
         return point, paths
 
     def effect_summary(self, level: float = 0.9) -> dict[str, dict[str, float]]:
@@ -218,65 +232,78 @@ class AppQueries:
         """Shares held at their last observed value: forecastable markets (positions) x horizon."""
         return np.repeat(self.fit.panel.share[self.forecast_rows[index], -1:], horizon, axis=1)
 
-    def status_quo_paths(self, level: float) -> dict:
-        """Baseline logs and status-quo levels on every path, forecastable markets, the longest
-        horizon. They do not depend on the plan, so each level is built once; a forecast slices
-        them and adds only the plan's effects."""
-        key = level_key(level)
-        with self._lock:
-            return self._status_quo(key)
+    def noise_scales(self, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated multipliers of the common and the own noise for a `level` interval, each
+        outcomes x 1 x max horizon x 1 in the noise's dtype (time and DAU share the minutes
+        scales); past the backtested horizon each law's growth continues."""
+        return self._noise_scales(level_key(level))
 
-    def _status_quo_paths(self, level: float) -> dict:
-        common, own = self.noise_parts
-        horizon = own.shape[2]
-        common_scale, own_scale = (scale.astype(own.dtype)[:, None, :, None] for scale in self.noise_scale(level, horizon))
-        base = own * own_scale
-        base += common * common_scale
-        base += self.fit.baseline.mean.astype(own.dtype)[..., None]
-        index = np.arange(len(self.forecast_rows))
-        _, effects = self.log_effects(self.status_quo(index, horizon), self.forecast_rows, level, forecast=True,
-                                      dtype=own.dtype, quantities=QUANTITIES)
-        baseline = baseline_logs(base)
-        levels = {q: np.exp(v) for q, v in scenario_logs(baseline, effects).items()}
-        return {"baseline": baseline, "levels": levels}
-
-    def noise_scale(self, level: float, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-        """Calibrated multipliers of the common and the own noise, each outcomes x horizon (time and
-        DAU share the minutes scales); past the backtested horizon each law's growth continues."""
+    def _noise_scales_at(self, level: float) -> tuple[np.ndarray, np.ndarray]:
         laws = [self.fit.backtest.scales[q] for q in QUANTITY_OF_OUTCOME]
-        return tuple(np.array([law[part].at(level, horizon) for law in laws]) for part in ("common", "own"))
+        horizon, dtype = self.fit.baseline.mean.shape[-1], self.noise_parts[1].dtype
+        return tuple(np.array([law[part].at(level, horizon) for law in laws]).astype(dtype)[:, None, :, None]
+                     for part in ("common", "own"))
+
+    def baseline_paths(self, index: np.ndarray, horizon: int, level: float) -> dict[str, np.ndarray]:
+        """Baseline logs on every path (quantity -> markets x weeks x paths) of the forecastable
+        markets at `index` over the first `horizon` weeks: the baselines' forecast plus the common
+        and the own error paths, scaled for a `level` interval.
+
+        Built for the asked markets on every question and not kept: a few multiply-adds per cell,
+        against a cache that would hold every market's paths for every level asked.
+        """
+        common, own = self.noise_parts
+        common_scale, own_scale = self.noise_scales(level)
+        weeks = slice(None, horizon)
+        base = own[:, index, weeks] * own_scale[:, :, weeks]
+        base += common[:, :, weeks] * common_scale[:, :, weeks]
+        base += self.fit.baseline.mean[:, index, weeks].astype(own.dtype)[..., None]
+        return baseline_logs(base)
+
+    def scenario_paths(self, plans: list[np.ndarray], index: np.ndarray, level: float,
+                       quantities: tuple[str, ...]) -> tuple[list[dict], np.ndarray]:
+        """Levels on every joint sample path (quantity -> markets x weeks x paths) under each share
+        array of `plans` (each: the forecastable markets at `index` x the same weeks), all on the
+        same baseline paths, so their differences are paths too; and the plans' responses
+        (plans x markets x weeks x shapes) for their point forecasts. A market may come back in
+        several rows of `index`."""
+        rows, horizon = plans[0].shape
+        baseline = self.baseline_paths(index, horizon, level)
+        responses = self.responses(np.concatenate(plans), np.tile(self.forecast_rows[index], len(plans)),
+                                   forecast=True)
+        _, effects = self.effects_of(responses.astype(np.float32), level, quantities)
+        levels = [{q: effect[n * rows:(n + 1) * rows] for q, effect in effects.items()} for n in range(len(plans))]
+        for plan in levels:                # in place (no new arrays): the log effects become exp(baseline + effect)
+            for q, values in plan.items():
+                values += baseline[q]
+                np.exp(values, out=values)
+        return levels, responses.reshape(len(plans), rows, *responses.shape[1:])
 
     def forecast(self, shares: np.ndarray, index: np.ndarray, level: float) -> Forecast:
         """Plan (`shares`, markets x horizon) of the forecastable markets at `index` against the
         status quo, on joint sample paths (see `ImpactModel.forecast`)."""
         horizon, level = shares.shape[1], level_key(level)
-        quo, plan = self._scenario_paths(shares, index, level)
+        (quo, plan), responses = self.scenario_paths([self.status_quo(index, horizon), shares], index, level,
+                                                     QUANTITIES)
         point_quo = {q: v[index, :horizon] for q, v in self.status_quo_point.items()}
-        point_plan = self.point_forecast(shares, index)
+        point_plan = self._point_levels(responses[1], index)
 
         names = [self.forecast_markets[i] for i in index]
         weeks = self.future_week_labels[:horizon]
-        plan_all, quo_all = combined_levels(plan), combined_levels(quo)
-        point_plan_all, point_quo_all = combined_levels(point_plan), combined_levels(point_quo)
-        per_market, combined = {"rollout_share": shares}, {}
-        for quantity in QUANTITIES:
-            lo, hi = interval(plan[quantity], level)
-            per_market[quantity] = {"baseline": point_quo[quantity], "scenario": point_plan[quantity], "lo": lo, "hi": hi}
-            lo, hi = interval(plan_all[quantity], level)
-            combined[quantity] = {"baseline": point_quo_all[quantity][None], "scenario": point_plan_all[quantity][None],
-                                  "lo": lo[None], "hi": hi[None]}
-        combined["rollout_share"] = ((per_market["dau"]["baseline"] * shares).sum(axis=0, keepdims=True)
-                                     / combined["dau"]["baseline"])
-        totals = {}
-        for quantity in ("minutes", "ad_revenue_usd"):
-            baseline_paths = quo_all[quantity].astype(float).sum(axis=0)     # the horizon's total on each path
-            scenario_paths = plan_all[quantity].astype(float).sum(axis=0)
-            baseline_total = float(per_market[quantity]["baseline"].sum())
-            scenario_total = float(per_market[quantity]["scenario"].sum())
-            totals[quantity] = {"baseline": _total(baseline_total, baseline_paths, level),
-                                "scenario": _total(scenario_total, scenario_paths, level),
-                                "incremental": _total(scenario_total - baseline_total,
-                                                      scenario_paths - baseline_paths, level)}
+        together = _only_market if len(index) == 1 else combined_levels    # the chosen markets as one
+        plan_all, quo_all = together(plan), together(quo)
+        point_plan_all, point_quo_all = together(point_plan), together(point_quo)
+        lo, hi = interval(np.stack([plan[q] for q in QUANTITIES]), level)           # every band in one sort
+        lo_all, hi_all = ((lo[:, 0], hi[:, 0]) if len(index) == 1
+                          else interval(np.stack([plan_all[q] for q in QUANTITIES]), level))
+        per_market = {"rollout_share": shares} | {
+            q: {"baseline": point_quo[q], "scenario": point_plan[q], "lo": lo[n], "hi": hi[n]}
+            for n, q in enumerate(QUANTITIES)}
+        combined = {q: {"baseline": point_quo_all[q][None], "scenario": point_plan_all[q][None],
+                        "lo": lo_all[n][None], "hi": hi_all[n][None]} for n, q in enumerate(QUANTITIES)}
+        combined["rollout_share"] = (shares if len(index) == 1 else      # DAU-weighted
+                                     (point_quo["dau"] * shares).sum(axis=0, keepdims=True) / combined["dau"]["baseline"])
+        totals = _totals(point_quo, point_plan, quo_all, plan_all, level)
         return Forecast(self.fit.panel.app, names, weeks, level, per_market, combined, totals)
 
     def point_forecast(self, shares: np.ndarray, index: np.ndarray) -> dict[str, np.ndarray]:
@@ -287,8 +314,11 @@ class AppQueries:
         log), so it does not move with the interval level or the width of the band; a mean over
         paths would, by the convexity of exp, where the band is wide.
         """
-        base = baseline_logs(self.fit.baseline.mean[:, index, :shares.shape[1]])
-        effects = self.point_log_effects(self.responses(shares, self.forecast_rows[index], forecast=True))
+        return self._point_levels(self.responses(shares, self.forecast_rows[index], forecast=True), index)
+
+    def _point_levels(self, responses: np.ndarray, index: np.ndarray) -> dict[str, np.ndarray]:
+        base = baseline_logs(self.fit.baseline.mean[:, index, :responses.shape[1]])
+        effects = self.point_log_effects(responses)
         return {q: np.exp(base[q] + effects[q][..., 0]) for q in QUANTITIES}
 
     @cached_property
@@ -304,40 +334,28 @@ class AppQueries:
         status quo, point and per path, on the `level` paths (see `RowValues`).
 
         A plan's value is the sum of its markets' rows, path by path: markets do not interact.
+        The status quo's paths are built once per distinct market, the rows' in chunks of
+        ROWS_PER_CHUNK (memory: rows x weeks x paths).
         """
         horizon, level = shares.shape[1], level_key(level)
-        status_quo = self.status_quo_paths(level)
-        point = self.point_forecast(shares, index)
-        incremental = {q: (point[q] - self.status_quo_point[q][index, :horizon]).sum(axis=1) for q in VALUED}
-        n_paths = status_quo["levels"]["dau"].shape[-1]
+        markets, of_row = np.unique(index, return_inverse=True)
+        (status_quo,), _ = self.scenario_paths([self.status_quo(markets, horizon)], markets, level, VALUED)
+        status_quo_point = {q: self.status_quo_point[q][index, :horizon] for q in ("dau",) + VALUED}
+        n_paths = status_quo[VALUED[0]].shape[-1]
+        incremental = {q: np.empty(len(index)) for q in VALUED}
         paths = {q: np.empty((len(index), n_paths)) for q in VALUED}
+        exposed_dau = np.empty(shares.shape)
         exposed = np.empty((len(index), n_paths))
-        kept = ("dau",) + VALUED
         for first in range(0, len(index), ROWS_PER_CHUNK):
             rows = slice(first, first + ROWS_PER_CHUNK)
-            at = index[rows]
-            baseline = {q: status_quo["baseline"][q][at, :horizon] for q in kept}
-            _, effects = self.log_effects(shares[rows], self.forecast_rows[at], level, forecast=True, dtype=np.float32,
-                                          quantities=kept)
-            plan = scenario_logs(baseline, effects)
+            (plan,), responses = self.scenario_paths([shares[rows]], index[rows], level, ("dau",) + VALUED)
+            point = self._point_levels(responses[0], index[rows])
             for q in VALUED:
-                paths[q][rows] = (np.exp(plan[q]) - status_quo["levels"][q][at, :horizon]).sum(axis=1, dtype=np.float64)
-            exposed[rows] = (shares[rows, :, None] * np.exp(plan["dau"])).sum(axis=1, dtype=np.float64)
-        return RowValues(incremental, paths, shares * point["dau"], exposed)
-
-    def _scenario_paths(self, shares: np.ndarray, index: np.ndarray, level: float) -> tuple[dict, dict]:
-        """Status-quo and plan levels on every path (quantity -> markets x weeks x paths) for a
-        `level` interval: the status quo sliced from its cache, the plan's effects added to the
-        same baseline paths."""
-        horizon = shares.shape[1]
-        every = len(index) == len(self.forecast_rows) and (index == np.arange(len(index))).all()
-        rows = slice(None) if every else index
-        status_quo = self.status_quo_paths(level)
-        baseline = {q: v[rows, :horizon] for q, v in status_quo["baseline"].items()}   # markets x weeks x paths
-        quo = {q: v[rows, :horizon] for q, v in status_quo["levels"].items()}
-        _, plan_effects = self.log_effects(shares, self.forecast_rows[index], level, forecast=True, dtype=np.float32,
-                                           quantities=QUANTITIES)
-        return quo, {q: np.exp(v) for q, v in scenario_logs(baseline, plan_effects).items()}
+                incremental[q][rows] = (point[q] - status_quo_point[q][rows]).sum(axis=1)
+                paths[q][rows] = (plan[q] - status_quo[q][of_row[rows]]).sum(axis=1, dtype=np.float64)
+            exposed_dau[rows] = shares[rows] * point["dau"]
+            exposed[rows] = (shares[rows, :, None] * plan["dau"]).sum(axis=1, dtype=np.float64)
+        return RowValues(incremental, paths, exposed_dau, exposed)
 
     # ------------------------------------------------------------------ attribution
 
@@ -386,10 +404,26 @@ def _draws_last(paths: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(paths, 0, -1), dtype=np.float32)
 
 
-def _total(mean: float, paths: np.ndarray, level: float) -> dict[str, float]:
-    """A total's {mean, lo, hi}: the mean as given (the sum of the weekly rows), the band of its paths."""
-    lo, hi = interval(paths, level)
-    return {"mean": mean, "lo": float(lo), "hi": float(hi)}
+def _only_market(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`combined_levels` of one market: the market itself (its own time per DAU, the same to rounding)."""
+    return {q: v[0] for q, v in values.items()}
+
+
+def _totals(point_quo: dict, point_plan: dict, quo_all: dict, plan_all: dict, level: float) -> dict:
+    """Minutes' and revenue's baseline, scenario and incremental totals over the horizon, each
+    {mean, lo, hi}: the mean is the sum of the weekly rows (the point forecasts), the band is read
+    off the chosen markets' weekly paths (weeks x paths) summed path by path."""
+    parts = []                 # (quantity, part, mean, paths)
+    for q in VALUED:
+        mean_quo, mean_plan = float(point_quo[q].sum()), float(point_plan[q].sum())
+        paths_quo, paths_plan = quo_all[q].astype(float).sum(axis=0), plan_all[q].astype(float).sum(axis=0)
+        parts += [(q, "baseline", mean_quo, paths_quo), (q, "scenario", mean_plan, paths_plan),
+                  (q, "incremental", mean_plan - mean_quo, paths_plan - paths_quo)]
+    lo, hi = interval(np.stack([paths for *_, paths in parts]), level)          # every band in one sort
+    out = {q: {} for q in VALUED}
+    for (q, part, mean, _), low, high in zip(parts, lo, hi):
+        out[q][part] = {"mean": mean, "lo": float(low), "hi": float(high)}
+    return out
 
 
 def _forecast_rows(values: dict, names: list[str], weeks: list[str]) -> pd.DataFrame:

@@ -84,17 +84,18 @@ def parse_week(value: str, field: str) -> pd.Timestamp:
 
 def plan_shares(status_quo: np.ndarray, markets: list[str], weeks: pd.DatetimeIndex,
                 points: list[PlanPoint]) -> np.ndarray:
-    """The markets x weeks shares of a plan, starting from the status quo."""
+    """The markets x weeks shares of a plan, starting from the status quo (`weeks`: consecutive Mondays)."""
     shares = np.array(status_quo, dtype=float, copy=True)
+    first, last = weeks[0], weeks[-1]
     position = {m: i for i, m in enumerate(markets)}
     parsed = []
     for n, point in enumerate(points):
         field = f"plan[{n}]"
         week = parse_week(point.week, f"{field}.week")
-        if week < weeks[0]:
-            raise PlanError(f"{field}.week: {week:%Y-%m-%d} is before the forecast starts ({weeks[0]:%Y-%m-%d})")
-        if week > weeks[-1]:
-            raise PlanError(f"{field}.week: {week:%Y-%m-%d} is after the last forecast week ({weeks[-1]:%Y-%m-%d}); "
+        if week < first:
+            raise PlanError(f"{field}.week: {week:%Y-%m-%d} is before the forecast starts ({first:%Y-%m-%d})")
+        if week > last:
+            raise PlanError(f"{field}.week: {week:%Y-%m-%d} is after the last forecast week ({last:%Y-%m-%d}); "
                             "raise horizon_weeks to reach it")
         share = float(point.share)
         chosen = list(point.markets) if point.markets else markets
@@ -102,9 +103,8 @@ def plan_shares(status_quo: np.ndarray, markets: list[str], weeks: pd.DatetimeIn
         if unknown:
             raise PlanError(f"{field}.markets: {', '.join(map(str, unknown))} not among the chosen markets "
                             f"({', '.join(markets)})")
-        parsed.append((week, n, share, [position[m] for m in chosen], point.ramp_weeks))
-    for week, _, share, rows, ramp in sorted(parsed, key=lambda p: (p[0], p[1])):
-        start = weeks.get_loc(week)
+        parsed.append(((week - first).days // 7, n, share, [position[m] for m in chosen], point.ramp_weeks))
+    for start, _, share, rows, ramp in sorted(parsed, key=lambda p: (p[0], p[1])):
         before = shares[rows, start - 1] if start > 0 else np.asarray(status_quo, dtype=float)[rows, 0]
         for k in range(min(ramp - 1, len(weeks) - start)):
             shares[rows, start + k] = before + (share - before) * (k + 1) / ramp
