@@ -13,8 +13,10 @@ import bentoml
 from serving.schemas import App, Horizon, Interval, Markets, Plan
 
 
-@bentoml.service(name="noop", workers=int(os.environ.get("IMPACT_WORKERS", "1")),
-                 traffic={"timeout": 60, "max_concurrency": 512})
+CONFIG = {"workers": int(os.environ.get("IMPACT_WORKERS", "1")), "traffic": {"timeout": 60, "max_concurrency": 512}}
+
+
+@bentoml.service(name="noop", **CONFIG)
 class Noop:
     @bentoml.api
     def forecast(self, app: App, markets: Markets = [], horizon_weeks: Horizon = 13, plan: Plan = [],
@@ -22,8 +24,7 @@ class Noop:
         return {"app": app}
 
 
-@bentoml.service(name="noop-async", workers=int(os.environ.get("IMPACT_WORKERS", "1")),
-                 traffic={"timeout": 60, "max_concurrency": 512})
+@bentoml.service(name="noop-async", **CONFIG)
 class NoopAsync:
     @bentoml.api
     async def forecast(self, app: App, markets: Markets = [], horizon_weeks: Horizon = 13, plan: Plan = [],

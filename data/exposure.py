@@ -10,6 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 
+def _checked_carryover(carryover: float | np.ndarray) -> np.ndarray:
+    """Carry-over(s) as floats, or ValueError outside [0, 1)."""
+    carryover = np.asarray(carryover, dtype=float)
+    if not np.all((0.0 <= carryover) & (carryover < 1.0)):
+        raise ValueError(f"carryover must be in [0, 1), got {carryover}")
+    return carryover
+
+
 def adstock(share: np.ndarray, carryover: float | np.ndarray, initial: np.ndarray | float = 0.0) -> np.ndarray:
     """Exposure e_t = carryover * e_{t-1} + (1 - carryover) * share_t, from e_{-1} = `initial`.
 
@@ -18,9 +26,7 @@ def adstock(share: np.ndarray, carryover: float | np.ndarray, initial: np.ndarra
     reached before the first week, one value per series) continues a history into a forecast.
     An array of carry-overs broadcasts against `share` without its time axis (several at once).
     """
-    carryover = np.asarray(carryover, dtype=float)
-    if not np.all((0.0 <= carryover) & (carryover < 1.0)):
-        raise ValueError(f"carryover must be in [0, 1), got {carryover}")
+    carryover = _checked_carryover(carryover)
     share = np.asarray(share, dtype=float)
     shape = np.broadcast_shapes(share.shape[:-1], carryover.shape)
     exposure = np.empty(shape + share.shape[-1:])
@@ -40,9 +46,7 @@ def adstock_operator(carryover: np.ndarray, weeks: int) -> tuple[np.ndarray, np.
     One matrix product instead of a step per week: the same numbers to rounding (about 1e-15),
     and the top-left corner of a longer operator is the operator of fewer weeks.
     """
-    carryover = np.asarray(carryover, dtype=float).reshape(-1)
-    if not np.all((0.0 <= carryover) & (carryover < 1.0)):
-        raise ValueError(f"carryover must be in [0, 1), got {carryover}")
+    carryover = _checked_carryover(carryover).reshape(-1)
     lag = np.arange(weeks)[None, :] - np.arange(weeks)[:, None]          # t - s
     c = carryover[:, None, None]
     weights = np.where(lag >= 0, (1.0 - c) * c ** np.maximum(lag, 0), 0.0)

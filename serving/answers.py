@@ -42,11 +42,10 @@ def check_batch_size(model: ImpactModel, scenarios: list[ForecastRequest]) -> No
 
 def forecast(model: ImpactModel, version: str, request: ForecastRequest) -> dict:
     result = forecast_request(model, request)
-    rows = _weekly_rows(result.per_market, result.markets, result.weeks)
-    together = ([{**row, "market": "ALL"} for row in rows] if len(result.markets) == 1     # ALL is the one market
-                else _weekly_rows(result.combined, ["ALL"], result.weeks))
     return {"model_version": version, "app": request.app, "interval": request.interval, "first_week": result.weeks[0],
-            "weekly": rows + together, "totals": result.totals}
+            "weekly": _weekly_rows(result.per_market, result.markets, result.weeks)
+                      + _weekly_rows(result.combined, ["ALL"], result.weeks),
+            "totals": result.totals}
 
 
 def optimise(model: ImpactModel, version: str, request: OptimiseRequest) -> dict:

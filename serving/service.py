@@ -10,6 +10,7 @@ train one.
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import anyio
 import bentoml
@@ -110,7 +111,7 @@ class EngagementImpact:
                        plan: Plan = [], interval: Interval = 0.9) -> dict:
         """A rollout plan against the status quo: weekly per market and for all chosen markets, with totals."""
         request = ForecastRequest(app=app, markets=markets, horizon_weeks=horizon_weeks, plan=plan, interval=interval)
-        compute = lambda model: self._forecast(model, request)          # noqa: E731
+        compute = partial(self._forecast, request=request)
         if self.impact is None or answers.weekly_rows(self.impact, request) <= INLINE_WEEKLY_ROWS:
             return self._answer(ctx, compute)
         return await anyio.to_thread.run_sync(self._answer, ctx, compute, limiter=self._thread)

@@ -255,7 +255,8 @@ class AppQueries:
         common, own = self.noise_parts
         common_scale, own_scale = self.noise_scales(level)
         weeks = slice(None, horizon)
-        base = own[:, index, weeks] * own_scale[:, :, weeks]
+        base = own[:, index, weeks]                          # a copy (fancy index): scaled in place
+        base *= own_scale[:, :, weeks]
         base += common[:, :, weeks] * common_scale[:, :, weeks]
         base += self.fit.baseline.mean[:, index, weeks].astype(own.dtype)[..., None]
         return baseline_logs(base)
@@ -290,19 +291,20 @@ class AppQueries:
 
         names = [self.forecast_markets[i] for i in index]
         weeks = self.future_week_labels[:horizon]
-        together = _only_market if len(index) == 1 else combined_levels    # the chosen markets as one
-        plan_all, quo_all = together(plan), together(quo)
-        point_plan_all, point_quo_all = together(point_plan), together(point_quo)
         lo, hi = interval(np.stack([plan[q] for q in QUANTITIES]), level)           # every band in one sort
-        lo_all, hi_all = ((lo[:, 0], hi[:, 0]) if len(index) == 1
-                          else interval(np.stack([plan_all[q] for q in QUANTITIES]), level))
         per_market = {"rollout_share": shares} | {
             q: {"baseline": point_quo[q], "scenario": point_plan[q], "lo": lo[n], "hi": hi[n]}
             for n, q in enumerate(QUANTITIES)}
-        combined = {q: {"baseline": point_quo_all[q][None], "scenario": point_plan_all[q][None],
-                        "lo": lo_all[n][None], "hi": hi_all[n][None]} for n, q in enumerate(QUANTITIES)}
-        combined["rollout_share"] = (shares if len(index) == 1 else      # DAU-weighted
-                                     (point_quo["dau"] * shares).sum(axis=0, keepdims=True) / combined["dau"]["baseline"])
+        if len(index) == 1:            # the chosen markets together are the one market: its rows and paths
+            combined, plan_all, quo_all = per_market, _only_market(plan), _only_market(quo)
+        else:
+            plan_all, quo_all = combined_levels(plan), combined_levels(quo)
+            point_plan_all, point_quo_all = combined_levels(point_plan), combined_levels(point_quo)
+            lo_all, hi_all = interval(np.stack([plan_all[q] for q in QUANTITIES]), level)
+            combined = {q: {"baseline": point_quo_all[q][None], "scenario": point_plan_all[q][None],
+                            "lo": lo_all[n][None], "hi": hi_all[n][None]} for n, q in enumerate(QUANTITIES)}
+            combined["rollout_share"] = ((point_quo["dau"] * shares).sum(axis=0, keepdims=True)    # DAU-weighted
+                                         / combined["dau"]["baseline"])
         totals = _totals(point_quo, point_plan, quo_all, plan_all, level)
         return Forecast(self.fit.panel.app, names, weeks, level, per_market, combined, totals)
 
