@@ -40,6 +40,10 @@ class EffectTruth:
     direct_log_revenue: dict[str, float] = field(
         default_factory=lambda: {"facebook": 0.015, "instagram": 0.02, "whatsapp": 0.01})
     revenue_elasticity: float = 0.8
+    # Each market's effect sizes are the app's times 1 + market_spread * u, u uniform on [-1, 1]
+    # drawn per (app, market): 0 gives every market its app's effect.
+    market_spread: float = 0.0
+    response: str = "default"    # the name of the response design (RESPONSES) these effects follow
 
     def scaled(self, factor: float) -> "EffectTruth":
         """The same world with every effect multiplied by `factor` (0 gives the null world)."""
@@ -49,6 +53,33 @@ class EffectTruth:
             log_dau={k: v * factor for k, v in self.log_dau.items()},
             direct_log_revenue={k: v * factor for k, v in self.direct_log_revenue.items()},
         )
+
+
+RESPONSES: dict[str, dict] = {
+    "default": {},
+    "saturating": {"carryover": 0.6, "half_saturation": 0.12, "hill_exponent": 1.2},
+    "linear": {"carryover": 0.65, "half_saturation": 4.0, "hill_exponent": 1.0},
+    "threshold": {"carryover": 0.72, "half_saturation": 0.55, "hill_exponent": 4.0},
+    "slow_carryover": {"carryover": 0.95, "half_saturation": 0.8, "hill_exponent": 1.1},
+    "market_varied": {"market_spread": 0.5},
+}
+"""Worlds of several dose-responses (`response_effects`), so the curve is not only judged on the
+shape the model was built around; none sits on a point of the estimator's grid:
+
+- default: carry-over 0.75, half-saturation 0.35, Hill exponent 1.5 (the world above);
+- saturating: 91% of the full effect is reached at half the share;
+- linear: nearly straight (57% of the effect at half the share);
+- threshold: an S-curve, 9% of the effect at 30% share and 44% at half;
+- slow_carryover: carry-over 0.95, so a new level takes about half a year to reach 85% of its effect;
+- market_varied: the default shape, each market's effect sizes drawn within +-50% of its app's.
+"""
+
+
+def response_effects(name: str) -> "EffectTruth":
+    """The true effects of the response design `name` (RESPONSES), or ValueError naming the choices."""
+    if name not in RESPONSES:
+        raise ValueError(f"unknown response '{name}': use one of {', '.join(RESPONSES)}")
+    return replace(EffectTruth(), response=name, **RESPONSES[name])
 
 
 DESIGNS = ("default", "random_walk", "trend_break", "heavy_tails")
@@ -333,9 +364,9 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
     app_of = np.repeat(np.arange(n_apps), n_markets)
     market_of = np.tile(np.arange(n_markets), n_apps)
 
-    streams = np.random.SeedSequence(seed).spawn(7)
-    rng_struct, rng_rollout, rng_common, rng_time, rng_dau, rng_rev, rng_breaks = (np.random.default_rng(s)
-                                                                                    for s in streams)
+    streams = np.random.SeedSequence(seed).spawn(8)     # the first seven as before the response designs
+    rng_struct, rng_rollout, rng_common, rng_time, rng_dau, rng_rev, rng_breaks, rng_markets = (
+        np.random.default_rng(s) for s in streams)
 
     years = years_since(weeks, pd.Timestamp(spec.start))[None, :]
     doy = weeks.day_of_year.to_numpy(dtype=float) + 3.0  # mid-week
@@ -376,9 +407,10 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
                     + common_dau + noise_dau)
 
     response = rollout_response(shares, effects.carryover, effects.half_saturation, effects.hill_exponent)
-    beta_time = np.array([effects.log_time_per_dau[a] for a in apps])[app_of, None]
-    beta_dau = np.array([effects.log_dau[a] for a in apps])[app_of, None]
-    beta_direct = np.array([effects.direct_log_revenue[a] for a in apps])[app_of, None]
+    market_effect = 1.0 + effects.market_spread * rng_markets.uniform(-1.0, 1.0, n_series)[:, None]
+    beta_time = np.array([effects.log_time_per_dau[a] for a in apps])[app_of, None] * market_effect
+    beta_dau = np.array([effects.log_dau[a] for a in apps])[app_of, None] * market_effect
+    beta_direct = np.array([effects.direct_log_revenue[a] for a in apps])[app_of, None] * market_effect
 
     # Revenue pieces that do not depend on the rollout.
     # A market's revenue level comes from its size and price, not from its random level of
@@ -428,6 +460,8 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
         incremental_revenue_via_engagement=(engagement_only["ad_revenue_usd"] - counterfactual["ad_revenue_usd"]).ravel(),
     )
     truth = _truth(spec, seed, null, effects, cf_panel)
+    truth["market_effect"] = {app: {m.code: float(market_effect[a * n_markets + k, 0]) for k, m in enumerate(markets)}
+                              for a, app in enumerate(apps)}
     return SimulatedWorld(panel=panel, counterfactual=cf_panel, truth=truth)
 
 
@@ -472,6 +506,7 @@ def _truth(spec: WorldSpec, seed: int, null: bool, effects: EffectTruth, cf: pd.
         "seed": seed,
         "null": null,
         "design": spec.design,
+        "response": effects.response,
         "start": spec.start.isoformat(),
         "end": spec.end.isoformat(),
         "weeks": len(spec.weeks()),

@@ -10,6 +10,9 @@ import pytest
 
 from data import WorldSpec, load_panel, simulate_world
 from data.calibration import compare_with_public
+from data.exposure import rollout_response
+from data.simulator import RESPONSES, response_effects
+from training.model.effects import DEFAULT_GRID
 from data.markets import MARKETS
 from tests.helpers import FIXTURES, small_spec as small_world_spec
 
@@ -129,13 +132,70 @@ def test_revenue_tracks_public_quarterly_figures_within_15_percent(default_world
 # ---------------------------------------------------------------------- designs
 
 def test_the_default_design_is_the_world_it_always_was():
-    """The default world's panel and counterfactual, byte for byte as before designs existed."""
-    import hashlib
+    """The default world (seed 0), every 13th week of its panel and counterfactual, as it was before
+    designs and response designs existed: the same to 1e-9 relative, so that another processor's
+    last bits (a fused multiply-add, another exp) do not fail it, but any change of the world does.
+    Rounded panel columns may move by one unit of their rounding."""
+    reference = pd.read_csv(FIXTURES / "default_world_seed0.csv.gz")
     world = simulate_world(seed=0, spec=WorldSpec(design="default"))
-    digest = lambda frame: hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()  # noqa: E731
-    assert digest(world.panel) == "1449ecada8bee99a9151a80ca45c465c723ebae503a4c1b65257a6f11bfb4991"
-    assert digest(world.counterfactual) == "8f49da358b5543e1d7c6ae870b012edba474c22d25d7c8858effa10084fbc9dd"
-    assert world.truth["design"] == "default"
+    weeks = pd.to_datetime(reference["week"].unique())
+    panel = world.panel[world.panel["week"].isin(weeks)].reset_index(drop=True)
+    counterfactual = world.counterfactual[world.counterfactual["week"].isin(weeks)].reset_index(drop=True)
+    assert len(panel) == len(reference) == 3 * 32 * 24
+    assert (panel["week"].dt.date.astype(str) == reference["week"]).all()
+    assert (panel[["app", "market"]] == reference[["app", "market"]]).all().all()
+    rounding = {"rollout_share": 1e-4, "dau": 1.0, "time_spent_min": 1e-4, "ad_revenue_usd": 1e-2}
+    for column, unit in rounding.items():
+        np.testing.assert_allclose(panel[column], reference[column], rtol=1e-9, atol=unit * 1.001, err_msg=column)
+    for column in ("dau", "time_spent_min", "minutes", "ad_revenue_usd", "incremental_minutes",
+                   "incremental_ad_revenue_usd"):
+        np.testing.assert_allclose(counterfactual[column], reference[f"cf_{column}"], rtol=1e-9, err_msg=column)
+    assert world.truth["design"] == "default" and world.truth["response"] == "default"
+    assert set(world.truth["market_effect"]["facebook"].values()) == {1.0}
+
+
+@pytest.mark.parametrize("name", sorted(set(RESPONSES) - {"default"}))
+def test_a_response_design_changes_only_what_the_rollout_causes(name):
+    """Each response design keeps the default world's baselines, rollout and noise (the
+    counterfactual is the same to the last bit) and changes only the effect."""
+    default, other = simulate_world(seed=3), simulate_world(seed=3, spec=WorldSpec(effects=response_effects(name)))
+    assert other.truth["response"] == name
+    for column in ("dau", "time_spent_min", "ad_revenue_usd"):
+        np.testing.assert_array_equal(other.counterfactual[column], default.counterfactual[column])
+    np.testing.assert_array_equal(other.panel["rollout_share"], default.panel["rollout_share"])
+    assert not np.allclose(other.counterfactual["incremental_minutes"], default.counterfactual["incremental_minutes"])
+
+
+def test_response_designs_have_the_shapes_they_are_named_for():
+    """At a share held long enough: saturating reaches most of its effect by half the share, the
+    linear one about half, the threshold one little below 30%; slow carry-over takes months."""
+    def steady(name, share, weeks=400):
+        e = response_effects(name)
+        return rollout_response(np.full(weeks, share), e.carryover, e.half_saturation, e.hill_exponent)
+    assert steady("saturating", 0.5)[-1] > 0.85
+    assert 0.5 < steady("linear", 0.5)[-1] < 0.6
+    assert steady("threshold", 0.3)[-1] < 0.12 and steady("threshold", 0.8)[-1] > 0.85
+    assert steady("slow_carryover", 1.0)[12] < 0.7 < steady("default", 1.0)[12]
+    grid = {(s.carryover, s.half_saturation, s.hill_exponent) for s in DEFAULT_GRID}
+    for name in RESPONSES:
+        e = response_effects(name)
+        assert (e.carryover, e.half_saturation, e.hill_exponent) not in grid, name
+
+
+def test_market_effects_differ_within_their_spread_and_scale_each_market_s_increment():
+    spec = WorldSpec(effects=response_effects("market_varied"))
+    world, base = simulate_world(seed=4, spec=spec), simulate_world(seed=4)
+    factors = np.array([f for app in world.truth["market_effect"].values() for f in app.values()])
+    assert factors.min() >= 0.5 and factors.max() <= 1.5 and factors.std() > 0.2
+    us = world.truth["market_effect"]["facebook"]["US"]
+    ratio = (world.truth["incremental"]["facebook"]["by_market"]["US"]["minutes"]
+             / base.truth["incremental"]["facebook"]["by_market"]["US"]["minutes"])
+    assert ratio == pytest.approx(us, rel=0.02)      # small effects: minutes move nearly in proportion
+
+
+def test_an_unknown_response_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown response 'curvy': use one of default, saturating"):
+        response_effects("curvy")
 
 
 def test_random_walk_shocks_accumulate_and_ar1_shocks_do_not():

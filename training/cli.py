@@ -17,7 +17,7 @@ from rich.table import Table
 
 from data import PanelError, WorldSpec, inspect_panel, simulate_world
 from data.markets import MARKETS, world_markets
-from data.simulator import DESIGNS
+from data.simulator import DESIGNS, RESPONSES, response_effects
 from training.warehouse import DEFAULT_HORIZON_WEEKS, DEFAULT_LEVELS
 
 app = typer.Typer(
@@ -58,6 +58,8 @@ def simulate(
     null: bool = typer.Option(False, "--null", help="The same world with no rollout effect (for placebo tests)."),
     design: str = typer.Option("default", "--design",
                                help=f"How baselines behave: {', '.join(DESIGNS)} (see data/simulator.py)."),
+    response: str = typer.Option("default", "--response",
+                                 help=f"How the rollout acts: {', '.join(RESPONSES)} (see data/simulator.py)."),
     markets: int = typer.Option(len(MARKETS), "--markets",
                                 help=f"Markets in the world: the {len(MARKETS)} named ones, and more up to every "
                                      "assigned country code (249), with drawn sizes and launch weeks."),
@@ -68,6 +70,10 @@ def simulate(
     except ValueError as exc:
         fail(f"--design {design}: {exc}")
     try:
+        spec = replace(spec, effects=response_effects(response))
+    except ValueError as exc:
+        fail(f"--response {response}: {exc}")
+    try:
         spec = replace(spec, markets=world_markets(markets, seed))
     except ValueError as exc:
         fail(f"--markets {markets}: {exc}")
@@ -77,7 +83,7 @@ def simulate(
     except OSError as exc:
         fail(f"cannot write to {out}: {exc.strerror or exc}")
     panel = world.panel
-    console.print(f"[bold]simulated world[/bold] seed={seed}{' (null: no effect)' if null else ''}, design {design}: "
+    console.print(f"[bold]simulated world[/bold] seed={seed}{' (null: no effect)' if null else ''}, design {design}, response {response}: "
                   f"{len(panel):,} rows, {panel['app'].nunique()} apps x {panel['market'].nunique()} markets, "
                   f"{panel['week'].min():%Y-%m-%d} .. {panel['week'].max():%Y-%m-%d}")
     table = Table("app", "true incremental minutes", "true incremental ad revenue (USD)", box=None)

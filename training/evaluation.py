@@ -236,3 +236,61 @@ def held_out_band_coverage(seed: int, spec: WorldSpec | None = None, horizon: in
     return pd.DataFrame([{"design": world.design, "seed": seed, "app": app, "level": level, **scores}
                          for app, truth in world.truth.items()
                          for level in levels for scores in band_scores(world.model, app, truth, level)])
+
+
+def partial_markets(model: ImpactModel, app: str, low: float = 0.05, high: float = 0.95) -> list[str]:
+    """The forecastable markets whose rollout stands part-way at the end of the history: last share in [low, high]."""
+    last = model.status_quo(app, 1)[:, 0]
+    markets = model.markets(app, forecastable=True)
+    return [m for m, s in zip(markets, last) if low <= s <= high]
+
+
+def response_cases(seed: int, spec: WorldSpec | None = None, horizon: int = 26, oracle: bool = False,
+                   levels: tuple[float, ...] = (0.5, 0.9), **params) -> pd.DataFrame:
+    """One world: the marginal gain of rollout steps against the world played forward.
+
+    The last `horizon` weeks are held back and the model trained on the rest (`oracle`: with the
+    world's true response shape as its only shape, effect sizes still estimated). Case "all": every
+    forecastable market to share 1 from the first forecast week (the `/forecast` totals' incremental);
+    case "step": each partially rolled-out market alone to 1 (`plan_values`, a row per market).
+    A row per (app, case, market or ALL, quantity): the point, the band at each of `levels`
+    (`lo_50`, `hi_50`, ...), the truth (same noise, the plan against the status quo) and `error`
+    (point / truth - 1).
+    """
+    spec = spec or WorldSpec()
+    if oracle:
+        truth_shape = spec.effects
+        from training.model.effects import ResponseShape
+        params = {**params, "grid": (ResponseShape(truth_shape.carryover, truth_shape.half_saturation,
+                                                   truth_shape.hill_exponent),)}
+    world = held_out_world(seed, spec, horizon, **params)
+    model, rows = world.model, []
+    for app in model.apps:
+        markets = model.markets(app, forecastable=True)
+        quo = model.status_quo(app, horizon)
+        base = plan_truth(model, app, seed, spec, quo)
+        full = plan_truth(model, app, seed, spec, np.ones_like(quo))
+        answers = {level: model.forecast(app, np.ones_like(quo), level=level) for level in levels}
+        for q in QUANTITIES:
+            true = float((full[q] - base[q]).sum())
+            point = answers[levels[0]].totals[q]["incremental"]["mean"]
+            bands = {f"{side}_{round(level * 100)}": answers[level].totals[q]["incremental"][side]
+                     for level in levels for side in ("lo", "hi")}
+            rows.append({"case": "all", "app": app, "market": "ALL", "quantity": q, "point": point, **bands,
+                         "truth": true})
+        steps = partial_markets(model, app)
+        if steps:
+            index = [markets.index(m) for m in steps]
+            values = {level: model.plan_values(app, np.ones((len(steps), horizon)), steps, level=level)
+                      for level in levels}
+            for q in QUANTITIES:
+                true = (full[q] - base[q]).sum(axis=1)[index]
+                for k, market in enumerate(steps):
+                    bands = {}
+                    for level in levels:
+                        lo, hi = np.quantile(values[level].incremental_paths[q][k], [(1 - level) / 2, (1 + level) / 2])
+                        bands |= {f"lo_{round(level * 100)}": float(lo), f"hi_{round(level * 100)}": float(hi)}
+                    rows.append({"case": "step", "app": app, "market": market, "quantity": q,
+                                 "point": float(values[levels[0]].incremental[q][k]), **bands, "truth": float(true[k])})
+    frame = pd.DataFrame(rows).assign(design=spec.design, response=spec.effects.response, seed=seed, oracle=oracle)
+    return frame.assign(error=frame["point"] / frame["truth"] - 1)

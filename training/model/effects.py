@@ -7,9 +7,12 @@ For one app, with Y and the rollout response X as markets x weeks arrays,
 where z_t holds an intercept, a linear trend and yearly Fourier terms (so every market has its
 own level, trend and seasonal shape) and g_t is a week effect common to the app's markets.
 Markets that launch at different times (and never-launched ones) identify beta against those
-week effects. x = hill(adstock(share)) with carry-over and saturation chosen by time-blocked
-cross-validation; uncertainty comes from a bootstrap that resamples whole markets, widened
-by a simultaneous (max-t over the shape grid) critical value so the shape selection is paid for.
+week effects. x = hill(adstock(share)) with carry-over, half-saturation and Hill exponent estimated as continuous
+parameters by profile likelihood (`ShapeLikelihood`, `fit_shape`), their uncertainty a Laplace
+posterior from which the bootstrap replicates draw their shapes (`posterior_shapes`); effect
+sizes come from a bootstrap that resamples whole markets, widened by a simultaneous (max-t over
+the drawn shapes) critical value. Every point is the mean over those draws, so a point and its
+band are one model.
 
 Only the cells the panel holds enter (a market contributes the weeks it has). The nuisance
 terms are removed exactly (`FixedEffects`): on a balanced panel R(Y) = (I - J_w) Y (I - P_Z),
@@ -26,7 +29,7 @@ from functools import cached_property
 from itertools import product
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 from data.exposure import adstock, rollout_response
 from training.model.panel import AppPanel
@@ -49,6 +52,115 @@ class ResponseShape:
     def exposure(self, share: np.ndarray) -> np.ndarray:
         """The carried-over exposure (before saturation); its last week seeds a forecast."""
         return adstock(share, self.carryover)
+
+
+# ------------------------------------------------------------------------- the shape as continuous parameters
+
+MAX_CARRYOVER = 0.98          # carry-over is searched in (0, MAX_CARRYOVER)
+SHAPE_PRIOR_CENTRE = (0.6, 0.5, 1.5)   # carry-over, half-saturation, Hill exponent at the prior's centre
+SHAPE_PRIOR_SD = 2.0          # prior sd of each transformed parameter (logit carry-over, log k, log exponent)
+POSTERIOR_SHAPES = 32         # shapes drawn from the posterior (a power of 2, for Sobol); replicate b uses shape b mod this
+
+
+def shape_parameters(shape: ResponseShape) -> np.ndarray:
+    """theta = (logit(c / MAX_CARRYOVER), log half-saturation, log Hill exponent): unbounded coordinates."""
+    c = min(max(shape.carryover / MAX_CARRYOVER, 1e-4), 1 - 1e-4)
+    return np.array([np.log(c / (1 - c)), np.log(shape.half_saturation), np.log(shape.hill_exponent)])
+
+
+def shape_from_parameters(theta: np.ndarray) -> ResponseShape:
+    """The inverse of `shape_parameters`."""
+    theta = np.clip(np.asarray(theta, dtype=float), -12.0, 12.0)
+    return ResponseShape(float(MAX_CARRYOVER / (1 + np.exp(-theta[0]))), float(np.exp(theta[1])),
+                         float(np.exp(theta[2])))
+
+
+class ShapeLikelihood:
+    """One app's profile log likelihood of the response shape, the effect sizes and nuisance terms
+    profiled out: for each outcome o (log time, log DAU), -n_o / 2 log RSS_o(shape), where RSS_o
+    is the residual sum of squares of the two-way residualised outcome on the residualised
+    response and n_o the effective number of cells, n (1 - rho) / (1 + rho) with rho the lag-1
+    autocorrelation of the residuals at `reference` (the noise is autocorrelated week to week)."""
+
+    def __init__(self, app_panel: AppPanel, fe: FixedEffects):
+        self.share = app_panel.share
+        self.observed = app_panel.observed
+        self.fe = fe
+        self.outcomes = np.stack([fe.residualise(getattr(app_panel, o)) for o in OUTCOMES])
+        self.n_effective = np.full(len(OUTCOMES), float(self.observed.sum()))
+
+    def set_reference(self, reference: ResponseShape) -> None:
+        """Set the effective sample sizes from the residuals' autocorrelation at `reference`."""
+        _, residuals = self._fit(reference)
+        observed = self.observed
+        pairs = observed[:, 1:] & observed[:, :-1]
+        rho = np.array([np.sum((r[:, 1:] * r[:, :-1])[pairs]) / max(np.sum(r[:, :-1][pairs] ** 2), 1e-300)
+                        for r in residuals])
+        rho = np.clip(rho, 0.0, 0.95)
+        self.n_effective = observed.sum() * (1 - rho) / (1 + rho)
+
+    def _fit(self, shape: ResponseShape) -> tuple[np.ndarray, np.ndarray]:
+        rx = self.fe.residualise(shape.response(self.share))
+        xx = np.vdot(rx, rx)
+        beta = np.einsum("omt,mt->o", self.outcomes, rx) / xx if xx > 0 else np.zeros(len(OUTCOMES))
+        residuals = self.outcomes - beta[:, None, None] * rx
+        return np.einsum("omt,omt->o", residuals, residuals), residuals
+
+    def loglik(self, shape: ResponseShape) -> float:
+        return float(-np.sum(self.n_effective / 2 * np.log(self._fit(shape)[0])))
+
+
+def fit_shape(likelihoods: list[ShapeLikelihood], starts: tuple[ResponseShape, ...]
+              ) -> tuple[ResponseShape, np.ndarray, np.ndarray]:
+    """The posterior mode of the shape under the summed log likelihoods of `likelihoods` (apps that
+    share a shape) and a weak normal prior on theta (`SHAPE_PRIOR_SD` around SHAPE_PRIOR_CENTRE),
+    searched from the best of `starts` by Nelder-Mead; and the Laplace approximation: theta's mode
+    and covariance (the inverse Hessian of the negative log posterior, by central differences).
+    A single start is taken as known: no search and a zero covariance."""
+    if len(starts) == 1:
+        return starts[0], shape_parameters(starts[0]), np.zeros((3, 3))
+    centre = shape_parameters(ResponseShape(*SHAPE_PRIOR_CENTRE))
+
+    def negative_log_posterior(theta: np.ndarray) -> float:
+        shape = shape_from_parameters(theta)
+        prior = 0.5 * np.sum(((theta - centre) / SHAPE_PRIOR_SD) ** 2)
+        return prior - sum(likelihood.loglik(shape) for likelihood in likelihoods)
+
+    start = min((shape_parameters(s) for s in starts), key=negative_log_posterior)
+    result = optimize.minimize(negative_log_posterior, start, method="Nelder-Mead",
+                               options={"xatol": 1e-3, "fatol": 1e-3, "maxfev": 600})
+    mode = result.x
+    hessian = _hessian(negative_log_posterior, mode, step=0.02)
+    values, vectors = np.linalg.eigh((hessian + hessian.T) / 2)
+    values = np.maximum(values, 1.0 / SHAPE_PRIOR_SD**2)         # at most the prior's spread in any direction
+    return shape_from_parameters(mode), mode, (vectors / values) @ vectors.T
+
+
+def _hessian(f, x: np.ndarray, step: float) -> np.ndarray:
+    """Central-difference Hessian of a scalar function."""
+    n = len(x)
+    out = np.empty((n, n))
+    f0 = f(x)
+    unit = np.eye(n) * step
+    for i in range(n):
+        for j in range(i, n):
+            if i == j:
+                out[i, i] = (f(x + unit[i]) - 2 * f0 + f(x - unit[i])) / step**2
+            else:
+                out[i, j] = out[j, i] = (f(x + unit[i] + unit[j]) - f(x + unit[i] - unit[j])
+                                         - f(x - unit[i] + unit[j]) + f(x - unit[i] - unit[j])) / (4 * step**2)
+    return out
+
+
+def posterior_shapes(mode: np.ndarray, covariance: np.ndarray, n: int, seed: int) -> tuple[ResponseShape, ...]:
+    """`n` shapes drawn from the Laplace posterior N(mode, covariance) of theta, by a scrambled
+    Sobol sequence (even coverage of the posterior with few draws); one shape if it is known."""
+    if not np.any(covariance):
+        return (shape_from_parameters(mode),)
+    uniform = stats.qmc.Sobol(3, scramble=True, seed=seed).random(n)
+    normal = stats.norm.ppf(np.clip(uniform, 1e-6, 1 - 1e-6))
+    root = np.linalg.cholesky(covariance + 1e-12 * np.eye(3))
+    return tuple(shape_from_parameters(mode + root @ z) for z in normal)
 
 
 DEFAULT_GRID = tuple(ResponseShape(c, k, s) for c, k, s in product(
@@ -177,105 +289,6 @@ def estimate_effects(app_panel: AppPanel, response: np.ndarray, fe: FixedEffects
     return EffectEstimate(float(beta_time), float(beta_dau), float(elasticity), float(direct))
 
 
-# ------------------------------------------------------------------------- cross-validation
-
-def cv_folds(app_panel: AppPanel, block_weeks: int = 26, n_blocks: int = 6) -> list[np.ndarray]:
-    """Week blocks that cover the rollout: the last `n_blocks` blocks from the first launch on."""
-    launched = np.flatnonzero(((app_panel.share > 0) & app_panel.observed).any(axis=0))
-    if len(launched) == 0:
-        return []
-    first = launched[0]
-    n_weeks = app_panel.share.shape[1]
-    starts = list(range(first, n_weeks - block_weeks // 2, block_weeks))[-n_blocks:]
-    return [np.arange(s, min(s + block_weeks, n_weeks)) for s in starts]
-
-
-@dataclass
-class CVFold:
-    """What one held-out block needs whatever the shape: the fit weeks' nuisance terms, the
-    residualised outcomes, and each market's projection of its own terms onto the held weeks."""
-
-    held: np.ndarray
-    keep: np.ndarray
-    usable: np.ndarray       # markets with enough fitted weeks (twice their basis)
-    seen: np.ndarray         # markets x held weeks: observed and usable
-    fe: FixedEffects         # on the usable markets and the kept weeks
-    residual: dict           # outcome -> residualised usable markets x kept weeks
-    predictor: np.ndarray    # markets x held x kept weeks: z_out pinv(z_fit) on each market's own weeks
-
-
-def cv_design(app_panel: AppPanel, basis: np.ndarray, folds: list[np.ndarray]) -> list[CVFold]:
-    observed = app_panel.observed
-    design = []
-    for held in folds:
-        keep = np.setdiff1d(np.arange(observed.shape[1]), held)
-        usable = observed[:, keep].sum(axis=1) >= 2 * basis.shape[1]
-        fe = FixedEffects(basis[keep], observed[usable][:, keep])
-        predictor = np.zeros((len(observed), len(held), len(keep)))
-        for m in np.flatnonzero(usable):
-            rows = observed[m, keep]
-            predictor[m][:, rows] = basis[held] @ np.linalg.pinv(basis[keep][rows])
-        residual = {o: fe.residualise(getattr(app_panel, o)[usable][:, keep]) for o in OUTCOMES}
-        design.append(CVFold(held, keep, usable, observed[:, held] & usable[:, None], fe, residual, predictor))
-    return design
-
-
-def cv_score(app_panel: AppPanel, shape: ResponseShape, design: list[CVFold]) -> float:
-    """Mean squared error of held-out weeks of launched markets, predicted from the other weeks.
-
-    Each fold leaves a block of weeks out of the fit; the week effects of the held-out weeks come
-    from markets with no exposure in them (never or not yet launched), as in an imputation DiD.
-    Only observed cells are fitted and scored.
-    """
-    response = shape.response(app_panel.share)
-    errors = []
-    for fold in design:
-        held, keep, seen = fold.held, fold.keep, fold.seen
-        exposed = np.where(seen, response[:, held], 0.0)
-        controls = seen.any(axis=1) & (exposed == 0).all(axis=1)
-        treated = (exposed > 0).any(axis=1)
-        if controls.sum() < 2 or treated.sum() == 0:
-            continue
-        rx = fold.fe.residualise(response[fold.usable][:, keep])
-        for outcome in OUTCOMES:
-            y = getattr(app_panel, outcome)
-            beta = ols_on_residuals(fold.residual[outcome], [rx])[0]
-            cleaned = np.where(app_panel.observed[:, keep], y[:, keep] - beta * response[:, keep], 0.0)
-            own = np.einsum("mhk,mk->mh", fold.predictor, cleaned)                # each market's own terms
-            held_y = np.where(seen, y[:, held] - beta * response[:, held] - own, np.nan)
-            with np.errstate(invalid="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)                 # weeks with no control
-                week_effect = np.nanmean(np.where(controls[:, None], held_y, np.nan), axis=0)
-            error = (held_y[treated] - week_effect) ** 2
-            errors.append(error[np.isfinite(error)])
-    return float(np.mean(np.concatenate(errors))) if errors else np.nan
-
-
-def select_shape(app_panel: AppPanel, basis: np.ndarray, grid=DEFAULT_GRID) -> tuple[ResponseShape, dict]:
-    """The grid point with the lowest time-blocked CV error, and every point's score."""
-    design = cv_design(app_panel, basis, cv_folds(app_panel))
-    scores = {shape: cv_score(app_panel, shape, design) for shape in grid}
-    finite = {k: v for k, v in scores.items() if np.isfinite(v)}
-    if not finite:  # no launched market or no controls: fall back to the in-sample fit
-        fe = FixedEffects(basis, app_panel.observed)
-        finite = {shape: _in_sample_sse(app_panel, shape, fe) for shape in grid}
-        scores = finite
-    best = min(finite, key=finite.get)
-    return best, scores
-
-
-def _in_sample_sse(app_panel: AppPanel, shape: ResponseShape, fe: FixedEffects) -> float:
-    rx = fe.residualise(shape.response(app_panel.share))
-    if not np.any(rx):
-        return float("inf")
-    sse = 0.0
-    for outcome in OUTCOMES:
-        ry = fe.residualise(getattr(app_panel, outcome))
-        beta = ols_on_residuals(ry, [rx])[0]
-        sse += float(np.sum((ry - beta * rx) ** 2))
-    return sse
-
-
 # ------------------------------------------------------------------------- bootstrap
 
 def market_bootstrap_weights(n_markets: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -317,23 +330,11 @@ def bootstrap_gram(app_panel: AppPanel, shapes: list[ResponseShape], fe: FixedEf
     return BootstrapGram(fe.gram(series, weights), fe.gram(series, ones)[0])
 
 
-def bootstrap_fit_gain(gram: BootstrapGram, n_shapes: int) -> np.ndarray:
-    """How well each shape fits each replicate (shapes x replicates): the share of each
-    outcome's residual variance the response explains, summed over outcomes.
-    """
-    gain = []
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for s in range(n_shapes):
-            xx = gram.cross(s, s)
-            gain.append(sum(gram.cross(o, s) ** 2 / xx / gram.cross(o, o) for o in OUTCOMES))
-    return np.nan_to_num(np.array(gain), nan=-np.inf)
-
-
 def bootstrap_effects(gram: BootstrapGram, choice: np.ndarray) -> dict[str, np.ndarray]:
     """Effect estimates of each replicate under the shape `choice[b]` (an index into the grid).
 
-    Each replicate's shape is the one that fits it best (`bootstrap_fit_gain`, or pooled over
-    apps), so the draws carry the uncertainty of carry-over and saturation. Returns per-replicate
+    Each replicate's shape is drawn from the shape's posterior (`posterior_shapes`), so the draws
+    carry the uncertainty of carry-over and saturation as well as of the effect sizes. Returns per-replicate
     arrays, `shape_index` included; replicates where an effect is not estimable are dropped.
     """
     rows = np.arange(len(choice))

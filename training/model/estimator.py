@@ -1,14 +1,14 @@
 """The rollout-impact model: one scikit-learn estimator per training run, holding every app.
 
-`ImpactModel(...).fit(panel)` runs, per app: the response shape by time-blocked CV and the
-effect estimates (`effects`), the market bootstrap (`effects`), the counterfactual baselines
+`ImpactModel(...).fit(panel)` runs, per app: the response shape's posterior by profile
+likelihood, the market bootstrap whose replicates draw their shapes from it (`effects`), the counterfactual baselines
 of the de-effected series (`baseline`), their rolling-origin backtest and conformal scale
 (`backtest`), and the Callaway-Sant'Anna event study of the launch (`did`). The fitted state
 is plain data (`apps_`: one `fitted.AppFit` per app); the public queries below read it through
 `queries.AppQueries`, so a loaded model answers without refitting.
 
 The apps' work runs as tasks of `fanout.fan_out` (`n_jobs`: in process, local processes or a
-Dask cluster), after the driver has chosen the shared response shape and drawn the shared
+Dask cluster), after the driver has fitted the shared response shape and drawn the shared
 market bootstrap; a task reads only its arguments, so the fit is the same wherever it runs.
 
 Panels may be unbalanced: every observed row is used, a series shorter than `min_weeks` is
@@ -34,9 +34,10 @@ from training.model import did
 from training.model.backtest import (BacktestResult, break_spans, headline_mase, outcome_breaks, parse_known_break,
                                      rolling_origin_backtest, uncalibrated_backtest)
 from training.model.baseline import fit_baselines
-from training.model.effects import (DEFAULT_GRID, BootstrapGram, EffectEstimate, FixedEffects, ResponseShape,
-                                    bootstrap_effects, bootstrap_fit_gain, bootstrap_gram, estimate_effects,
-                                    market_bootstrap_weights, max_t_over_shapes, select_shape)
+from training.model.effects import (DEFAULT_GRID, POSTERIOR_SHAPES, BootstrapGram, EffectEstimate, FixedEffects,
+                                    ResponseShape, ShapeLikelihood, bootstrap_effects, bootstrap_gram, fit_shape,
+                                    market_bootstrap_weights, max_t_over_shapes, posterior_shapes)
+from training.model.paths import mean_log_effects
 from training.model.fanout import fan_out
 from training.model.fitted import AppFit
 from training.model.panel import AppPanel, app_panels, seasonal_basis
@@ -130,15 +131,12 @@ class ImpactModel(BaseEstimator):
                                         f"that the panel does not model (it has {', '.join(panels)}).")
         clock = time.perf_counter()
         designs = {app: FixedEffects(self._basis(p), p.observed) for app, p in panels.items()}
-        cv_errors = fan_out(select_shape, [(p, self._basis(p), self.grid) for p in panels.values()], self.n_jobs)
-        scores = {app: np.array([cv_error[shape] for shape in self.grid])
-                  for app, (_, cv_error) in zip(panels, cv_errors)}
+        shapes = self._shape_posterior(panels, designs)
         self.stage_seconds_["effects"] += time.perf_counter() - clock
-        shapes = self._choose_shapes(scores)
         clock = time.perf_counter()
-        grams, choice = self._bootstrap_design(panels, designs)
+        grams, choice = self._bootstrap_design(panels, designs, shapes)
         self.stage_seconds_["bootstrap"] += time.perf_counter() - clock
-        fits = fan_out(self._fit_app, [(p, designs[app], shapes[app], scores[app], grams[app], choice[app])
+        fits = fan_out(self._fit_app, [(p, shapes[app], grams[app], choice)
                                        for app, p in panels.items()], self.n_jobs)
         for app, (fit, seconds) in zip(panels, fits):
             self.apps_[app] = fit
@@ -150,41 +148,46 @@ class ImpactModel(BaseEstimator):
     def _basis(self, app_panel: AppPanel) -> np.ndarray:
         return seasonal_basis(app_panel.weeks, app_panel.weeks[0], self.fourier_order)
 
-    def _bootstrap_design(self, panels: dict[str, AppPanel],
-                          designs: dict[str, FixedEffects]) -> tuple[dict[str, BootstrapGram], dict]:
+    def _shape_posterior(self, panels: dict[str, AppPanel], designs: dict[str, FixedEffects]
+                         ) -> dict[str, tuple[ResponseShape, np.ndarray, tuple[ResponseShape, ...]]]:
+        """Per app: the shape's posterior mode, theta's covariance and the shapes drawn from it
+        (`effects.fit_shape`, `effects.posterior_shapes`); by default (shared_shape) one posterior for
+        the whole family, the apps' likelihoods summed, so a weak-signal app borrows the shape
+        the strong ones identify. The effective sample sizes are set at the best point of `grid`."""
+        likelihoods = {app: ShapeLikelihood(p, designs[app]) for app, p in panels.items()}
+        groups = [list(panels)] if self.shared_shape else [[app] for app in panels]
+        out = {}
+        for group in groups:
+            members = [likelihoods[app] for app in group]
+            reference = max(self.grid, key=lambda shape: sum(m.loglik(shape) for m in members))
+            for member in members:
+                member.set_reference(reference)
+            mode, theta, covariance = fit_shape(members, tuple(self.grid))
+            drawn = posterior_shapes(theta, covariance, POSTERIOR_SHAPES, self.seed)
+            out |= {app: (mode, covariance, drawn) for app in group}
+        return out
+
+    def _bootstrap_design(self, panels: dict[str, AppPanel], designs: dict[str, FixedEffects],
+                          shapes: dict) -> tuple[dict[str, BootstrapGram], np.ndarray]:
         """Market resampling shared by all apps (a market is one cluster for every app), each
-        app's table of replicate cross products, and each replicate's response shape: per app,
-        or (shared_shape) the best summed over apps.
-        """
+        app's table of replicate cross products under its drawn shapes, and each replicate's
+        shape: replicate b takes drawn shape b mod their number, the same for every app."""
         rng = np.random.default_rng(self.seed)
         markets = sorted({m for p in panels.values() for m in p.markets})
         drawn = market_bootstrap_weights(len(markets), self.n_bootstrap, rng)
         column = {m: i for i, m in enumerate(markets)}
-        grams = dict(zip(panels, fan_out(bootstrap_gram, [(p, list(self.grid), designs[app],
+        grams = dict(zip(panels, fan_out(bootstrap_gram, [(p, list(shapes[app][2]), designs[app],
                                                             drawn[:, [column[m] for m in p.markets]])
                                                            for app, p in panels.items()], self.n_jobs)))
-        gains = {app: bootstrap_fit_gain(gram, len(self.grid)) for app, gram in grams.items()}
-        if not self.shared_shape:
-            return grams, {app: np.argmax(g, axis=0) for app, g in gains.items()}
-        pooled = np.argmax(sum(gains.values()), axis=0)
-        return grams, {app: pooled for app in panels}
+        n_shapes = len(next(iter(shapes.values()))[2])
+        return grams, np.arange(self.n_bootstrap) % n_shapes
 
-    def _choose_shapes(self, scores: dict[str, np.ndarray]) -> dict[str, ResponseShape]:
-        """Each app's response shape: its own CV minimum, or (shared_shape) the grid point with the
-        lowest CV error summed over apps, each app's errors relative to its own best. Apps with a
-        weak signal have flat CV curves and barely move the choice, so they borrow the shape
-        the strong apps identify instead of fitting noise.
-        """
-        if not self.shared_shape:
-            return {app: self.grid[int(np.nanargmin(s))] for app, s in scores.items()}
-        pooled = sum(s / np.nanmin(s) for s in scores.values())
-        return {app: self.grid[int(np.nanargmin(pooled))] for app in scores}
-
-    def _fit_app(self, app_panel: AppPanel, fe: FixedEffects, shape: ResponseShape, scores: np.ndarray,
-                 gram: BootstrapGram, choice: np.ndarray) -> tuple[AppFit, dict[str, float]]:
+    def _fit_app(self, app_panel: AppPanel, shapes: tuple, gram: BootstrapGram,
+                 choice: np.ndarray) -> tuple[AppFit, dict[str, float]]:
         """One app's fit (a task of the fan-out, so it reads only its arguments and the parameters),
         and the seconds each stage took."""
         app = app_panel.app
+        mode, covariance, drawn = shapes
         clock = time.perf_counter()
         seconds = {}
 
@@ -194,15 +197,13 @@ class ImpactModel(BaseEstimator):
             seconds[stage] = now - clock
             clock = now
 
-        response = shape.response(app_panel.share)
-        effect = estimate_effects(app_panel, response, fe)
-        done("effects")
-
         draws = bootstrap_effects(gram, choice)
-        max_t = max_t_over_shapes(gram, len(self.grid))
+        effect = EffectEstimate(**{name: float(np.mean(draws[name])) for name in vars(EffectEstimate(0, 0, 0, 0))})
+        done("effects")
+        max_t = max_t_over_shapes(gram, len(drawn))
         done("bootstrap")
 
-        de_effected = de_effect(app_panel, effect, response)
+        de_effected = de_effect(app_panel, draws, drawn)
         breaks = break_spans(self.known_breaks, app, app_panel.weeks)
         if self.backtest_origins > 0:
             backtest = rolling_origin_backtest(de_effected, app_panel.weeks, self.backtest_horizon,
@@ -220,9 +221,9 @@ class ImpactModel(BaseEstimator):
 
         event_study = launch_event_study(app_panel)
         done("event_study")
-        return (AppFit(panel=app_panel, shape=shape, cv_scores=scores,
-                      effect=effect, shapes=tuple(self.grid), draws=draws, max_t=max_t,
-                      last_exposure=np.array([s.exposure(app_panel.share)[:, -1] for s in self.grid]),
+        return (AppFit(panel=app_panel, shape=mode, shape_covariance=covariance,
+                      effect=effect, shapes=tuple(drawn), draws=draws, max_t=max_t,
+                      last_exposure=np.array([s.exposure(app_panel.share)[:, -1] for s in drawn]),
                       baseline=baseline, backtest=backtest, event_study=event_study,
                       noise_seed=stable_seed(self.seed, app)), seconds)
 
@@ -237,7 +238,7 @@ class ImpactModel(BaseEstimator):
             if app not in self.apps:
                 continue
             fit = self.apps_[app]
-            series = de_effect(app_panel, fit.effect, fit.shape.response(app_panel.share))
+            series = de_effect(app_panel, fit.draws, fit.shapes)
             trend = fit.backtest.trend
             out[app] = rolling_origin_backtest(series, app_panel.weeks, self.backtest_horizon, self.backtest_origins,
                                                fit_weeks=self.baseline_fit_weeks, seed=self.seed,
@@ -381,11 +382,12 @@ def _check_known(app: str, markets: list[str], known: list[str]) -> None:
         raise QueryError(f"unknown market(s) {', '.join(unknown)} for app '{app}'")
 
 
-def de_effect(app_panel: AppPanel, effect: EffectEstimate, response: np.ndarray) -> np.ndarray:
-    """(log time, log DAU, log revenue) x markets x weeks with the estimated rollout effect removed."""
-    return np.stack([app_panel.log_time - effect.log_time * response,
-                     app_panel.log_dau - effect.log_dau * response,
-                     app_panel.log_revenue - effect.log_revenue_total * response])
+def de_effect(app_panel: AppPanel, draws: dict[str, np.ndarray], shapes: tuple[ResponseShape, ...]) -> np.ndarray:
+    """(log time, log DAU, log revenue) x markets x weeks with the rollout's point effect removed:
+    the mean over the draws of each draw's effect under its own shape (`effects.mean_log_effects`)."""
+    effects = mean_log_effects(draws, np.stack([s.response(app_panel.share) for s in shapes], axis=-1))
+    return np.stack([app_panel.log_time - effects["time_spent_min"], app_panel.log_dau - effects["dau"],
+                     app_panel.log_revenue - effects["ad_revenue_usd"]])
 
 
 def stable_seed(seed: int, name: str) -> int:

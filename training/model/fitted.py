@@ -21,10 +21,10 @@ class AppFit:
     """Everything fitted for one app."""
 
     panel: AppPanel                  # the modelled history: every observed row, with its mask
-    shape: ResponseShape             # carry-over and saturation chosen by CV
-    cv_scores: np.ndarray            # CV error of every grid point, in grid order
-    effect: EffectEstimate           # point estimates
-    shapes: tuple[ResponseShape, ...]  # the candidate grid; draws["shape_index"] points into it
+    shape: ResponseShape             # the shape's posterior mode (carry-over, half-saturation, Hill exponent)
+    shape_covariance: np.ndarray     # 3 x 3: its Laplace covariance in (logit carry-over, log k, log exponent)
+    effect: EffectEstimate           # each effect parameter's mean over the draws
+    shapes: tuple[ResponseShape, ...]  # shapes drawn from the posterior; draws["shape_index"] points into it
     draws: dict[str, np.ndarray]     # bootstrap replicates of the effects, each with its own shape
     max_t: np.ndarray                # per replicate: max |t| over the shape grid
     last_exposure: np.ndarray        # grid shapes x markets: carried-over exposure at the last week

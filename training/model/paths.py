@@ -28,9 +28,20 @@ def slopes(params: dict) -> dict[str, np.ndarray]:
             "ad_revenue_usd": via_engagement + np.asarray(params["direct_log_revenue"])}
 
 
-def point_log_effects(estimate: dict[str, float], response: np.ndarray) -> dict[str, np.ndarray]:
-    """Log effects of the point estimate (markets x weeks x 1)."""
-    return {name: response[..., None] * slope for name, slope in slopes(estimate).items()}
+def point_weights(draws: dict[str, np.ndarray], n_shapes: int) -> dict[str, np.ndarray]:
+    """Per quantity, the weight of each shape in the mean over draws: sum of the slopes of the
+    draws under shape k, over the number of draws (a vector over the `n_shapes` shapes)."""
+    index, count = draws["shape_index"], len(draws["shape_index"])
+    return {name: np.bincount(index, weights=slope, minlength=n_shapes) / count
+            for name, slope in slopes(draws).items()}
+
+
+def mean_log_effects(draws: dict[str, np.ndarray], responses: np.ndarray) -> dict[str, np.ndarray]:
+    """The point log effects: the mean over the draws of each draw's slope times its own shape's
+    response. `responses` is (..., shapes) in the order `draws["shape_index"]` points into; the
+    result drops that axis. The centre of the paths (`path_log_effects`), so a point and its band
+    are one model."""
+    return {name: responses @ weights for name, weights in point_weights(draws, responses.shape[-1]).items()}
 
 
 def path_log_effects(draws: dict[str, np.ndarray], response: np.ndarray, point: dict[str, np.ndarray],
@@ -39,7 +50,7 @@ def path_log_effects(draws: dict[str, np.ndarray], response: np.ndarray, point: 
 
     `response` (markets x weeks x paths) is each draw's response under its own shape, so the
     paths carry the uncertainty of carry-over and saturation as well as of the effect sizes;
-    `factor` (from the max-t over shapes) pays for having selected the shape. Computed as
+    `factor` (from the max-t over shapes) widens them around `point`, their mean. Computed as
     factor * slope * response + (1 - factor) * point, only for `quantities` (default all).
     """
     dtype = response.dtype

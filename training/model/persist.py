@@ -25,8 +25,8 @@ from training.model.estimator import ImpactModel
 from training.model.fitted import AppFit
 from training.model.panel import AppPanel
 
-FORMAT_VERSION = 3      # 2: unbalanced panels (observed mask, baselines of the forecastable markets)
-                        # 3: common and own noise, each with its calibrated scale law
+FORMAT_VERSION = 4      # 2: unbalanced panels (observed mask, baselines of the forecastable markets)
+                        # 3: common and own noise, each with its calibrated scale law; 4: the shape posterior
 FILES = ("model.json", "arrays.npz")
 PANEL_ARRAYS = ("observed", "share", "log_time", "log_dau", "log_revenue")
 BASELINE_ARRAYS = ("mean", "phi", "residuals", "integrated", "weights")
@@ -84,7 +84,8 @@ def save_model(model: ImpactModel, directory: str | Path) -> Path:
             arrays[prefix + name] = getattr(fit.panel, name)
         for name, values in fit.draws.items():
             arrays[prefix + "draws/" + name] = values
-        arrays[prefix + "cv_scores"] = fit.cv_scores
+        arrays[prefix + "shape_covariance"] = fit.shape_covariance
+        arrays[prefix + "shapes"] = np.array([[s.carryover, s.half_saturation, s.hill_exponent] for s in fit.shapes])
         arrays[prefix + "max_t"] = fit.max_t
         arrays[prefix + "last_exposure"] = fit.last_exposure
         for name in BASELINE_ARRAYS:
@@ -139,7 +140,7 @@ def load_model(directory: str | Path) -> ImpactModel:
         model = ImpactModel(**params)
         model.stage_seconds_ = meta["stage_seconds"]
         model.left_out_ = list(meta["left_out"])
-        model.apps_ = {app: _app_fit(app, info, arrays, params["grid"]) for app, info in meta["apps"].items()}
+        model.apps_ = {app: _app_fit(app, info, arrays) for app, info in meta["apps"].items()}
     except (ValueError, KeyError, TypeError, OSError) as exc:   # np.load refuses pickled objects with ValueError
         raise ModelFileError(f"{directory}: not a readable model ({type(exc).__name__}: {exc})") from None
     return model
@@ -178,7 +179,7 @@ def _app_meta(fit: AppFit) -> dict:
     }
 
 
-def _app_fit(app: str, info: dict, arrays: dict[str, np.ndarray], shapes: tuple[ResponseShape, ...]) -> AppFit:
+def _app_fit(app: str, info: dict, arrays: dict[str, np.ndarray]) -> AppFit:
     prefix = f"{app}/"
 
     def get(name: str) -> np.ndarray:
@@ -206,8 +207,9 @@ def _app_fit(app: str, info: dict, arrays: dict[str, np.ndarray], shapes: tuple[
                               scales={q: {part: ScaleLaw(**law) for part, law in laws.items()}
                                       for q, laws in bt["scales"].items()})
     baseline = BaselineFit(**{name: get("baseline/" + name) for name in BASELINE_ARRAYS})
-    return AppFit(panel=panel, shape=ResponseShape(*info["shape"]), cv_scores=get("cv_scores"),
-                  effect=EffectEstimate(**info["effect"]), shapes=shapes,
+    return AppFit(panel=panel, shape=ResponseShape(*info["shape"]), shape_covariance=get("shape_covariance"),
+                  effect=EffectEstimate(**info["effect"]), shapes=tuple(ResponseShape(*map(float, row))
+                                                                        for row in get("shapes")),
                   draws={k: get("draws/" + k) for k in draw_names},
                   max_t=get("max_t"), last_exposure=get("last_exposure"), baseline=baseline, backtest=backtest,
                   event_study=info["event_study"], noise_seed=info["noise_seed"])

@@ -9,8 +9,8 @@ sample paths themselves are built per question for the asked markets only (`scen
 so a worker's memory grows with neither the interval levels asked nor the markets a model has:
 the status quo is evaluated on the same paths as the plan, in the same call. Every question
 reads its interval level rounded to 4 decimals, the caches' key, so 0.9 and 0.9000000001 get
-the same answer. Point forecasts come from the baselines' forecast and the point effects, not
-from the paths (`point_forecast`): moving the level moves only the band.
+the same answer. Point forecasts are the baselines' noise-free forecast plus the point effects,
+the mean of the paths' effects (`point_forecast`): moving the level moves only the band.
 
 Thread safety: the instance may be shared by threads. Cached properties and `lru_cache` are
 safe to read concurrently, and a question writes only to arrays it created.
@@ -31,7 +31,7 @@ from training.model.baseline import future_weeks
 from training.model.effects import interval_inflation
 from training.model.fitted import AppFit
 from training.model.paths import (QUANTITIES, baseline_logs, combined_levels, interval, path_log_effects,
-                                  point_log_effects, slopes)
+                                  point_weights, slopes)
 
 EFFECT_NAMES = ("log_time", "log_dau", "revenue_elasticity", "direct_log_revenue")
 VALUED = ("minutes", "ad_revenue_usd")   # the additive quantities a plan is valued in
@@ -133,9 +133,10 @@ class AppQueries:
 
     @cached_property
     def shape_tables(self) -> dict:
-        """Index tables over the shapes the draws use."""
+        """Index tables over the shapes the draws use, and each quantity's weights of those shapes
+        in the point effect (the mean over draws)."""
         fit = self.fit
-        used = np.union1d(np.unique(fit.draws["shape_index"]), [fit.shapes.index(fit.shape)])
+        used = np.unique(fit.draws["shape_index"])
         carryover = np.array([fit.shapes[u].carryover for u in used])
         distinct = np.unique(carryover)
         return {
@@ -144,8 +145,8 @@ class AppQueries:
             "carryover_of_used": np.searchsorted(distinct, carryover),
             "half_saturation": np.array([fit.shapes[u].half_saturation for u in used]),
             "hill_exponent": np.array([fit.shapes[u].hill_exponent for u in used]),
-            "selected": int(np.searchsorted(used, fit.shapes.index(fit.shape))),
             "of_draw": np.searchsorted(used, fit.draws["shape_index"]),
+            "point_weights": {name: w[used] for name, w in point_weights(fit.draws, len(fit.shapes)).items()},
         }
 
     def inflation(self, level: float) -> float:
@@ -182,8 +183,10 @@ class AppQueries:
         return hill(exposure[..., t["carryover_of_used"]], t["half_saturation"], t["hill_exponent"]).astype(dtype)
 
     def point_log_effects(self, responses: np.ndarray) -> dict[str, np.ndarray]:
-        """Log effects of the point estimate (markets x weeks x 1) from `responses`."""
-        return point_log_effects(vars(self.fit.effect), responses[..., self.shape_tables["selected"]])
+        """Point log effects (markets x weeks x 1) from `responses`: the mean over the draws of
+        each draw's effect under its own shape, the centre of the paths."""
+        weights = self.shape_tables["point_weights"]
+        return {name: (responses @ w.astype(responses.dtype))[..., None] for name, w in weights.items()}
 
     def log_effects(self, shares: np.ndarray, markets: np.ndarray, level: float, forecast: bool,
                     dtype=np.float64, quantities: tuple[str, ...] | None = None) -> tuple[dict, dict]:
@@ -223,8 +226,7 @@ class AppQueries:
         widened = point + self.inflation(level) * (slopes(fit.draws)["minutes"] - point)
         curves = np.array([np.expm1(widened[b] * steady[i]) for b, i in enumerate(fit.draws["shape_index"])]) * 100
         lo, hi = interval(curves.T, level)
-        return {"share": share, "estimate": np.expm1(point * fit.shape.response(held)[:, -1]) * 100,
-                "lo": lo, "hi": hi}
+        return {"share": share, "estimate": curves.mean(axis=0), "lo": lo, "hi": hi}
 
     # ------------------------------------------------------------------ forecasts
 

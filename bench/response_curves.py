@@ -1,0 +1,84 @@
+"""The marginal gain of rollout steps on worlds of several response designs (issue 26).
+
+    python bench/response_curves.py [--responses default,saturating,...] [--seeds 1,2,3,4] [--jobs 2]
+
+Per world (`training.evaluation.response_cases`): the last 26 weeks held back, the model trained
+on the rest, then (a) every market to share 1 and (b) each partially rolled-out market alone to 1,
+each against the status quo and played forward by the simulator with the same noise. Every world
+is fitted twice: as shipped, and as an oracle given the world's true response shape (effect sizes
+still estimated), so what a history cannot tell apart shows as the oracle's error. The section
+"response_curves" of RESULTS.md is rewritten and every case goes to bench/out/response_curves.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+import pandas as pd  # noqa: E402
+from joblib import Parallel, delayed  # noqa: E402
+
+from bench.report import OUT, machine, write_section  # noqa: E402
+from data.simulator import RESPONSES, WorldSpec, response_effects  # noqa: E402
+from training.evaluation import response_cases  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--responses", default=",".join(RESPONSES))
+    parser.add_argument("--seeds", default="1,2,3,4")
+    parser.add_argument("--jobs", type=int, default=2, help="worlds fitted at once (joblib processes)")
+    args = parser.parse_args()
+    worlds = [(name, int(seed), oracle) for name in args.responses.split(",") for seed in args.seeds.split(",")
+              for oracle in (False, True)]
+    start = time.perf_counter()
+    frames = Parallel(n_jobs=args.jobs, verbose=10)(
+        delayed(response_cases)(seed, WorldSpec(effects=response_effects(name)), oracle=oracle)
+        for name, seed, oracle in worlds)
+    seconds = time.perf_counter() - start
+    cases = scored(pd.concat(frames, ignore_index=True))
+    OUT.mkdir(exist_ok=True)
+    cases.to_csv(OUT / "response_curves.csv", index=False)
+    body = f"""## Response curves: the marginal gain of a rollout step (issue 26)
+
+`python bench/response_curves.py --responses {args.responses} --seeds {args.seeds}` on {machine()};
+{len(worlds) // 2} worlds, each fitted as shipped and as an oracle, in {seconds / 60:.1f} min.
+
+Case (a): every forecastable market to share 1 for 26 weeks (one case per world and app); case (b):
+each partially rolled-out market (last share 0.05-0.95) alone to 1. Truth: the world played forward
+with the same noise. "|error|" is the median |point / truth - 1|; "held" the share of cases whose
+90% band holds the truth; "point in 50%" the share whose point lies inside its own central 50% band.
+
+""" + table(cases)
+    write_section("response_curves", body)
+    print(body)
+
+
+def scored(cases: pd.DataFrame) -> pd.DataFrame:
+    """Each case with whether its 90% band holds the truth and its point lies in its own 50% band."""
+    return cases.assign(held=(cases["lo_90"] <= cases["truth"]) & (cases["truth"] <= cases["hi_90"]),
+                        centred=(cases["lo_50"] <= cases["point"]) & (cases["point"] <= cases["hi_50"]),
+                        abs_error=cases["error"].abs())
+
+
+def table(cases: pd.DataFrame) -> str:
+    """One row per response design, case and quantity: the model's and the oracle's figures."""
+    keys = ["response", "case", "quantity"]
+    model = cases[~cases["oracle"]].groupby(keys, sort=False).agg(
+        n=("error", "size"), error=("abs_error", "median"), bias=("error", "median"), held=("held", "mean"),
+        centred=("centred", "mean"))
+    oracle = cases[cases["oracle"]].groupby(keys, sort=False).agg(oracle_error=("abs_error", "median"),
+                                                                  oracle_held=("held", "mean"))
+    rows = model.join(oracle)
+    lines = [f"| {r} | {c} | {q} | {v.n} | {v.error:.1%} | {v.bias:+.1%} | {v.held:.0%} | {v.centred:.0%} | "
+             f"{v.oracle_error:.1%} | {v.oracle_held:.0%} |" for (r, c, q), v in rows.iterrows()]
+    return ("| response | case | quantity | cases | \\|error\\| | median error | 90% held | point in 50% | "
+            "oracle \\|error\\| | oracle 90% held |\n|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
