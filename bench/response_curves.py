@@ -74,7 +74,7 @@ def table(cases: pd.DataFrame) -> str:
     oracle = cases[cases["oracle"]].groupby(keys, sort=False).agg(oracle_error=("abs_error", "median"),
                                                                   oracle_held=("held", "mean"))
     rows = model.join(oracle)
-    lines = [f"| {r} | {c} | {q} | {v.n} | {v.error:.1%} | {v.bias:+.1%} | {v.held:.0%} | {v.centred:.0%} | "
+    lines = [f"| {r} | {c} | {q} | {int(v.n)} | {v.error:.1%} | {v.bias:+.1%} | {v.held:.0%} | {v.centred:.0%} | "
              f"{v.oracle_error:.1%} | {v.oracle_held:.0%} |" for (r, c, q), v in rows.iterrows()]
     return ("| response | case | quantity | cases | \\|error\\| | median error | 90% held | point in 50% | "
             "oracle \\|error\\| | oracle 90% held |\n|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n")
