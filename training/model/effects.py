@@ -83,6 +83,7 @@ class ShapeLikelihood:
     autocorrelation of the residuals at `reference` (the noise is autocorrelated week to week)."""
 
     def __init__(self, app_panel: AppPanel, fe: FixedEffects):
+        self.markets = list(app_panel.markets)
         self.share = app_panel.share
         self.observed = app_panel.observed
         self.fe = fe
@@ -109,13 +110,27 @@ class ShapeLikelihood:
     def loglik(self, shape: ResponseShape) -> float:
         return float(-np.sum(self.n_effective / 2 * np.log(self._fit(shape)[0])))
 
+    def market_scores(self, theta: np.ndarray, step: float) -> np.ndarray:
+        """Each market's share of the log likelihood's gradient at theta (markets x 3): the
+        derivative of -n_o / 2 log RSS_o taken through that market's own residual sum of squares
+        (d log RSS = dRSS / RSS), by central differences."""
+        rss = self._fit(shape_from_parameters(theta))[0]
+        out = np.empty((len(self.markets), len(theta)))
+        for i, unit in enumerate(np.eye(len(theta)) * step):
+            up, down = (np.einsum("omt,omt->om", r, r) for r in
+                        (self._fit(shape_from_parameters(theta + sign * unit))[1] for sign in (1, -1)))
+            out[:, i] = np.sum(-self.n_effective[:, None] / (2 * rss[:, None]) * (up - down) / (2 * step), axis=0)
+        return out
+
 
 def fit_shape(likelihoods: list[ShapeLikelihood], starts: tuple[ResponseShape, ...]
               ) -> tuple[ResponseShape, np.ndarray, np.ndarray]:
     """The posterior mode of the shape under the summed log likelihoods of `likelihoods` (apps that
     share a shape) and a weak normal prior on theta (`SHAPE_PRIOR_SD` around SHAPE_PRIOR_CENTRE),
     searched from the best of `starts` by Nelder-Mead; and the Laplace approximation: theta's mode
-    and covariance (the inverse Hessian of the negative log posterior, by central differences).
+    and a covariance robust to how cells depend on each other within a market: the sandwich
+    H^-1 J H^-1, H the Hessian of the negative log posterior (central differences), J the outer
+    products of the markets' scores (a market is one cluster across the apps, as in the bootstrap).
     A single start is taken as known: no search and a zero covariance."""
     if len(starts) == 1:
         return starts[0], shape_parameters(starts[0]), np.zeros((3, 3))
@@ -133,7 +148,17 @@ def fit_shape(likelihoods: list[ShapeLikelihood], starts: tuple[ResponseShape, .
     hessian = _hessian(negative_log_posterior, mode, step=0.02)
     values, vectors = np.linalg.eigh((hessian + hessian.T) / 2)
     values = np.maximum(values, 1.0 / SHAPE_PRIOR_SD**2)         # at most the prior's spread in any direction
-    return shape_from_parameters(mode), mode, (vectors / values) @ vectors.T
+    bread = (vectors / values) @ vectors.T
+    clusters: dict[str, np.ndarray] = {}
+    for likelihood in likelihoods:
+        for market, score in zip(likelihood.markets, likelihood.market_scores(mode, step=0.02)):
+            clusters[market] = clusters.get(market, 0.0) + score
+    scores = np.array(list(clusters.values()))
+    meat = scores.T @ scores * len(scores) / max(len(scores) - 1, 1)
+    covariance = bread @ meat @ bread
+    values, vectors = np.linalg.eigh((covariance + covariance.T) / 2)
+    values = np.clip(values, 0.0, SHAPE_PRIOR_SD**2)
+    return shape_from_parameters(mode), mode, (vectors * values) @ vectors.T
 
 
 def _hessian(f, x: np.ndarray, step: float) -> np.ndarray:
