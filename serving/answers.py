@@ -112,5 +112,10 @@ def describe(model: ImpactModel, version: str, run_id: str) -> dict:
                          "baseline_trend": bt.trend, "common_component": bt.common,
                          "calibration_skipped": bt.calibration_skipped},
         }
+    steps = getattr(model, "step_backtest_", None)
+    for app, figures in (steps or {}).get("summary", {}).items():
+        if app in apps:
+            apps[app]["step_backtest"] = {"weeks": steps["weeks"], "first_week": steps["first_week"],
+                                          "level": steps["level"], **figures}
     return {"model_version": version, "run_id": run_id, "apps": apps, "left_out": model.left_out_,
             "params": model.get_params() | {"grid": len(model.grid)}}

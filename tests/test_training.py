@@ -81,6 +81,8 @@ def test_train_registers_promotes_and_guards_the_champion(small_world, home):
             for kind in ("dose_response", "event_study", "attribution", "backtest")} <= artifacts
     tables = {a.path for a in client.list_artifacts(run.info.run_id, "tables")}
     assert "tables/facebook_event_study.csv" in tables and "tables/instagram_attribution_by_market.csv" in tables
+    assert "tables/step_backtest.csv" in tables and "plots/step_backtest.png" in artifacts   # the rollout-step backtest
+    assert "rollout steps" in run.data.tags["gate.step_backtest"] and "rollout steps" in first.stdout
     assert bento_tags(home) == ["engagement-impact:1"]
     check_run_reads_like_what_was_trained(client, run, small_world["good"])
 

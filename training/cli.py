@@ -239,7 +239,7 @@ def train(
         def on_stage(stage: str, app_name: str) -> None:
             """A stage finished for an app (or for the whole run)."""
             bars.update(tasks[stage], advance=1, app=app_name)
-            if stage in ("validate", "log"):
+            if stage in ("validate", "step_backtest", "log"):
                 bars.update(tasks[stage], total=1, completed=1)
 
         try:

@@ -294,3 +294,15 @@ def response_cases(seed: int, spec: WorldSpec | None = None, horizon: int = 26, 
                                  "point": float(values[levels[0]].incremental[q][k]), **bands, "truth": float(true[k])})
     frame = pd.DataFrame(rows).assign(design=spec.design, response=spec.effects.response, seed=seed, oracle=oracle)
     return frame.assign(error=frame["point"] / frame["truth"] - 1)
+
+
+def step_backtest_cases(seed: int, spec: WorldSpec | None = None, horizon: int = 26, **params) -> pd.DataFrame:
+    """One world's rollout-step backtest (`stepbacktest.rollout_step_backtest`) on its history less
+    the last `horizon` weeks (the history `response_cases` trains on): a row per step and quantity."""
+    from training.model.stepbacktest import rollout_step_backtest
+    spec = spec or WorldSpec()
+    panel = simulate_world(seed=seed, spec=spec).panel
+    history = panel[panel["week"] < np.sort(panel["week"].unique())[-horizon]]
+    model = ImpactModel(**{"seed": seed, "known_breaks": spec.known_breaks, **params})
+    rows = rollout_step_backtest(model, history, weeks=horizon).rows
+    return rows.assign(design=spec.design, response=spec.effects.response, seed=seed)

@@ -24,9 +24,10 @@ from training import plots, registry, tracking
 from training.model import fanout
 from training.model.estimator import STAGES, ImpactModel
 from training.model.persist import params_to_json, save_model, sha256
+from training.model.stepbacktest import StepBacktest, rollout_step_backtest
 from training.pyfunc_model import ARTIFACT, predict_rows
 
-PIPELINE_STAGES = ("validate", *STAGES, "log")
+PIPELINE_STAGES = ("validate", *STAGES, "step_backtest", "log")
 PACKAGES = ("numpy", "pandas", "statsmodels", "scipy", "scikit-learn", "mlflow", "bentoml")
 MIN_TRAINING_ORIGINS = 2      # the gate compares backtests, and their coverage needs two origins
 
@@ -82,6 +83,8 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
             mlflow.log_input(training_dataset(panel, data), context="training")
             progress("validate", "")
             model.fit(panel, progress)
+            model.step_backtest_ = rollout_step_backtest(model, panel).to_dict()
+            progress("step_backtest", "")
             # the report again, now with what the model left out (a failed fit keeps the first one)
             mlflow.log_dict({**report.to_dict(), "left_out": model.left_out_}, "validation_report.json")
             if report.warnings or model.left_out_:
@@ -187,12 +190,21 @@ def _log_run(model: ImpactModel, panel: pd.DataFrame, data: Path, seed: int, mod
             table = pd.DataFrame({"event_week": study["event_week"], "att": study["att"], "se": study["se"]})
             mlflow.log_text(table.to_csv(index=False), f"tables/{app}_event_study.csv")
         mlflow.log_text(attribution.by_market.to_csv(index=False), f"tables/{app}_attribution_by_market.csv")
+    steps = StepBacktest.from_dict(model.step_backtest_)
+    step_metrics = {f"{app}.step_backtest_{q}_{name}": value for app, by_q in steps.summary().items()
+                    for q, figures in by_q.items() for name, value in figures.items()}
+    metrics.update(step_metrics)
+    mlflow.log_text(steps.rows.to_csv(index=False), "tables/step_backtest.csv")
+    figure = plots.step_backtest(steps)
+    mlflow.log_figure(figure, "plots/step_backtest.png")
+    plots.plt.close(figure)
     headline, naive = model.headline_mase()
     metrics["backtest_mase_13w"], metrics["seasonal_naive_mase_13w"] = headline, naive
     mlflow.log_metrics(metrics)
     model_uri = _log_pyfunc(model, model_dir)
     headline_metrics = {"backtest_mase_13w": headline, "seasonal_naive_mase_13w": naive,
-                        **{k: v for k, v in metrics.items() if k.endswith("incremental_minutes")}}
+                        **{k: v for k, v in metrics.items() if k.endswith("incremental_minutes")},
+                        **{k: v for k, v in step_metrics.items() if "_minutes_" in k and not k.endswith("_ratio")}}
     return headline_metrics, model_uri
 
 

@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 
 from training.model.estimator import ImpactModel  # noqa: E402
 from training.model.queries import Attribution  # noqa: E402
+from training.model.stepbacktest import StepBacktest  # noqa: E402
 
 
 def dose_response(model: ImpactModel, app: str, level: float = 0.9) -> plt.Figure:
@@ -82,4 +83,27 @@ def backtest_example(model: ImpactModel, app: str) -> plt.Figure:
     ax.set_title(f"{app}: backtest, last origin (minutes MASE at 13 weeks {mase[13]:.2f})")
     ax.set_ylabel("minutes per week (billions)")
     ax.legend()
+    return fig
+
+
+def step_backtest(steps: StepBacktest) -> plt.Figure:
+    """Each held-out rollout step: the predicted increment with its band against what the panel
+    shows (observed less the status quo's forecast), minutes and ad revenue."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, (quantity, label) in zip(axes, (("minutes", "incremental minutes"), ("ad_revenue_usd", "incremental ad revenue (USD)"))):
+        rows = steps.rows[steps.rows["quantity"] == quantity] if len(steps.rows) else steps.rows
+        if not len(rows):
+            ax.text(0.5, 0.5, f"no rollout step in the last {steps.weeks} weeks", ha="center")
+            continue
+        y = np.arange(len(rows))
+        ax.errorbar(rows["predicted"], y, xerr=[rows["predicted"] - rows["lo"], rows["hi"] - rows["predicted"]],
+                    fmt="o", label=f"predicted, {steps.level:.0%} band")
+        ax.plot(rows["observed"], y, "x", color="black", label="observed less status quo forecast")
+        ax.set_yticks(y, [f"{a} {m} {f:.2f}->{t:.2f}" for a, m, f, t in
+                          zip(rows["app"], rows["market"], rows["share_from"], rows["share_to"])], fontsize=7)
+        ax.axvline(0, color="grey", lw=0.5)
+        ax.set_xlabel(label)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"rollout steps held out from {steps.first_week} ({steps.weeks} weeks)")
+    fig.tight_layout()
     return fig

@@ -32,10 +32,13 @@ class GateDecision:
     naive_mase: float
     champion_version: str | None = None
     champion_mase: float | None = None
+    step_backtest: str = ""        # what the rollout-step backtest says (reported, not a condition)
 
     def tags(self) -> dict[str, str]:
         tags = {"gate.promote": str(self.promote).lower(), "gate.reason": self.reason,
                 "gate.new_mase": f"{self.new_mase:.6f}", "gate.seasonal_naive_mase": f"{self.naive_mase:.6f}"}
+        if self.step_backtest:
+            tags["gate.step_backtest"] = self.step_backtest
         if self.champion_version is not None:
             tags["gate.champion_version"] = self.champion_version
             tags["gate.champion_mase_on_new_data"] = f"{self.champion_mase:.6f}"
@@ -65,20 +68,35 @@ def download_model(version: str, into: Path) -> Path:
 
 
 def gate(model: ImpactModel, panel: pd.DataFrame) -> GateDecision:
-    """Decide whether the newly fitted `model` may become champion."""
+    """Decide whether the newly fitted `model` may become champion. The rollout-step backtest
+    (`model.step_backtest_`, when the pipeline ran it) is reported with the decision, not a
+    condition of it: its few steps are each mostly the baseline's forecast error."""
+    steps = step_backtest_line(getattr(model, "step_backtest_", None))
     new, naive = model.headline_mase()
     current = champion_version()
     if current is None:
         ok = new < naive
         reason = (f"first model: backtest MASE {new:.3f} {'beats' if ok else 'does not beat'} "
                   f"seasonal-naive {naive:.3f}")
-        return GateDecision(ok, reason, new, naive)
+        return GateDecision(ok, reason + (f"; {steps}" if steps else ""), new, naive, step_backtest=steps)
     champion = load_version(current)
     champion_mase, _ = headline_mase(champion.backtest_on(panel))
     ok = new <= champion_mase
     reason = (f"backtest MASE {new:.3f} {'is not worse than' if ok else 'is worse than'} "
               f"champion v{current}'s {champion_mase:.3f} on the same data")
-    return GateDecision(ok, reason, new, naive, current, champion_mase)
+    return GateDecision(ok, reason + (f"; {steps}" if steps else ""), new, naive, current, champion_mase, steps)
+
+
+def step_backtest_line(values: dict | None) -> str:
+    """One line on the rollout-step backtest: steps held out and how many the band held."""
+    if not values:
+        return ""
+    rows = [r for r in values["steps"] if r["quantity"] == "minutes"]
+    if not rows:
+        return f"rollout steps: none in the last {values['weeks']} weeks"
+    held = sum(r["covered"] for r in rows)
+    return (f"rollout steps: {held} of {len(rows)} held out in the last {values['weeks']} weeks inside their "
+            f"{values['level']:.0%} band (minutes)")
 
 
 def import_to_bentoml(model_dir: Path, version: str, run_id: str) -> str:

@@ -75,7 +75,8 @@ def save_model(model: ImpactModel, directory: str | Path) -> Path:
     """Write the fitted model to `directory` (replaced if it exists) and return it."""
     directory = Path(directory)
     meta = {"format_version": FORMAT_VERSION, "params": params_to_json(model.get_params()),
-            "stage_seconds": model.stage_seconds_, "left_out": model.left_out_, "apps": {}}
+            "stage_seconds": model.stage_seconds_, "left_out": model.left_out_,
+            "step_backtest": getattr(model, "step_backtest_", None), "apps": {}}
     arrays: dict[str, np.ndarray] = {}
     for app, fit in model.apps_.items():
         meta["apps"][app] = _app_meta(fit)
@@ -140,6 +141,8 @@ def load_model(directory: str | Path) -> ImpactModel:
         model = ImpactModel(**params)
         model.stage_seconds_ = meta["stage_seconds"]
         model.left_out_ = list(meta["left_out"])
+        if meta.get("step_backtest") is not None:
+            model.step_backtest_ = meta["step_backtest"]
         model.apps_ = {app: _app_fit(app, info, arrays) for app, info in meta["apps"].items()}
     except (ValueError, KeyError, TypeError, OSError) as exc:   # np.load refuses pickled objects with ValueError
         raise ModelFileError(f"{directory}: not a readable model ({type(exc).__name__}: {exc})") from None
