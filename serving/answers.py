@@ -18,7 +18,8 @@ from training.model.scenario import PlanError, parse_week
 from training.optimiser import OptimiseError, OptimiseRequest
 from training.optimiser import optimise as optimise_plan
 
-__all__ = ["RequestError", "attribution", "check_batch_size", "describe", "forecast", "optimise", "weekly_rows"]
+__all__ = ["RequestError", "attribution", "check_batch_size", "describe", "forecast", "optimise", "response_curve",
+           "weekly_rows"]
 
 COLUMNS = ("baseline", "scenario", "lo", "hi")
 
@@ -40,12 +41,43 @@ def check_batch_size(model: ImpactModel, scenarios: list[ForecastRequest]) -> No
                            f"summed over scenarios); the limit is {MAX_BATCH_ROWS:,}: split it into smaller batches")
 
 
-def forecast(model: ImpactModel, version: str, request: ForecastRequest) -> dict:
+def forecast(model: ImpactModel, version: str, request: ForecastRequest, history_weeks: int = 0) -> dict:
+    """The /forecast answer; with `history_weeks`, the observed weeks before the forecast as `history`."""
     result = forecast_request(model, request)
-    return {"model_version": version, "app": request.app, "interval": request.interval, "first_week": result.weeks[0],
-            "weekly": _weekly_rows(result.per_market, result.markets, result.weeks)
-                      + _weekly_rows(result.combined, ["ALL"], result.weeks),
-            "totals": result.totals}
+    answer = {"model_version": version, "app": request.app, "interval": request.interval, "first_week": result.weeks[0],
+              "weekly": _weekly_rows(result.per_market, result.markets, result.weeks)
+                        + _weekly_rows(result.combined, ["ALL"], result.weeks),
+              "totals": result.totals}
+    if history_weeks:
+        answer["history"] = history(model, request.app, result.markets, history_weeks)
+    return answer
+
+
+def history(model: ImpactModel, app: str, markets: list[str], weeks: int) -> list[dict]:
+    """The last `weeks` observed weeks of `markets` (rows week, market, rollout_share and the four
+    quantities), then ALL: their DAU, minutes and revenue summed, time per DAU-day and the
+    DAU-weighted share of the markets together, as the forecast's ALL rows."""
+    frame = model.history(app)
+    last = frame["week"].max()
+    frame = frame[frame["market"].isin(markets) & (frame["week"] > last - np.timedelta64(7 * weeks, "D"))]
+    together = frame.assign(exposed=frame["rollout_share"] * frame["dau"]).groupby("week", sort=True)[
+        ["dau", "minutes", "ad_revenue_usd", "exposed"]].sum()
+    together = together.assign(market="ALL", time_spent_min=together["minutes"] / (7 * together["dau"]),
+                               rollout_share=together["exposed"] / together["dau"]).reset_index()
+    rows = []
+    for part in (frame.sort_values(["market", "week"]), together):
+        for record in part[["week", "market", "rollout_share", *QUANTITIES]].to_dict("records"):
+            rows.append({**record, "week": str(record["week"].date())})
+    return rows
+
+
+def response_curve(model: ImpactModel, version: str, app: str, market: str, horizon_weeks: int, interval: float,
+                   points: int) -> dict:
+    """A market's response curve from its current share to 1 (`ImpactModel.response_curve`)."""
+    check_app(model, app)
+    check_markets(model, app, [market], forecast=True)
+    return {"model_version": version, "app": app, "first_week": str(model.forecast_weeks(app, 1)[0].date()),
+            **model.response_curve(app, market, horizon_weeks, interval, points)}
 
 
 def optimise(model: ImpactModel, version: str, request: OptimiseRequest) -> dict:

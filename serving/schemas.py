@@ -15,11 +15,12 @@ from typing import Annotated
 
 from pydantic import Field
 
-from training.model.scenario import (MAX_PLAN_POINTS, App, ForecastRequest, Horizon, Interval, Markets, Plan,
-                                     PlanPoint, Week)
+from training.model.scenario import (MAX_PLAN_POINTS, App, CurvePoints, ForecastRequest, HistoryWeeks, Horizon,
+                                     Interval, Market, Markets, Plan, PlanPoint, Week)
 from training.optimiser.request import Constraints, Cost, Objective, OptimiseMarkets, OptimiseRequest, Risk, TimeLimit
 
-__all__ = ["MAX_PLAN_POINTS", "App", "Constraints", "Cost", "ForecastRequest", "Horizon", "Interval", "Markets",
+__all__ = ["MAX_PLAN_POINTS", "App", "Constraints", "Cost", "CurvePoints", "ForecastRequest", "Horizon", "Interval",
+           "HistoryWeeks", "Market", "Markets",
            "Objective", "OptimiseMarkets", "OptimiseRequest", "OptionalWeek", "Plan", "PlanPoint", "Risk", "Scenarios",
            "TimeLimit", "Week"]
 

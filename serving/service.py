@@ -1,4 +1,4 @@
-"""The forecast service: the champion model behind five JSON endpoints, and the planner page at `/`.
+"""The forecast service: the champion model behind six JSON endpoints, and the planner page at `/`.
 
 `bentoml serve` (from the repo root, via bentofile.yaml), `impact serve` and `make run` start
 it. The model is the newest `engagement-impact` in the BentoML store (promotion makes the
@@ -20,9 +20,9 @@ from starlette.responses import Response
 from serving import answers
 from serving.guard import Guard
 from serving.planner import planner_app
-from serving.schemas import (REQUEST_TIMEOUT_SECONDS, App, Constraints, Cost, ForecastRequest, Horizon, Interval,
-                             Markets, Objective, OptimiseMarkets, OptimiseRequest, OptionalWeek, Plan, Risk, Scenarios,
-                             TimeLimit)
+from serving.schemas import (REQUEST_TIMEOUT_SECONDS, App, Constraints, Cost, CurvePoints, ForecastRequest,
+                             HistoryWeeks, Horizon, Interval, Market, Markets, Objective, OptimiseMarkets, OptimiseRequest, OptionalWeek, Plan,
+                             Risk, Scenarios, TimeLimit)
 from training.model.persist import ModelFileError, load_model
 from training.tracking import MODEL_NAME
 
@@ -108,13 +108,22 @@ class EngagementImpact:
 
     @bentoml.api
     async def forecast(self, ctx: bentoml.Context, app: App, markets: Markets = [], horizon_weeks: Horizon = 13,
-                       plan: Plan = [], interval: Interval = 0.9) -> dict:
-        """A rollout plan against the status quo: weekly per market and for all chosen markets, with totals."""
+                       plan: Plan = [], interval: Interval = 0.9, history_weeks: HistoryWeeks = 0) -> dict:
+        """A rollout plan against the status quo: weekly per market and for all chosen markets, with totals;
+        with `history_weeks`, the observed weeks before it too."""
         request = ForecastRequest(app=app, markets=markets, horizon_weeks=horizon_weeks, plan=plan, interval=interval)
-        compute = partial(self._forecast, request=request)
+        compute = partial(self._forecast, request=request, history_weeks=history_weeks)
         if self.impact is None or answers.weekly_rows(self.impact, request) <= INLINE_WEEKLY_ROWS:
             return self._answer(ctx, compute)
         return await anyio.to_thread.run_sync(self._answer, ctx, compute, limiter=self._thread)
+
+    @bentoml.api
+    def response_curve(self, ctx: bentoml.Context, app: App, market: Market, horizon_weeks: Horizon = 26,
+                       interval: Interval = 0.9, points: CurvePoints = 11) -> dict:
+        """A market's response curve from where it stands: incremental minutes and ad revenue over the horizon
+        for target shares from its current share to 1 (reached in the first forecast week), with bands."""
+        return self._answer(ctx, lambda model: answers.response_curve(model, self.version, app, market, horizon_weeks,
+                                                                      interval, points))
 
     @bentoml.api
     def forecast_batch(self, ctx: bentoml.Context, scenarios: Scenarios) -> dict:
@@ -156,8 +165,8 @@ class EngagementImpact:
         """The served model: version, run, training window, apps, markets, metrics, effects."""
         return self._answer(ctx, lambda model: answers.describe(model, self.version, self.run_id))
 
-    def _forecast(self, model, request: ForecastRequest) -> dict:
-        return answers.forecast(model, self.version, request)
+    def _forecast(self, model, request: ForecastRequest, history_weeks: int = 0) -> dict:
+        return answers.forecast(model, self.version, request, history_weeks)
 
 
 # the page at /, and /docs without BentoML's trackers and outside badges

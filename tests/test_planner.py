@@ -123,6 +123,48 @@ def test_the_page_shows_the_served_model_and_a_first_forecast_of_every_market(pa
     assert page.locator("#view option").all_inner_texts()[1:] == model["apps"]["facebook"]["forecastable_markets"]
 
 
+def test_the_forecast_charts_show_the_last_year_observed_before_the_forecast(page, service):
+    """Each of the four charts draws 52 observed weeks (the answer's `history`) before the forecast's
+    status quo, plan and band; the observed line ends where the forecast begins."""
+    model = api(service, "/model", {})
+    start = model["apps"]["facebook"]["forecast_start"]
+    answer = api(service, "/forecast", {"app": "facebook", "markets": [], "horizon_weeks": 13, "interval": 0.9,
+                                        "plan": [{"week": start, "share": 1.0}], "history_weeks": 52})
+    observed = [row for row in answer["history"] if row["market"] == "ALL"]
+    assert len(observed) == 52 and observed[-1]["week"] < start
+    charts = page.locator("#charts svg.chart")
+    assert charts.count() == 4
+    for n in range(4):
+        chart = charts.nth(n)
+        assert len(chart.locator("polyline.hist").get_attribute("points").split()) == 52
+        assert len(chart.locator("polyline.plan").get_attribute("points").split()) == 13
+        history_end = float(chart.locator("polyline.hist").get_attribute("points").split()[-1].split(",")[0])
+        forecast_start = float(chart.locator("polyline.plan").get_attribute("points").split()[0].split(",")[0])
+        assert history_end < forecast_start
+    assert "observed" in page.text_content("#charts .legend")
+
+
+def test_one_market_under_show_draws_its_response_curve_as_the_api_answers_it(page, service):
+    """Choosing DE under Show: /response_curve of DE over the forecast's horizon and interval, its
+    target shares from DE's share to 1 and every point and band in the table, exactly."""
+    assert "Choose one market" in page.text_content("#curve")
+    page.select_option("#view", "DE")
+    expect(page.locator("#curve-status")).to_contain_text("DE: from its share of")
+    curve = api(service, "/response_curve", {"app": "facebook", "market": "DE", "horizon_weeks": 13,
+                                             "interval": 0.9, "points": 11})
+    rows = page.locator("#curve-table tbody tr")
+    assert rows.count() == 11 and page.locator("#curve svg.chart").count() == 2
+    for n, share in enumerate(curve["share"]):
+        cells = rows.nth(n).locator("td")
+        assert float(cells.nth(0).get_attribute("data-value")) == share
+        for quantity in ("minutes", "ad_revenue_usd"):
+            for column in ("mean", "lo", "hi"):
+                cell = rows.nth(n).locator(f'td[data-key="{quantity}.{column}"]')
+                assert float(cell.get_attribute("data-value")) == curve[quantity][column][n]
+    page.select_option("#view", "ALL")
+    assert "Choose one market" in page.text_content("#curve")
+
+
 def test_a_plan_typed_into_the_editor_gives_the_totals_and_weekly_rows_of_forecast_for_the_same_plan(page, service):
     """Instagram, BR and IN by hand, 8 weeks at the 80% level: BR ramps to 1 over 3 weeks from the
     second week, every chosen market goes to 0.9 in the sixth; the totals and each weekly row on

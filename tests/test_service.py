@@ -149,7 +149,7 @@ def test_health_metrics_and_openapi_stay_open_and_document_every_endpoint(server
     for path in ("/healthz", "/readyz", "/livez", "/metrics"):
         assert bare.get(path).status_code == 200, path
     schema = bare.get("/docs.json").json()
-    for path in ("/forecast", "/forecast_batch", "/attribution", "/model", "/optimise"):
+    for path in ("/forecast", "/response_curve", "/forecast_batch", "/attribution", "/model", "/optimise"):
         assert path in schema["paths"]
     text = str(schema)
     assert "2026-11-02" in text and "instagram" in text        # the examples are in the schema
@@ -200,6 +200,11 @@ BAD_REQUESTS = [
      "constraints.max_exposed_dau: 1,000 is below the status quo's exposed DAU"),
     ("/optimise", {"app": "instagram", "markets": ["KR"]}, 400, "cannot be forecast"),
     ("/optimise", {"app": "instagram", "risk": "worst"}, 400, "risk"),
+    ("/response_curve", {"app": "instagram"}, 400, "market"),
+    ("/response_curve", {"app": "instagram", "market": "XX"}, 400, "unknown market(s) XX"),
+    ("/response_curve", {"app": "instagram", "market": "KR"}, 400, "cannot be forecast"),
+    ("/response_curve", {"app": "instagram", "market": "BR", "points": 1}, 400, "points"),
+    ("/response_curve", {"app": "instagram", "market": "BR", "points": 52}, 400, "points"),
     ("/attribution", {"app": "facebook", "start": "2025-13-01"}, 400, "start"),
     ("/attribution", {"app": "facebook", "start": "2026-06-01", "end": "2025-06-02"}, 400, "after end"),
     ("/attribution", {"app": "facebook", "start": "2030-01-07"}, 400, "no modelled week"),
@@ -225,6 +230,25 @@ def test_optimise_answers_a_plan_that_forecast_reproduces(server):
         answer["value"]["incremental"]["mean"], rel=0.005)
     value = answer["value"]["net"]
     assert value["lo"] <= value["mean"] <= value["hi"] and 0.0 <= answer["probability_best"] <= 1.0
+
+
+def test_a_markets_response_curve_runs_from_its_share_to_1_and_its_top_is_forecast_s_full_rollout(server):
+    """/response_curve: target shares from the market's current share to 1; the first point adds
+    nothing, the curve rises with the share, each point inside its band; its top equals /forecast
+    of the market at share 1 from the first forecast week."""
+    r = server.post("/response_curve", json={"app": "instagram", "market": "BR", "horizon_weeks": 13, "points": 5})
+    assert r.status_code == 200, r.text
+    curve = r.json()
+    share, minutes = curve["share"], curve["minutes"]
+    assert len(share) == 5 and share[0] == pytest.approx(curve["current_share"]) and share[-1] == 1.0
+    assert minutes["mean"][0] == 0.0 and np.all(np.diff(minutes["mean"]) > 0)
+    for quantity in ("minutes", "ad_revenue_usd"):
+        band = curve[quantity]
+        assert all(lo <= mean <= hi for lo, mean, hi in zip(band["lo"], band["mean"], band["hi"]))
+    full = server.post("/forecast", json={"app": "instagram", "markets": ["BR"], "horizon_weeks": 13, "plan": [
+        {"week": curve["first_week"], "share": 1.0}]}).json()["totals"]
+    for quantity in ("minutes", "ad_revenue_usd"):
+        assert curve[quantity]["mean"][-1] == pytest.approx(full[quantity]["incremental"]["mean"], rel=1e-6)
 
 
 @pytest.mark.parametrize("path,body,status,fragment", BAD_REQUESTS, ids=[f"{p}-{i}" for i, (p, *_ ) in enumerate(BAD_REQUESTS)])

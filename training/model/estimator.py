@@ -41,6 +41,7 @@ from training.model.paths import mean_log_effects
 from training.model.fanout import fan_out
 from training.model.fitted import AppFit
 from training.model.panel import AppPanel, app_panels, seasonal_basis
+from training.model.paths import interval
 from training.model.queries import AppQueries, Attribution, Forecast, RowValues
 
 STAGES = ("effects", "bootstrap", "backtest", "baselines", "event_study")
@@ -362,6 +363,24 @@ class ImpactModel(BaseEstimator):
         if shares.ndim != 2 or shares.shape[0] != rows or not 1 <= horizon <= self.max_horizon:
             raise QueryError(f"shares must be {rows} rows (markets) x 1..{self.max_horizon} weeks, got {shares.shape}")
         return shares
+
+    def response_curve(self, app: str, market: str, horizon: int = 26, level: float = 0.9,
+                       points: int = 11) -> dict:
+        """A market's response curve from where it stands: taking it from its current share to each
+        of `points` evenly spaced target shares up to 1 in the first forecast week (held there), the
+        incremental minutes and ad revenue over `horizon` weeks against its status quo, each
+        {mean, lo, hi} lists (the point is the centre of the joint paths, `plan_values`)."""
+        index = self.forecast_index(app, [market])
+        current = float(self._ask(app).status_quo(index, 1)[0, 0])
+        targets = np.linspace(current, 1.0, points)
+        values = self.plan_values(app, np.repeat(targets[:, None], horizon, axis=1), [market] * points, level)
+        out = {"market": market, "current_share": current, "horizon_weeks": horizon, "level": level,
+               "share": targets.tolist()}
+        for quantity, paths in values.incremental_paths.items():
+            lo, hi = interval(paths, level)
+            out[quantity] = {"mean": np.asarray(values.incremental[quantity], dtype=float).tolist(),
+                             "lo": lo.tolist(), "hi": hi.tolist()}
+        return out
 
     def attribute(self, app: str, markets: list[str] | None = None, start: str | None = None,
                   end: str | None = None, level: float = 0.9) -> Attribution:

@@ -27,6 +27,12 @@ Horizon = Annotated[int, Field(ge=1, le=104, description="weeks after the last t
 Interval = Annotated[float, Field(ge=0.5, le=0.99, description="central interval level", json_schema_extra={"example": 0.9})]
 Week = Annotated[str, Field(min_length=8, max_length=32, description="a Monday, YYYY-MM-DD",
                             json_schema_extra={"example": "2026-11-02"})]
+Market = Annotated[str, Field(min_length=2, max_length=2, description="an ISO country code the app can forecast",
+                              json_schema_extra={"example": "BR"})]
+HistoryWeeks = Annotated[int, Field(ge=0, le=156, description="observed weeks before the forecast to add as `history` "
+                                    "(each chosen market and ALL); 0: none", json_schema_extra={"example": 52})]
+CurvePoints = Annotated[int, Field(ge=2, le=51, description="target shares from the market's current share to 1",
+                                   json_schema_extra={"example": 11})]
 Markets = Annotated[list[Annotated[str, Field(min_length=2, max_length=2)]],
                     Field(max_length=MAX_MARKETS, description="ISO country codes; omitted or [] = every market of the app",
                           json_schema_extra={"example": ["BR", "IN"]})]

@@ -11,7 +11,7 @@ const COLUMNS = ["baseline", "scenario", "lo", "hi"];
 const TOKEN_KEY = "engagement-impact-token";
 
 const state = {model: null, token: sessionStorage.getItem(TOKEN_KEY), forecast: null, optimise: null,
-               planRows: [], sequence: {forecast: 0, optimise: 0, attribute: 0}, firstRender: false};
+               planRows: [], sequence: {forecast: 0, optimise: 0, attribute: 0, curve: 0}, firstRender: false};
 const $ = (id) => document.getElementById(id);
 
 // ------------------------------------------------------------------ DOM helpers (text only)
@@ -362,11 +362,16 @@ async function ask(kind, path, body, {button, status, working, refused, render})
   }
 }
 
+// The charts show this many observed weeks before the forecast (the request's `history_weeks`; the
+// plan file and the curl are the plan itself, without it).
+const HISTORY_WEEKS = 52;
+
 async function runForecast() {
   const body = forecastRequest();
   $("curl").textContent = curlFor("/forecast", body);
   $("results").setAttribute("aria-busy", "true");
-  await ask("forecast", "/forecast", body, {button: "run-forecast", status: "forecast-status", working: "Forecasting…",
+  await ask("forecast", "/forecast", {...body, history_weeks: HISTORY_WEEKS}, {button: "run-forecast",
+    status: "forecast-status", working: "Forecasting…",
     refused: "The forecast", render: (answer) => { state.forecast = answer; renderForecast(answer); }});
   if (!$("run-forecast").disabled) $("results").setAttribute("aria-busy", "false");
 }
@@ -407,14 +412,21 @@ function renderForecast(answer) {
 }
 
 function renderView() {
-  const rows = state.forecast.weekly.filter((row) => row.market === $("view").value);
+  const market = $("view").value;
+  const rows = state.forecast.weekly.filter((row) => row.market === market);
+  const past = (state.forecast.history || []).filter((row) => row.market === market);
+  const none = past.map(() => null);
   const charts = clear($("charts"));
   for (const [quantity, label] of QUANTITIES) {
-    charts.append(chart(label, rows.map((row) => row.week), {
-      band: [rows.map((row) => row[quantity].lo), rows.map((row) => row[quantity].hi)],
-      lines: [["base", rows.map((row) => row[quantity].baseline)], ["plan", rows.map((row) => row[quantity].scenario)]],
-      money: isMoney(quantity), legend: ["status quo", "plan", `${Math.round(state.forecast.interval * 100)}% band`]}));
+    charts.append(chart(label, [...past.map((row) => row.week), ...rows.map((row) => row.week)], {
+      band: [[...none, ...rows.map((row) => row[quantity].lo)], [...none, ...rows.map((row) => row[quantity].hi)]],
+      lines: [["hist", [...past.map((row) => row[quantity]), ...rows.map(() => null)]],
+              ["base", [...none, ...rows.map((row) => row[quantity].baseline)]],
+              ["plan", [...none, ...rows.map((row) => row[quantity].scenario)]]],
+      money: isMoney(quantity),
+      legend: ["observed", "status quo", "plan", `${Math.round(state.forecast.interval * 100)}% band`]}));
   }
+  renderCurve(market);
   const table = clear($("weekly"));
   const head = el("tr", {}, el("th", {scope: "col"}, "Week"), el("th", {scope: "col"}, "Share"));
   for (const [, label] of QUANTITIES) {
@@ -453,6 +465,10 @@ $("download-csv").addEventListener("click", () => {
 
 // ------------------------------------------------------------------ charts (SVG, drawn from the answer's values)
 
+// `lines`: [kind, values] with null where a series has no value (history before a forecast); `legend`:
+// a label per line, then the band's.
+const KEYS = {hist: "· · ", base: "- - ", plan: "— "};
+
 function chart(title, weeks, {band, lines, money, legend}) {
   const width = 520, height = 210, left = 62, right = 10, top = 10, bottom = 26;
   const values = [...band[0], ...band[1], ...lines.flatMap(([, v]) => v)].filter((v) => v !== null);
@@ -463,20 +479,70 @@ function chart(title, weeks, {band, lines, money, legend}) {
   const picture = svg("svg", {class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img",
                               "aria-label": `${title}: ${legend.join(", ")}`});
   picture.append(svg("line", {class: "axis", x1: left, y1: height - bottom, x2: width - right, y2: height - bottom}));
-  const upper = band[1].map((v, i) => `${x(i)},${y(v)}`);
-  const lower = band[0].map((v, i) => `${x(i)},${y(v)}`).reverse();
-  picture.append(svg("polygon", {class: "band", points: [...upper, ...lower].join(" ")}));
+  const points = (series) => series.flatMap((v, i) => (v === null ? [] : [`${x(i)},${y(v)}`]));
+  picture.append(svg("polygon", {class: "band", points: [...points(band[1]), ...points(band[0]).reverse()].join(" ")}));
   for (const [kind, series] of lines) {
-    picture.append(svg("polyline", {class: kind, points: series.map((v, i) => `${x(i)},${y(v)}`).join(" ")}));
+    picture.append(svg("polyline", {class: kind, points: points(series).join(" ")}));
   }
   const label = (text, attrs) => { const t = svg("text", attrs); t.textContent = text; picture.append(t); };
   label(short(high, money), {x: left - 6, y: top + 9, "text-anchor": "end"});
   label(short(low, money), {x: left - 6, y: height - bottom, "text-anchor": "end"});
   label(weeks[0], {x: left, y: height - 8});
   label(weeks[weeks.length - 1], {x: width - right, y: height - 8, "text-anchor": "end"});
-  const key = el("p", {class: "legend"}, el("span", {class: "k-base"}, "- - "), `${legend[0]}  `,
-                 el("span", {class: "k-plan"}, "— "), `${legend[1]}  `, el("span", {}, "▮ "), legend[2]);
+  const key = el("p", {class: "legend"}, ...lines.flatMap(([kind], i) => [el("span", {class: `k-${kind}`}, KEYS[kind]),
+                                                                         `${legend[i]}  `]),
+                 el("span", {}, "▮ "), legend[lines.length]);
   return el("figure", {}, el("figcaption", {}, title), picture, key);
+}
+
+// ------------------------------------------------------------------ a market's response curve
+
+// For one market under Show: /response_curve over the forecast's horizon and interval, the
+// incremental minutes and ad revenue of taking it from its share to each target up to 1.
+async function renderCurve(market) {
+  const box = clear($("curve"));
+  if (market === "ALL") {
+    box.append(el("p", {class: "muted"}, "Choose one market under Show to see its response curve."));
+    return;
+  }
+  const body = {app: state.forecast.app, market, horizon_weeks: state.forecast.weekly.filter((r) => r.market === market).length,
+                interval: state.forecast.interval, points: 11};
+  const sequence = ++state.sequence.curve;
+  box.setAttribute("aria-busy", "true");
+  let answer;
+  try {
+    answer = await api("/response_curve", body);
+  } catch (error) {
+    if (sequence === state.sequence.curve) box.append(el("p", {class: "error"}, `The response curve was refused: ${error.message}`));
+    return;
+  } finally {
+    if (sequence === state.sequence.curve) box.setAttribute("aria-busy", "false");
+  }
+  if (sequence !== state.sequence.curve) return;
+  state.curve = answer;
+  const shares = answer.share.map((share) => share.toFixed(2));
+  box.append(el("p", {class: "muted", id: "curve-status"}, `${market}: from its share of ${shares[0]} to 1 in `
+    + `${answer.first_week}, held for ${answer.horizon_weeks} weeks; incremental over its status quo, `
+    + `${Math.round(answer.level * 100)}% band.`));
+  const figures = el("div", {class: "charts"});
+  for (const [quantity, label] of [["minutes", "Incremental minutes"], ["ad_revenue_usd", "Incremental ad revenue"]]) {
+    const curve = answer[quantity];
+    figures.append(chart(`${label} by target share`, shares, {band: [curve.lo, curve.hi], lines: [["plan", curve.mean]],
+      money: isMoney(quantity), legend: ["point", `${Math.round(answer.level * 100)}% band`]}));
+  }
+  const table = el("table", {class: "weekly", id: "curve-table"});
+  table.append(el("thead", {}, el("tr", {}, ...["Target share", "Minutes", "lo", "hi", "Ad revenue", "lo", "hi"].map(
+    (text) => el("th", {scope: "col"}, text)))));
+  const rows = el("tbody");
+  answer.share.forEach((share, i) => {
+    const tr = el("tr", {}, el("td", {"data-value": share}, shares[i]));
+    for (const quantity of ["minutes", "ad_revenue_usd"]) {
+      for (const column of ["mean", "lo", "hi"]) tr.append(valueCell(answer[quantity][column][i], isMoney(quantity), `${quantity}.${column}`));
+    }
+    rows.append(tr);
+  });
+  table.append(rows);
+  box.append(figures, el("details", {}, el("summary", {}, "Response curve table"), el("div", {class: "scroll"}, table)));
 }
 
 // ------------------------------------------------------------------ optimiser
