@@ -1,0 +1,83 @@
+"""Issue 26's acceptance over 24 worlds of six response designs (slow: `make test-slow`; the same
+sweep with its tables is `python bench/response_curves.py`).
+
+Per world the last 26 weeks are held back and played forward by the simulator: (a) every market
+to share 1, (b) each partially rolled-out market alone to 1, each also fitted as an oracle given
+the true shape; the rollout-step backtest on the history; and the optimiser with a serving cost
+between the 25th and 75th percentiles of the markets' true value per exposed DAU-week.
+The points the model does not meet yet are strict expected failures, their measured figures in
+the reason: they fail loudly the day they pass.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from joblib import Parallel, delayed
+
+from data.simulator import RESPONSES, WorldSpec, response_effects
+from training.evaluation import optimiser_on_response_world, response_cases, step_backtest_cases
+
+pytestmark = pytest.mark.slow
+SEEDS = (1, 2, 3, 4)
+
+
+def worlds(score, **kwargs) -> pd.DataFrame:
+    return pd.concat(Parallel(n_jobs=2)(delayed(score)(seed, WorldSpec(effects=response_effects(name)), **kwargs)
+                                        for name in RESPONSES for seed in SEEDS), ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def cases():
+    both = pd.concat([worlds(response_cases), worlds(response_cases, oracle=True)], ignore_index=True)
+    return both.assign(held=(both["lo_90"] <= both["truth"]) & (both["truth"] <= both["hi_90"]),
+                       centred=(both["lo_50"] <= both["point"]) & (both["point"] <= both["hi_50"]),
+                       abs_error=both["error"].abs())
+
+
+def median_errors(cases: pd.DataFrame, case: str) -> pd.DataFrame:
+    rows = cases[cases["case"] == case]
+    table = rows.groupby(["response", "quantity", "oracle"])["abs_error"].median().unstack("oracle")
+    return table.rename(columns={False: "model", True: "oracle"})
+
+
+def test_every_point_lies_inside_its_own_50_percent_band(cases):
+    model = cases[~cases["oracle"]]
+    assert model["centred"].mean() >= 0.9, model.groupby("response")["centred"].mean()
+
+
+@pytest.mark.xfail(strict=True, reason="case (a) holds at most 10% for minutes on five designs, not for ad revenue "
+                                      "on default worlds (15%) nor on market_varied (16-18%): bench/RESULTS.md")
+def test_every_market_to_1_is_within_10_percent_per_design(cases):
+    errors = median_errors(cases, "all")
+    assert (errors["model"] <= 0.10).all(), errors
+
+
+@pytest.mark.xfail(strict=True, reason="case (b) is within 10% on threshold worlds only (default 29%, saturating "
+                                      "15-22%, linear 14-15%, slow_carryover 11-13%); the oracle gets 1.5-2.6%")
+def test_one_partial_market_to_1_is_within_10_percent_or_1_5_times_the_oracle_per_design(cases):
+    errors = median_errors(cases, "step").drop(index="market_varied", level="response")
+    assert ((errors["model"] <= 0.10) | (errors["model"] <= 1.5 * errors["oracle"])).all(), errors
+
+
+@pytest.mark.xfail(strict=True, reason="the 90% band of case (a) holds about 80% over the sweep, below 85%")
+def test_the_90_percent_band_of_every_market_to_1_holds_85_to_95_percent(cases):
+    held = cases[(cases["case"] == "all") & ~cases["oracle"]]["held"].mean()
+    assert 0.85 <= held <= 0.95, held
+
+
+def test_the_90_percent_band_of_one_partial_market_to_1_holds_at_least_80_percent(cases):
+    rows = cases[(cases["case"] == "step") & ~cases["oracle"]]
+    assert rows["held"].mean() >= 0.8, rows.groupby("response")["held"].mean()
+
+
+def test_the_rollout_step_backtest_holds_its_own_coverage():
+    steps = worlds(step_backtest_cases)
+    held = steps["covered"].mean()
+    assert len(steps) >= 24 * 4 and 0.8 <= held <= 0.97, steps.groupby(["response", "quantity"])["covered"].mean()
+
+
+def test_the_optimiser_earns_at_least_90_percent_of_the_true_best_in_every_design():
+    plans = worlds(optimiser_on_response_world)
+    by_design = plans.groupby("response")["share_of_best"]
+    assert (by_design.min() >= 0.9).all() and (by_design.median() >= 0.95).all(), by_design.describe()
