@@ -105,7 +105,7 @@ def optimiser_table(plans: pd.DataFrame) -> str:
     """Per response design and every design together: the chosen plan's true net value as a share of the true best's."""
     frame = pd.concat([plans, plans.assign(response="every design")])
     rows = frame.groupby("response", sort=False)["share_of_best"].agg(["size", "min", "median", "mean"])
-    lines = [f"| {r} | {v['size']} | {v['min']:.1%} | {v['median']:.1%} | {v['mean']:.1%} |" for r, v in rows.iterrows()]
+    lines = [f"| {r} | {int(v['size'])} | {v['min']:.1%} | {v['median']:.1%} | {v['mean']:.1%} |" for r, v in rows.iterrows()]
     return ("| response | cases | worst share of the true best | median | mean |\n|---|---|---|---|---|\n"
             + "\n".join(lines) + "\n")
 
@@ -119,7 +119,7 @@ def step_table(steps: pd.DataFrame) -> str:
     rows = frame.groupby(["response", "quantity"], sort=False).agg(
         n=("covered", "size"), held=("covered", "mean"), error=("abs_error", "median"),
         ratio=("per_halfwidth", "median"))
-    lines = [f"| {r} | {q} | {v.n} | {v.held:.0%} | {v.error:.0%} | {v.ratio:.2f} |" for (r, q), v in rows.iterrows()]
+    lines = [f"| {r} | {q} | {int(v.n)} | {v.held:.0%} | {v.error:.0%} | {v.ratio:.2f} |" for (r, q), v in rows.iterrows()]
     return ("| response | quantity | steps | 90% held | \\|error\\| | \\|error\\| / half-width |\n"
             "|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n")
 
