@@ -145,9 +145,9 @@ def describe(model: ImpactModel, version: str, run_id: str) -> dict:
                          "calibration_skipped": bt.calibration_skipped},
         }
     steps = getattr(model, "step_backtest_", None)
-    for app, figures in (steps or {}).get("summary", {}).items():
-        if app in apps:
-            apps[app]["step_backtest"] = {"weeks": steps["weeks"], "first_week": steps["first_week"],
-                                          "level": steps["level"], **figures}
+    for app in apps if steps else ():      # the rollout-step backtest impact train ran, when it did
+        apps[app]["step_backtest"] = {"weeks": steps["weeks"], "first_week": steps["first_week"], "level": steps["level"],
+                                      "steps": sum(r["app"] == app and r["quantity"] == "minutes" for r in steps["steps"]),
+                                      **steps["summary"].get(app, {})}
     return {"model_version": version, "run_id": run_id, "apps": apps, "left_out": model.left_out_,
             "params": model.get_params() | {"grid": len(model.grid)}}
