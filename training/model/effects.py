@@ -386,12 +386,12 @@ def bootstrap_effects(gram: BootstrapGram, choice: np.ndarray) -> dict[str, np.n
 # ------------------------------------------------------------------------- selection-adjusted intervals
 
 def max_t_over_shapes(gram: BootstrapGram, n_shapes: int) -> np.ndarray:
-    """Per replicate, the largest |t| of the log-minutes effect over every candidate shape.
+    """Per replicate, the largest |t| of the log-minutes effect over the `n_shapes` shapes of `gram`.
 
     t = (replicate estimate - full-sample estimate) / bootstrap standard deviation, per shape.
-    Its quantiles give simultaneous critical values over the grid: an interval built with them
-    holds whichever shape the data selected, so choosing the shape by CV does not make the
-    interval too narrow (without it, null worlds contained zero in only ~80% of cases).
+    Its quantiles give simultaneous critical values over the shapes drawn from the posterior:
+    an interval built with them holds whichever of them is the truth. Close shapes (a narrow
+    posterior) give a factor near 1.
     """
     t_max = np.zeros(len(gram.replicates))
     for s in range(n_shapes):

@@ -56,7 +56,12 @@ class ImpactModel(BaseEstimator):
     """Staggered dose-response effects, counterfactual baselines and scenario forecasts.
 
     Parameters are kept exactly as passed (`clone` and `get_params` work as in scikit-learn);
-    `fit` checks them against `_parameter_constraints` and `validate_params`.
+    `fit` checks them against `_parameter_constraints` and `validate_params`. `grid`: the shapes
+    the search of the response shape starts from (the best of them by likelihood); a one-shape
+    grid fixes the shape, with no uncertainty of its own.
+
+    `step_backtest_` (a dict, `stepbacktest.StepBacktest.to_dict`) is not set by `fit`: `impact
+    train` attaches the rollout-step backtest it runs, and `persist` keeps it with the model.
     """
 
     _parameter_constraints: dict = {
