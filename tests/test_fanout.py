@@ -42,7 +42,7 @@ def test_a_fit_on_worker_processes_and_on_a_dask_cluster_equals_the_serial_fit_b
             on_dask = ImpactModel(n_bootstrap=50, backtest_origins=3, n_jobs=-1).fit(panel)
         workers = {task["worker"] for task in stream.data}
     apps = panel["app"].nunique()
-    assert len(stream.data) == 2 * apps and workers    # per app: its bootstrap table and its fit <= set(local.workers_addresses if hasattr(local, "workers_addresses") else workers)
+    assert len(stream.data) == 3 * apps and workers    # per app: its bootstrap table, its searched max-t, its fit <= set(local.workers_addresses if hasattr(local, "workers_addresses") else workers)
     assert_same_fit(serial, saved(on_dask, tmp_path / "dask"))
 
 

@@ -36,7 +36,7 @@ from training.model.backtest import (BacktestResult, break_spans, headline_mase,
 from training.model.baseline import fit_baselines
 from training.model.effects import (DEFAULT_GRID, POSTERIOR_SHAPES, BootstrapGram, EffectEstimate, FixedEffects,
                                     ResponseShape, ShapeLikelihood, bootstrap_effects, bootstrap_gram, fit_shape,
-                                    market_bootstrap_weights, max_t_over_shapes, posterior_shapes)
+                                    market_bootstrap_weights, max_t_over_shapes, posterior_shapes, searched_max_t)
 from training.model.paths import mean_log_effects
 from training.model.fanout import fan_out
 from training.model.fitted import AppFit
@@ -140,9 +140,9 @@ class ImpactModel(BaseEstimator):
         shapes = self._shape_posterior(panels, designs)
         self.stage_seconds_["effects"] += time.perf_counter() - clock
         clock = time.perf_counter()
-        grams, choice = self._bootstrap_design(panels, designs, shapes)
+        grams, searched, choice = self._bootstrap_design(panels, designs, shapes)
         self.stage_seconds_["bootstrap"] += time.perf_counter() - clock
-        fits = fan_out(self._fit_app, [(p, shapes[app], grams[app], choice)
+        fits = fan_out(self._fit_app, [(p, shapes[app], grams[app], searched[app], choice)
                                        for app, p in panels.items()], self.n_jobs)
         for app, (fit, seconds) in zip(panels, fits):
             self.apps_[app] = fit
@@ -174,21 +174,24 @@ class ImpactModel(BaseEstimator):
         return out
 
     def _bootstrap_design(self, panels: dict[str, AppPanel], designs: dict[str, FixedEffects],
-                          shapes: dict) -> tuple[dict[str, BootstrapGram], np.ndarray]:
+                          shapes: dict) -> tuple[dict[str, BootstrapGram], dict[str, np.ndarray], np.ndarray]:
         """Market resampling shared by all apps (a market is one cluster for every app), each
-        app's table of replicate cross products under its drawn shapes, and each replicate's
-        shape: replicate b takes drawn shape b mod their number, the same for every app."""
+        app's table of replicate cross products under its drawn shapes, each app's max-t over the
+        shapes the search started from (`effects.searched_max_t`), and each replicate's shape:
+        replicate b takes drawn shape b mod their number, the same for every app."""
         rng = np.random.default_rng(self.seed)
         markets = sorted({m for p in panels.values() for m in p.markets})
         drawn = market_bootstrap_weights(len(markets), self.n_bootstrap, rng)
         column = {m: i for i, m in enumerate(markets)}
-        grams = dict(zip(panels, fan_out(bootstrap_gram, [(p, list(shapes[app][2]), designs[app],
-                                                            drawn[:, [column[m] for m in p.markets]])
+        weights = {app: drawn[:, [column[m] for m in p.markets]] for app, p in panels.items()}
+        grams = dict(zip(panels, fan_out(bootstrap_gram, [(p, list(shapes[app][2]), designs[app], weights[app])
                                                            for app, p in panels.items()], self.n_jobs)))
+        searched = dict(zip(panels, fan_out(searched_max_t, [(p, list(self.grid), designs[app], weights[app])
+                                                              for app, p in panels.items()], self.n_jobs)))
         n_shapes = len(next(iter(shapes.values()))[2])
-        return grams, np.arange(self.n_bootstrap) % n_shapes
+        return grams, searched, np.arange(self.n_bootstrap) % n_shapes
 
-    def _fit_app(self, app_panel: AppPanel, shapes: tuple, gram: BootstrapGram,
+    def _fit_app(self, app_panel: AppPanel, shapes: tuple, gram: BootstrapGram, searched: np.ndarray,
                  choice: np.ndarray) -> tuple[AppFit, dict[str, float]]:
         """One app's fit (a task of the fan-out, so it reads only its arguments and the parameters),
         and the seconds each stage took."""
@@ -206,7 +209,7 @@ class ImpactModel(BaseEstimator):
         draws = bootstrap_effects(gram, choice)
         effect = EffectEstimate(**{name: float(np.mean(draws[name])) for name in vars(EffectEstimate(0, 0, 0, 0))})
         done("effects")
-        max_t = max_t_over_shapes(gram, len(drawn))
+        max_t = np.fmax(max_t_over_shapes(gram, len(drawn)), searched)     # over the drawn and the searched shapes
         done("bootstrap")
 
         de_effected = de_effect(app_panel, draws, drawn)
