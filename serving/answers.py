@@ -136,7 +136,8 @@ def describe(model: ImpactModel, version: str, run_id: str) -> dict:
             "forecastable_markets": forecastable,
             "regions": by_region(forecastable),
             "market_windows": model.windows(app).to_dict("records"),
-            "response_shape": vars(model.response_shape(app)),
+            "response_shape": {name: {"estimate": v["estimate"], "lo90": v["lo"], "hi90": v["hi"]}
+                               for name, v in model.shape_summary(app, 0.9).items()},
             "effects": {name: {"estimate": e["estimate"], "lo90": e["lo"], "hi90": e["hi"]}
                         for name, e in model.effect_summary(app, 0.9).items()},
             "backtest": {"mase": bt.mase, "seasonal_naive_mase": bt.mase_seasonal_naive, "coverage90": bt.coverage,

@@ -180,3 +180,15 @@ def test_balanced_default_world_figures_are_those_of_the_balanced_only_estimator
         assert full_model.effect_summary(app)["log_time"]["estimate"] == pytest.approx(log_time, rel=0.01)
         assert totals["minutes"]["incremental"]["mean"] == pytest.approx(minutes, rel=0.01)
         assert totals["ad_revenue_usd"]["incremental"]["mean"] == pytest.approx(revenue, rel=0.01)
+
+
+def test_the_shape_s_90_percent_intervals_hold_the_true_carryover_saturation_and_exponent(full_model, default_world):
+    """/model's response_shape: the posterior mode and a 90% interval per parameter that holds the
+    world's truth (carry-over 0.75, off every grid point), the same for every app (one shared posterior)."""
+    truth = default_world.truth["effects"]
+    summary = full_model.shape_summary("facebook", 0.9)
+    for name in ("carryover", "half_saturation", "hill_exponent"):
+        assert summary[name]["lo"] < truth[name] < summary[name]["hi"], (name, summary[name])
+        assert summary[name]["lo"] < summary[name]["estimate"] < summary[name]["hi"]
+    assert full_model.shape_summary("whatsapp", 0.9) == summary
+    assert full_model.shape_summary("facebook", 0.5)["carryover"]["hi"] < summary["carryover"]["hi"]

@@ -46,6 +46,9 @@ def test_model_lists_each_markets_window_and_a_market_that_ended_gets_a_400(serv
     assert info["regions"] == {"Asia": ["ID", "IN", "JP", "PH", "VN"], "Europe": ["DE", "FR", "GB"],
                                "Latin America and the Caribbean": ["BR", "MX"], "Northern America": ["US"]}
     assert info["effects"]["log_time"]["lo90"] < info["effects"]["log_time"]["estimate"] < info["effects"]["log_time"]["hi90"]
+    shape = info["response_shape"]
+    assert all(shape[p]["lo90"] < shape[p]["estimate"] < shape[p]["hi90"] for p in ("carryover", "half_saturation",
+                                                                                  "hill_exponent"))
     r = server.post("/forecast", json={"app": "facebook", "markets": ["KR", "US"], "horizon_weeks": 4})
     assert r.status_code == 400
     assert r.json()["error"] == ("markets: market KR: its data ends on 2026-03-30, before facebook's last week "

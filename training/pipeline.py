@@ -171,6 +171,8 @@ def _log_run(model: ImpactModel, panel: pd.DataFrame, data: Path, seed: int, mod
                 metrics[f"{app}.seasonal_naive_mase_{q}_{h}w"] = bt.mase_seasonal_naive[q][h]
                 metrics[f"{app}.backtest_coverage90_{q}_{h}w"] = bt.coverage[q][h]
                 metrics[f"{app}.backtest_coverage90_ALL_{q}_{h}w"] = bt.coverage_all[q][h]
+        for name, shape in model.shape_summary(app, 0.9).items():
+            metrics[f"{app}.shape_{name}_lo90"], metrics[f"{app}.shape_{name}_hi90"] = shape["lo"], shape["hi"]
         for name, effect in model.effect_summary(app, 0.9).items():
             metrics[f"{app}.effect_{name}"] = effect["estimate"]
             metrics[f"{app}.effect_{name}_lo90"], metrics[f"{app}.effect_{name}_hi90"] = effect["lo"], effect["hi"]

@@ -26,6 +26,7 @@ from numbers import Integral
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
@@ -36,7 +37,8 @@ from training.model.backtest import (BacktestResult, break_spans, headline_mase,
 from training.model.baseline import fit_baselines
 from training.model.effects import (DEFAULT_GRID, POSTERIOR_SHAPES, BootstrapGram, EffectEstimate, FixedEffects,
                                     ResponseShape, ShapeLikelihood, bootstrap_effects, bootstrap_gram, fit_shape,
-                                    market_bootstrap_weights, max_t_over_shapes, posterior_shapes, searched_max_t)
+                                    market_bootstrap_weights, max_t_over_shapes, posterior_shapes, searched_max_t,
+                                    shape_from_parameters, shape_parameters)
 from training.model.paths import mean_log_effects
 from training.model.fanout import fan_out
 from training.model.fitted import AppFit
@@ -293,7 +295,18 @@ class ImpactModel(BaseEstimator):
         return {"first_week": str(weeks[0].date()), "last_week": str(weeks[-1].date())}
 
     def response_shape(self, app: str) -> ResponseShape:
+        """The shape's posterior mode."""
         return self._ask(app).fit.shape
+
+    def shape_summary(self, app: str, level: float = 0.9) -> dict[str, dict[str, float]]:
+        """Carry-over, half-saturation and Hill exponent: the posterior mode and each one's central
+        `level` interval under the Laplace posterior (normal in logit carry-over, log k, log exponent)."""
+        fit = self._ask(app).fit
+        theta, sd = shape_parameters(fit.shape), np.sqrt(np.diag(fit.shape_covariance))
+        z = stats.norm.ppf(0.5 + level / 2)
+        low, high = shape_from_parameters(theta - z * sd), shape_from_parameters(theta + z * sd)
+        return {name: {"estimate": float(getattr(fit.shape, name)), "lo": float(getattr(low, name)),
+                       "hi": float(getattr(high, name))} for name in ("carryover", "half_saturation", "hill_exponent")}
 
     def effect_summary(self, app: str, level: float = 0.9) -> dict[str, dict[str, float]]:
         """Estimate and `level` interval of each effect parameter (the widened draws, as in every path)."""
