@@ -57,9 +57,7 @@ def history(model: ImpactModel, app: str, markets: list[str], weeks: int) -> lis
     """The last `weeks` observed weeks of `markets` (rows week, market, rollout_share and the four
     quantities), then ALL: their DAU, minutes and revenue summed, time per DAU-day and the
     DAU-weighted share of the markets together, as the forecast's ALL rows."""
-    frame = model.history(app)
-    last = frame["week"].max()
-    frame = frame[frame["market"].isin(markets) & (frame["week"] > last - np.timedelta64(7 * weeks, "D"))]
+    frame = model.history(app, markets, weeks)
     together = frame.assign(exposed=frame["rollout_share"] * frame["dau"]).groupby("week", sort=True)[
         ["dau", "minutes", "ad_revenue_usd", "exposed"]].sum()
     together = together.assign(market="ALL", time_spent_min=together["minutes"] / (7 * together["dau"]),

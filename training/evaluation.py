@@ -18,8 +18,10 @@ import pandas as pd
 from data.calendar import DAYS_PER_WEEK
 from data.simulator import WorldSpec, simulate_world
 from training.model.backtest import QUANTITIES, SCALE_LEVELS
+from training.model.effects import ResponseShape
 from training.model.estimator import ImpactModel
 from training.model.scenario import PlanPoint, plan_shares
+from training.model.stepbacktest import rollout_step_backtest
 from training.optimiser.optimiser import optimise, plan_points, prepare
 from training.optimiser.program import solve
 from training.optimiser.request import OptimiseRequest
@@ -259,10 +261,8 @@ def response_cases(seed: int, spec: WorldSpec | None = None, horizon: int = 26, 
     """
     spec = spec or WorldSpec()
     if oracle:
-        truth_shape = spec.effects
-        from training.model.effects import ResponseShape
-        params = {**params, "grid": (ResponseShape(truth_shape.carryover, truth_shape.half_saturation,
-                                                   truth_shape.hill_exponent),)}
+        truth = spec.effects
+        params = {**params, "grid": (ResponseShape(truth.carryover, truth.half_saturation, truth.hill_exponent),)}
     world = held_out_world(seed, spec, horizon, **params)
     model, rows = world.model, []
     for app in model.apps:
@@ -299,7 +299,6 @@ def response_cases(seed: int, spec: WorldSpec | None = None, horizon: int = 26, 
 def step_backtest_cases(seed: int, spec: WorldSpec | None = None, horizon: int = 26, **params) -> pd.DataFrame:
     """One world's rollout-step backtest (`stepbacktest.rollout_step_backtest`) on its history less
     the last `horizon` weeks (the history `response_cases` trains on): a row per step and quantity."""
-    from training.model.stepbacktest import rollout_step_backtest
     spec = spec or WorldSpec()
     panel = simulate_world(seed=seed, spec=spec).panel
     history = panel[panel["week"] < np.sort(panel["week"].unique())[-horizon]]

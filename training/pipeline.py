@@ -83,7 +83,8 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
             mlflow.log_input(training_dataset(panel, data), context="training")
             progress("validate", "")
             model.fit(panel, progress)
-            model.step_backtest_ = rollout_step_backtest(model, panel).to_dict()
+            steps = rollout_step_backtest(model, panel)
+            model.step_backtest_ = steps.to_dict()
             progress("step_backtest", "")
             # the report again, now with what the model left out (a failed fit keeps the first one)
             mlflow.log_dict({**report.to_dict(), "left_out": model.left_out_}, "validation_report.json")
@@ -91,7 +92,7 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
                 mlflow.set_tag("data.warnings", "; ".join(report.warnings + model.left_out_)[:5000])
             with tempfile.TemporaryDirectory() as tmp:
                 model_dir = save_model(model, Path(tmp) / ARTIFACT)
-                metrics, model_uri = _log_run(model, panel, data, seed, model_dir)
+                metrics, model_uri = _log_run(model, steps, panel, data, seed, model_dir)
                 version = str(mlflow.register_model(model_uri, tracking.MODEL_NAME).version)
                 decision = registry.gate(model, panel)
                 mlflow.set_tags(decision.tags())
@@ -140,8 +141,9 @@ def run_description(version: str, promoted: bool, reason: str, metrics: dict, le
     return "\n".join(lines)
 
 
-def _log_run(model: ImpactModel, panel: pd.DataFrame, data: Path, seed: int, model_dir: Path) -> tuple[dict, str]:
-    """Params, metrics, plots, tables and the pyfunc model of a fitted model.
+def _log_run(model: ImpactModel, steps: StepBacktest, panel: pd.DataFrame, data: Path, seed: int,
+             model_dir: Path) -> tuple[dict, str]:
+    """Params, metrics, plots, tables and the pyfunc model of a fitted model and its rollout-step backtest.
 
     Returns the headline metrics and the logged model's URI.
     """
@@ -192,7 +194,6 @@ def _log_run(model: ImpactModel, panel: pd.DataFrame, data: Path, seed: int, mod
             table = pd.DataFrame({"event_week": study["event_week"], "att": study["att"], "se": study["se"]})
             mlflow.log_text(table.to_csv(index=False), f"tables/{app}_event_study.csv")
         mlflow.log_text(attribution.by_market.to_csv(index=False), f"tables/{app}_attribution_by_market.csv")
-    steps = StepBacktest.from_dict(model.step_backtest_)
     step_metrics = {f"{app}.step_backtest_{q}_{name}": value for app, by_q in steps.summary().items()
                     for q, figures in by_q.items() for name, value in figures.items()}
     metrics.update(step_metrics)

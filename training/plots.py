@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")   # files only, no display
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import EngFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -93,7 +94,8 @@ def step_backtest(steps: StepBacktest) -> plt.Figure:
     for ax, (quantity, label) in zip(axes, (("minutes", "incremental minutes"), ("ad_revenue_usd", "incremental ad revenue (USD)"))):
         rows = steps.rows[steps.rows["quantity"] == quantity] if len(steps.rows) else steps.rows
         if not len(rows):
-            ax.text(0.5, 0.5, f"no rollout step in the last {steps.weeks} weeks", ha="center")
+            ax.text(0.5, 0.5, f"no rollout step in the last {steps.weeks} weeks", ha="center", transform=ax.transAxes)
+            ax.axis("off")
             continue
         y = np.arange(len(rows))
         ax.errorbar(rows["predicted"], y, xerr=[rows["predicted"] - rows["lo"], rows["hi"] - rows["predicted"]],
@@ -102,8 +104,11 @@ def step_backtest(steps: StepBacktest) -> plt.Figure:
         ax.set_yticks(y, [f"{a} {m} {f:.2f}->{t:.2f}" for a, m, f, t in
                           zip(rows["app"], rows["market"], rows["share_from"], rows["share_to"])], fontsize=7)
         ax.axvline(0, color="grey", lw=0.5)
+        ax.xaxis.set_major_formatter(EngFormatter())
         ax.set_xlabel(label)
-        ax.legend(fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8)
     fig.suptitle(f"rollout steps held out from {steps.first_week} ({steps.weeks} weeks)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig

@@ -74,17 +74,17 @@ def gate(model: ImpactModel, panel: pd.DataFrame) -> GateDecision:
     steps = step_backtest_line(getattr(model, "step_backtest_", None))
     new, naive = model.headline_mase()
     current = champion_version()
+    champion_mase = None
     if current is None:
         ok = new < naive
         reason = (f"first model: backtest MASE {new:.3f} {'beats' if ok else 'does not beat'} "
                   f"seasonal-naive {naive:.3f}")
-        return GateDecision(ok, reason + (f"; {steps}" if steps else ""), new, naive, step_backtest=steps)
-    champion = load_version(current)
-    champion_mase, _ = headline_mase(champion.backtest_on(panel))
-    ok = new <= champion_mase
-    reason = (f"backtest MASE {new:.3f} {'is not worse than' if ok else 'is worse than'} "
-              f"champion v{current}'s {champion_mase:.3f} on the same data")
-    return GateDecision(ok, reason + (f"; {steps}" if steps else ""), new, naive, current, champion_mase, steps)
+    else:
+        champion_mase, _ = headline_mase(load_version(current).backtest_on(panel))
+        ok = new <= champion_mase
+        reason = (f"backtest MASE {new:.3f} {'is not worse than' if ok else 'is worse than'} "
+                  f"champion v{current}'s {champion_mase:.3f} on the same data")
+    return GateDecision(ok, "; ".join(filter(None, (reason, steps))), new, naive, current, champion_mase, steps)
 
 
 def step_backtest_line(values: dict | None) -> str:

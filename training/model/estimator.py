@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import fields
 from collections.abc import Callable
 from functools import cached_property
 from numbers import Integral
@@ -209,7 +210,7 @@ class ImpactModel(BaseEstimator):
             clock = now
 
         draws = bootstrap_effects(gram, choice)
-        effect = EffectEstimate(**{name: float(np.mean(draws[name])) for name in vars(EffectEstimate(0, 0, 0, 0))})
+        effect = EffectEstimate(**{f.name: float(np.mean(draws[f.name])) for f in fields(EffectEstimate)})
         done("effects")
         max_t = np.fmax(max_t_over_shapes(gram, len(drawn)), searched)     # over the drawn and the searched shapes
         done("bootstrap")
@@ -285,10 +286,11 @@ class ImpactModel(BaseEstimator):
         """Per market: first and last week used, number of weeks, whether it can be forecast."""
         return self._ask(app).fit.panel.windows()
 
-    def history(self, app: str) -> pd.DataFrame:
+    def history(self, app: str, markets: list[str] | None = None, last_weeks: int | None = None) -> pd.DataFrame:
         """What the model was trained on, long: one row per observed week and market with
-        rollout_share, time_spent_min, dau, minutes and ad_revenue_usd (the panel's actuals)."""
-        return self._ask(app).fit.panel.history()
+        rollout_share, time_spent_min, dau, minutes and ad_revenue_usd (the panel's actuals);
+        of `markets` and the last `last_weeks` weeks only, when given."""
+        return self._ask(app).fit.panel.history(markets, last_weeks)
 
     def training_window(self, app: str) -> dict[str, str]:
         weeks = self._ask(app).fit.panel.weeks
@@ -391,8 +393,7 @@ class ImpactModel(BaseEstimator):
         of `points` evenly spaced target shares up to 1 in the first forecast week (held there), the
         incremental minutes and ad revenue over `horizon` weeks against its status quo, each
         {mean, lo, hi} lists (the point is the centre of the joint paths, `plan_values`)."""
-        index = self.forecast_index(app, [market])
-        current = float(self._ask(app).status_quo(index, 1)[0, 0])
+        current = float(self.status_quo(app, 1, [market])[0, 0])
         targets = np.linspace(current, 1.0, points)
         values = self.plan_values(app, np.repeat(targets[:, None], horizon, axis=1), [market] * points, level)
         out = {"market": market, "current_share": current, "horizon_weeks": horizon, "level": level,
@@ -424,7 +425,7 @@ def _check_known(app: str, markets: list[str], known: list[str]) -> None:
 
 def de_effect(app_panel: AppPanel, draws: dict[str, np.ndarray], shapes: tuple[ResponseShape, ...]) -> np.ndarray:
     """(log time, log DAU, log revenue) x markets x weeks with the rollout's point effect removed:
-    the mean over the draws of each draw's effect under its own shape (`effects.mean_log_effects`)."""
+    the mean over the draws of each draw's effect under its own shape (`paths.mean_log_effects`)."""
     effects = mean_log_effects(draws, np.stack([s.response(app_panel.share) for s in shapes], axis=-1))
     return np.stack([app_panel.log_time - effects["time_spent_min"], app_panel.log_dau - effects["dau"],
                      app_panel.log_revenue - effects["ad_revenue_usd"]])

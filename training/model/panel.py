@@ -72,14 +72,19 @@ class AppPanel:
                              "n_weeks": self.observed.sum(axis=1).astype(int),
                              "forecastable": self.forecastable})
 
-    def history(self) -> pd.DataFrame:
-        """The observed rows, long: week, market, rollout_share and the four quantities."""
-        market, week = np.nonzero(self.observed)
-        levels = {"time_spent_min": np.exp(self.log_time), "dau": np.exp(self.log_dau),
-                  "minutes": np.exp(self.log_minutes), "ad_revenue_usd": np.exp(self.log_revenue)}
+    def history(self, markets: list[str] | None = None, last_weeks: int | None = None) -> pd.DataFrame:
+        """The observed rows, long: week, market, rollout_share and the four quantities; of
+        `markets` only (default all, in the panel's order) and the last `last_weeks` weeks only."""
+        rows = np.arange(len(self.markets)) if markets is None else np.array([self.markets.index(m) for m in markets],
+                                                                             dtype=int)
+        first = 0 if last_weeks is None else max(len(self.weeks) - last_weeks, 0)
+        market, week = np.nonzero(self.observed[rows, first:])
+        market, week = rows[market], week + first
+        logs = {"time_spent_min": self.log_time, "dau": self.log_dau, "minutes": self.log_minutes,
+                "ad_revenue_usd": self.log_revenue}
         return pd.DataFrame({"week": self.weeks[week], "market": np.asarray(self.markets)[market],
                              "rollout_share": self.share[market, week],
-                             **{name: values[market, week] for name, values in levels.items()}})
+                             **{name: np.exp(values[market, week]) for name, values in logs.items()}})
 
     @property
     def log_minutes(self) -> np.ndarray:
