@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -29,7 +30,8 @@ FAST = ["--set", "n_bootstrap=50", "--set", "backtest_origins=3"]
 LATER_WEEKS = 13
 RAMP = {"app": "facebook", "market": "JP", "weeks": 8, "shares": np.linspace(0.25, 0.5, 8)}
 KEYS = {"model_versions": ["version"], "scenarios": ["model_version", "scenario_id"],
-        "forecasts": ["model_version", "scenario_id", "market", "week", "quantity", "level"],
+        "forecast_rows": ["model_version", "scenario_id", "market", "week", "quantity", "level"],
+        "forecasts": ["model_version", "scenario_id", "market", "week", "quantity", "level"],      # the view
         "attribution": ["model_version", "app", "market", "week"],
         "forecast_accuracy": ["model_version", "actuals_version", "app", "market", "week", "quantity", "level"]}
 ADDITIVE = ("dau", "minutes", "ad_revenue_usd")
@@ -228,13 +230,21 @@ def test_published_forecasts_equal_forecast_for_the_same_request_and_version(vin
         np.testing.assert_allclose(merged["rollout_share_table"], merged["rollout_share_api"], atol=1e-6)
 
 
-def test_duckdb_and_postgresql_hold_the_same_rows_for_the_same_publishes(vintages, tmp_path):
+def test_duckdb_and_postgresql_hold_the_same_rows_for_the_same_publishes(vintages, small_model, tmp_path):
+    """And an old PostgreSQL warehouse migrates in place as a DuckDB one does."""
     env = vintages["env"]
     with postgres_server() as postgres:
         impact(env, "publish", "--version", "1", "--warehouse", postgres, "--quiet")
         impact(env, "publish", "--warehouse", postgres, "--quiet")
         theirs, ours = snapshot(postgres), snapshot(vintages["url"])
         views = {name: read(postgres, f"SELECT * FROM {name}") for name in VIEWS}
+        engine = sa.create_engine(postgres, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            for database in ("fresh", "old_layout"):
+                conn.exec_driver_sql(f"CREATE DATABASE {database}")
+        engine.dispose()
+        base = postgres.rsplit("/", 1)[0]
+        migrates_to_the_same_forecasts(small_model["model"], f"{base}/fresh", f"{base}/old_layout")
     for name, frame in ours.items():
         other = theirs[name]
         assert len(frame) == len(other) and list(frame.columns) == list(other.columns), name
@@ -270,22 +280,33 @@ def test_a_repeated_publish_replaces_only_its_own_rows_and_custom_scenarios_are_
     custom = after["forecasts"].query("scenario_id == 'brazil_india_january'")
     assert len(custom) == 2 * (13 * 13 * 4) and set(custom["model_version"]) == {"2"}
     assert len(after["forecasts"]) == len(before["forecasts"]) + len(custom)
+    stored = after["forecast_rows"].query("scenario_id == 'brazil_india_january'")     # BR, IN and ALL
+    assert sorted(stored["market"].unique()) == ["ALL", "BR", "IN"] and len(stored) == 2 * (3 * 13 * 4)
     jan = custom.query("market == 'BR' and quantity == 'dau' and level == 0.9").sort_values("week")
     assert jan["rollout_share"].iloc[-1] == 1.0 and jan["rollout_share"].iloc[0] < 1.0
 
 
-def test_a_publish_killed_midway_leaves_the_tables_as_they_were(vintages):
+def test_a_publish_killed_midway_leaves_the_tables_as_they_were(vintages, tmp_path):
+    """Killed once half its batches are done (forecast rows written by then: 40 custom scenarios of
+    every market over 104 weeks are over 400,000 rows, ROWS_PER_WRITE at a time), uncommitted."""
     env, url = vintages["env"], vintages["url"]
     before = snapshot(url)
-    process = subprocess.Popen([IMPACT, "publish", "--version", "1"], env=env, stdout=subprocess.DEVNULL,
+    markets = read(url, "SELECT DISTINCT market FROM forecast_rows WHERE scenario_id = 'facebook.status_quo' "
+                        "AND market <> 'ALL' AND model_version = '2'")["market"].tolist()
+    many = tmp_path / "many.json"
+    many.write_text(json.dumps({f"every_market_{n}": {"request": {"app": "facebook", "markets": markets,
+                                                                   "horizon_weeks": 104}} for n in range(40)}))
+    process = subprocess.Popen([IMPACT, "publish", "--scenarios", str(many)], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, start_new_session=True)
-    seen, deadline = b"", time.time() + 120
-    while time.time() < deadline and b"attribution" not in seen.split(b"\r")[-1]:
+    seen, deadline, half = b"", time.time() + 120, None
+    while time.time() < deadline and half is None:
         chunk = os.read(process.stderr.fileno(), 4096)
         if not chunk:
             break
         seen += chunk
-    assert b"attribution" in seen, seen.decode(errors="replace")    # its forecasts written, not yet committed
+        bar = re.search(rb"(\d+)/(\d+) \[[^]]*forecast_rows\]$", seen.split(b"\r")[-1])
+        half = bar if bar and 2 * int(bar[1]) >= int(bar[2]) else None
+    assert half is not None, seen.decode(errors="replace")
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     after = snapshot(url)
@@ -336,9 +357,75 @@ def test_an_older_schema_is_migrated_in_place_keeping_its_rows(tmp_path):
         kept = conn.execute(sa.text("SELECT version, run_id, levels FROM model_versions")).all()
         views = conn.execute(sa.text("SELECT COUNT(*) FROM forecast_accuracy_by_horizon")).scalar()
     engine.dispose()
-    assert "added model_versions.levels" in changes and "created forecasts" in changes
+    assert "added model_versions.levels" in changes and "created forecast_rows" in changes
     assert set(columns) == {c.name for c in METADATA.tables["model_versions"].columns}
     assert kept == [("0", "old-run", None)] and views == 0
+
+
+def test_rows_grow_linearly_a_one_market_scenario_stores_its_market_and_all_and_the_view_gives_every_market(vintages):
+    url = vintages["url"]
+    stored = read(url, """SELECT s.kind, s.stored_markets, COUNT(DISTINCT r.market) AS series, COUNT(*) AS n
+                          FROM forecast_rows r JOIN scenarios s USING (model_version, scenario_id)
+                          WHERE r.model_version = '2' GROUP BY 1, 2, r.scenario_id""")
+    one_market = stored.query("kind == 'market_full_now'")
+    assert (one_market["stored_markets"] == "moved").all() and (one_market["series"] == 2).all()
+    assert (one_market["n"] == 2 * 26 * 4 * 2).all()          # the market and ALL, 26 weeks, 4 quantities, 2 levels
+    every = stored.query("kind == 'status_quo'")["series"]          # the forecastable markets and ALL
+    assert every.nunique() == 1 and every.iloc[0] > 10
+    viewed = read(url, """SELECT f.scenario_id, MAX(s.horizon_weeks) AS weeks, COUNT(DISTINCT f.market) AS series,
+                                 COUNT(*) AS n
+                          FROM forecasts f JOIN scenarios s USING (model_version, scenario_id)
+                          WHERE f.model_version = '2' GROUP BY 1""")
+    assert (viewed["series"] == every.iloc[0]).all()
+    assert (viewed["n"] == every.iloc[0] * viewed["weeks"] * 4 * 2).all()
+
+
+def old_warehouse(url: str, forecasts: pd.DataFrame, scenarios: pd.DataFrame) -> None:
+    """A warehouse as releases before `forecast_rows` wrote it: every market's rows of every
+    scenario in a table `forecasts`, and scenarios without `stored_markets` and `horizon_weeks`."""
+    from training.warehouse.publish import write
+    from training.warehouse.tables import FORECAST_ROWS, SCENARIOS
+    old = sa.MetaData()
+    tables = [FORECAST_ROWS.to_metadata(old, name="forecasts"),
+              sa.Table("scenarios", old, *[sa.Column(c.name, c.type, primary_key=c.primary_key) for c in SCENARIOS.columns
+                                           if c.name not in ("stored_markets", "horizon_weeks")])]
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        old.create_all(conn)
+        for table, rows in zip(tables, (forecasts, scenarios)):
+            write(conn, table, rows)
+    engine.dispose()
+
+
+def migrates_to_the_same_forecasts(model, new_url: str, old_url: str) -> None:
+    """Publish `model` to `new_url`; write its every-market rows the old way to `old_url`; migrate
+    that: the table is renamed, the full-rollout scenarios' rows equal to the status quo's go, and
+    `forecasts` and `scenarios` read as the new publish's."""
+    import datetime as dt
+
+    from training.warehouse.publish import VersionInfo, publish
+    publish(new_url, model, VersionInfo("1", "run-1", dt.datetime(2026, 11, 1), "1"), levels=(0.9,), horizon_weeks=4)
+    every_row = read(new_url, "SELECT * FROM forecasts")
+    scenarios = read(new_url, "SELECT * FROM scenarios")
+    old_warehouse(old_url, every_row, scenarios.drop(columns=["stored_markets", "horizon_weeks"]))
+    engine = sa.create_engine(old_url)
+    with engine.begin() as conn:
+        changes = migrate(conn)
+    engine.dispose()
+    stored = read(new_url, "SELECT COUNT(*) AS n FROM forecast_rows")["n"][0]
+    assert "renamed forecasts to forecast_rows" in changes
+    assert f"compacted forecast_rows: {len(every_row) - stored:,} rows equal to the status quo's deleted" in changes
+    assert read(old_url, "SELECT COUNT(*) AS n FROM forecast_rows")["n"][0] == stored < len(every_row) / 3
+    pd.testing.assert_frame_equal(read(old_url, "SELECT * FROM scenarios").sort_values("scenario_id", ignore_index=True),
+                                  scenarios.sort_values("scenario_id", ignore_index=True))
+    keys = KEYS["forecasts"]
+    pd.testing.assert_frame_equal(read(old_url, "SELECT * FROM forecasts").sort_values(keys, ignore_index=True),
+                                  every_row.sort_values(keys, ignore_index=True))
+
+
+def test_a_warehouse_of_every_market_rows_is_migrated_in_place_to_the_same_forecasts(small_model, tmp_path):
+    migrates_to_the_same_forecasts(small_model["model"], f"duckdb:///{tmp_path / 'new.duckdb'}",
+                                   f"duckdb:///{tmp_path / 'old.duckdb'}")
 
 
 def test_a_rollback_moves_the_latest_views_to_the_promoted_vintage(small_model, tmp_path):

@@ -7,10 +7,13 @@ Problems with the request raise `RequestError` with a message that names the fie
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 import numpy as np
 
 from training.model.estimator import ImpactModel, QueryError
-from training.model.queries import Forecast
+from training.model.queries import Forecast, level_key
 from training.model.scenario import ForecastRequest, PlanError, plan_shares
 
 
@@ -55,3 +58,16 @@ def forecast(model: ImpactModel, request: ForecastRequest) -> Forecast:
     """The request's plan against the status quo at its interval level (see `ImpactModel.forecast`)."""
     chosen, shares = plan_of(model, request)
     return model.forecast(request.app, shares, chosen, request.interval)
+
+
+def forecasts(model: ImpactModel, requests: list[ForecastRequest]) -> Iterator[Forecast]:
+    """`forecast` of each request, in order. Requests of one app, markets, horizon and interval that
+    follow one another are answered together (`ImpactModel.forecasts`: the status quo's paths once,
+    each plan's only for the markets it moves), so the warehouse's many one-market scenarios cost
+    about one forecast each app and level."""
+    def question(request: ForecastRequest) -> tuple:
+        return request.app, tuple(request.markets), request.horizon_weeks, level_key(request.interval)
+
+    for (app, markets, _, level), group in itertools.groupby(requests, key=question):
+        plans = [plan_of(model, request) for request in group]
+        yield from model.forecasts(app, [shares for _, shares in plans], list(markets), level)

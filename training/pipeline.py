@@ -30,6 +30,7 @@ from training.pyfunc_model import ARTIFACT, predict_rows
 PIPELINE_STAGES = ("validate", *STAGES, "step_backtest", "log")
 PACKAGES = ("numpy", "pandas", "statsmodels", "scipy", "scikit-learn", "mlflow", "bentoml")
 MIN_TRAINING_ORIGINS = 2      # the gate compares backtests, and their coverage needs two origins
+SCHEMA_ROWS = 1000            # rows the training dataset's schema is read from
 
 
 def training_model(seed: int = 0, params: dict | None = None) -> ImpactModel:
@@ -124,10 +125,15 @@ def training_dataset(panel: pd.DataFrame, data: Path):
 
     import mlflow
     from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.types.utils import _infer_schema
     with warnings.catch_warnings():     # MLflow registers its local-file source twice and says so
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
         source = resolve_dataset_source(str(Path(data).resolve()))
-    return mlflow.data.from_pandas(panel, source=source, name=Path(data).name, digest=sha256(Path(data))[:16])
+    dataset = mlflow.data.from_pandas(panel, source=source, name=Path(data).name, digest=sha256(Path(data))[:16])
+    # the contract fixes each column's type, so a few rows give the schema MLflow would infer from
+    # every row (a second per column of text at 249 markets)
+    dataset.schema = _infer_schema(panel.head(SCHEMA_ROWS))
+    return dataset
 
 
 def run_description(version: str, promoted: bool, reason: str, metrics: dict, left_out: list[str]) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import fields
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from numbers import Integral
 
@@ -369,6 +369,14 @@ class ImpactModel(BaseEstimator):
         index = self.forecast_index(app, markets)
         return self._ask(app).forecast(self._share_matrix(shares, len(index)), index, level)
 
+    def forecasts(self, app: str, plans: list[np.ndarray], markets: list[str] | None = None,
+                  level: float = 0.9) -> Iterator[Forecast]:
+        """`forecast` of each plan (each markets x the same horizon weeks), one at a time: the
+        status quo's paths are built once and each plan's only for the markets it moves, so
+        many plans that each move a few markets cost about one forecast."""
+        index = self.forecast_index(app, markets)
+        return self._ask(app).forecasts([self._share_matrix(shares, len(index)) for shares in plans], index, level)
+
     def plan_values(self, app: str, shares: np.ndarray, markets: list[str], level: float = 0.9) -> RowValues:
         """What each row of `shares` (rows x 1..max_horizon weeks; row i the share path of
         `markets[i]`, markets may repeat) adds over that market's status quo: incremental minutes
@@ -413,6 +421,11 @@ class ImpactModel(BaseEstimator):
             _check_known(app, markets, known)
         index = np.array([known.index(m) for m in markets]) if markets else np.arange(len(known))
         return questions.attribute(index, start, end, level)
+
+    def attribute_market_weeks(self, app: str, level: float = 0.9) -> pd.DataFrame:
+        """Every market's attribution week by week within its window, with each cell's band (one
+        pass over the markets: what the warehouse's `attribution` table holds)."""
+        return self._ask(app).attribute_market_weeks(level)
 
 
 # ---------------------------------------------------------------------- helpers

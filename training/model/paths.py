@@ -14,6 +14,7 @@ import numpy as np
 from data.calendar import DAYS_PER_WEEK
 
 QUANTITIES = ("time_spent_min", "dau", "minutes", "ad_revenue_usd")
+ADDITIVE = ("dau", "minutes", "ad_revenue_usd")   # summed over markets; time per DAU is their ratio
 
 
 def slopes(params: dict) -> dict[str, np.ndarray]:
@@ -76,9 +77,12 @@ def baseline_logs(base: np.ndarray) -> dict[str, np.ndarray]:
 
 def combined_levels(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The markets (axis 0) together: summed DAU, minutes and revenue; time per DAU-day."""
-    dau, minutes = values["dau"].sum(axis=0), values["minutes"].sum(axis=0)
-    return {"time_spent_min": minutes / (DAYS_PER_WEEK * dau), "dau": dau, "minutes": minutes,
-            "ad_revenue_usd": values["ad_revenue_usd"].sum(axis=0)}
+    return with_time_per_dau({q: values[q].sum(axis=0) for q in ADDITIVE})
+
+
+def with_time_per_dau(sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Summed DAU, minutes and revenue with the time per DAU-day they imply."""
+    return {"time_spent_min": sums["minutes"] / (DAYS_PER_WEEK * sums["dau"]), **sums}
 
 
 def interval(paths: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:

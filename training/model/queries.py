@@ -18,6 +18,7 @@ safe to read concurrently, and a question writes only to arrays it created.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -30,12 +31,13 @@ from training.model.backtest import QUANTITY_OF_OUTCOME
 from training.model.baseline import future_weeks
 from training.model.effects import interval_inflation
 from training.model.fitted import AppFit
-from training.model.paths import (QUANTITIES, baseline_logs, combined_levels, interval, path_log_effects,
-                                  point_weights, slopes)
+from training.model.paths import (ADDITIVE, QUANTITIES, baseline_logs, combined_levels, interval, path_log_effects,
+                                  point_weights, slopes, with_time_per_dau)
 
 EFFECT_NAMES = ("log_time", "log_dau", "revenue_elasticity", "direct_log_revenue")
 VALUED = ("minutes", "ad_revenue_usd")   # the additive quantities a plan is valued in
 ROWS_PER_CHUNK = 128                     # plan rows valued at once (bounds memory: rows x weeks x paths)
+HISTORY_CHUNK = 32                       # markets attributed at once (memory: markets x history weeks x paths)
 
 
 def level_key(level: float) -> float:
@@ -285,30 +287,58 @@ class AppQueries:
     def forecast(self, shares: np.ndarray, index: np.ndarray, level: float) -> Forecast:
         """Plan (`shares`, markets x horizon) of the forecastable markets at `index` against the
         status quo, on joint sample paths (see `ImpactModel.forecast`)."""
-        horizon, level = shares.shape[1], level_key(level)
-        (quo, plan), responses = self.scenario_paths([self.status_quo(index, horizon), shares], index, level,
-                                                     QUANTITIES)
-        point_quo = {q: v[index, :horizon] for q, v in self.status_quo_point.items()}
-        point_plan = self._point_levels(responses[1], index)
+        return next(self.forecasts([shares], index, level))
 
+    def forecasts(self, plans: list[np.ndarray], index: np.ndarray, level: float) -> Iterator[Forecast]:
+        """Each plan of `plans` (each: the forecastable markets at `index` x the same weeks)
+        against the status quo, one `Forecast` at a time, all on the same joint sample paths.
+
+        The status quo's paths are built once. A plan's paths are built only for the markets it
+        moves (a share that differs from the status quo in some week), ROWS_PER_CHUNK at a time;
+        every other market's rows are the status quo's, and the markets together are the status
+        quo's sum plus the moved markets' differences, path by path (in float64). So a plan that
+        moves one market of many costs one market's paths.
+        """
+        horizon, level = plans[0].shape[1], level_key(level)
+        quo_shares = self.status_quo(index, horizon)
+        (quo,), _ = self.scenario_paths([quo_shares], index, level, QUANTITIES)
+        point_quo = {q: v[index, :horizon] for q, v in self.status_quo_point.items()}
+        quo_lo, quo_hi = interval(np.stack([quo[q] for q in QUANTITIES]), level)
+        quo_sums = {q: quo[q].sum(axis=0, dtype=np.float64) for q in ADDITIVE}
         names = [self.forecast_markets[i] for i in index]
         weeks = self.future_week_labels[:horizon]
-        lo, hi = interval(np.stack([plan[q] for q in QUANTITIES]), level)           # every band in one sort
-        per_market = {"rollout_share": shares} | {
-            q: {"baseline": point_quo[q], "scenario": point_plan[q], "lo": lo[n], "hi": hi[n]}
-            for n, q in enumerate(QUANTITIES)}
-        if len(index) == 1:            # the chosen markets together are the one market: its rows and paths
-            combined, plan_all, quo_all = per_market, _only_market(plan), _only_market(quo)
-        else:
-            plan_all, quo_all = combined_levels(plan), combined_levels(quo)
-            point_plan_all, point_quo_all = combined_levels(point_plan), combined_levels(point_quo)
-            lo_all, hi_all = interval(np.stack([plan_all[q] for q in QUANTITIES]), level)
-            combined = {q: {"baseline": point_quo_all[q][None], "scenario": point_plan_all[q][None],
-                            "lo": lo_all[n][None], "hi": hi_all[n][None]} for n, q in enumerate(QUANTITIES)}
-            combined["rollout_share"] = ((point_quo["dau"] * shares).sum(axis=0, keepdims=True)    # DAU-weighted
-                                         / combined["dau"]["baseline"])
-        totals = _totals(point_quo, point_plan, quo_all, plan_all, level)
-        return Forecast(self.fit.panel.app, names, weeks, level, per_market, combined, totals)
+        for shares in plans:
+            moved = np.flatnonzero((shares != quo_shares).any(axis=1))
+            point_plan = {q: v.copy() for q, v in point_quo.items()}
+            lo, hi = quo_lo.copy(), quo_hi.copy()
+            sums = {q: v.copy() for q, v in quo_sums.items()}
+            one = {q: v[:1] for q, v in quo.items()} if len(index) == 1 else None    # the one market's paths
+            for first in range(0, len(moved), ROWS_PER_CHUNK):
+                rows = moved[first:first + ROWS_PER_CHUNK]
+                (plan,), responses = self.scenario_paths([shares[rows]], index[rows], level, QUANTITIES)
+                for q, values in self._point_levels(responses[0], index[rows]).items():
+                    point_plan[q][rows] = values
+                lo[:, rows], hi[:, rows] = interval(np.stack([plan[q] for q in QUANTITIES]), level)
+                for q in ADDITIVE:
+                    sums[q] += plan[q].sum(axis=0, dtype=np.float64)
+                    sums[q] -= quo[q][rows].sum(axis=0, dtype=np.float64)
+                if one is not None:
+                    one = plan
+            per_market = {"rollout_share": shares} | {
+                q: {"baseline": point_quo[q], "scenario": point_plan[q], "lo": lo[n], "hi": hi[n]}
+                for n, q in enumerate(QUANTITIES)}
+            quo_all, plan_all = with_time_per_dau(quo_sums), with_time_per_dau(sums)
+            if one is not None:        # the chosen markets together are the one market: its rows and paths
+                combined, plan_all, quo_all = per_market, _only_market(one), _only_market(quo)
+            else:
+                point_plan_all, point_quo_all = combined_levels(point_plan), combined_levels(point_quo)
+                lo_all, hi_all = interval(np.stack([plan_all[q] for q in QUANTITIES]), level)
+                combined = {q: {"baseline": point_quo_all[q][None], "scenario": point_plan_all[q][None],
+                                "lo": lo_all[n][None], "hi": hi_all[n][None]} for n, q in enumerate(QUANTITIES)}
+                combined["rollout_share"] = ((point_quo["dau"] * shares).sum(axis=0, keepdims=True)    # DAU-weighted
+                                             / combined["dau"]["baseline"])
+            totals = _totals(point_quo, point_plan, quo_all, plan_all, level)
+            yield Forecast(self.fit.panel.app, names, weeks, level, per_market, combined, totals)
 
     def point_forecast(self, shares: np.ndarray, index: np.ndarray) -> dict[str, np.ndarray]:
         """The point forecast of a share path (forecastable markets at `index` x weeks): the
@@ -367,26 +397,19 @@ class AppQueries:
         """Incremental minutes and revenue of the markets at `index` over the observed rows in
         [start, end] (see `ImpactModel.attribute`)."""
         panel, level = self.fit.panel, level_key(level)
-        weeks = panel.weeks
-        in_window = np.ones(len(weeks), dtype=bool)
-        if start is not None:
-            in_window &= weeks >= pd.Timestamp(start)
-        if end is not None:
-            in_window &= weeks <= pd.Timestamp(end)
-        if not in_window.any():
-            raise ValueError(f"no modelled week between {start} and {end} "
-                             f"(the history runs {weeks[0]:%Y-%m-%d}..{weeks[-1]:%Y-%m-%d})")
-        minutes = panel.minutes[index][:, in_window]          # 0 where a market has no row
-        revenue = panel.revenue[index][:, in_window]
-        point_effects, path_effects = self.log_effects(panel.share[index], index, level, forecast=False)
-        window = (slice(None), in_window)
-        point = {k: v[..., 0] for k, v in attribution_paths(
-            minutes, revenue, {k: v[window] for k, v in point_effects.items()}).items()}
-        paths = attribution_paths(minutes, revenue, {k: v[window] for k, v in path_effects.items()})
-        observed = {"minutes": minutes, "ad_revenue_usd": revenue}
+        in_window = self._history_window(start, end)
+        point, by_market_paths, weekly_paths = {}, {}, {}     # markets x weeks; markets x paths; weeks x paths
+        for rows, observed, chunk_point, chunk_paths in self._attribution_chunks(index, in_window, level):
+            for quantity, values in chunk_paths.items():
+                point.setdefault(quantity, []).append(chunk_point[quantity])
+                by_market_paths.setdefault(quantity, []).append(values.sum(axis=1))
+                weekly_paths[quantity] = weekly_paths.get(quantity, 0.0) + values.sum(axis=0)
+        point = {q: np.concatenate(v) for q, v in point.items()}
+        by_market_paths = {q: np.concatenate(v) for q, v in by_market_paths.items()}
+        observed = {"minutes": panel.minutes[index][:, in_window], "ad_revenue_usd": panel.revenue[index][:, in_window]}
         totals = {}
-        for quantity, values in paths.items():
-            lo, hi = interval(values.sum(axis=(0, 1)), level)
+        for quantity, values in weekly_paths.items():
+            lo, hi = interval(values.sum(axis=0), level)
             totals[quantity] = {"mean": float(point[quantity].sum()), "lo": float(lo), "hi": float(hi)}
         for quantity, seen in observed.items():
             added = totals[quantity]["mean"]
@@ -396,9 +419,59 @@ class AppQueries:
         revenue_totals["via_engagement"] = totals.pop("via_engagement")
         revenue_totals["direct"] = totals.pop("direct")
         names = [panel.markets[i] for i in index]
-        by_market = _attribution_rows(point, paths, observed, level, axis=1, labels=("market", names))
-        weekly = _attribution_rows(point, paths, observed, level, axis=0, labels=("week", weeks[in_window]))
-        return Attribution(panel.app, names, weeks[in_window], level, totals, by_market, weekly)
+        weeks = panel.weeks[in_window]
+        by_market = _attribution_rows(point, by_market_paths, observed, level, axis=1, labels=("market", names))
+        weekly = _attribution_rows(point, weekly_paths, observed, level, axis=0, labels=("week", weeks))
+        return Attribution(panel.app, names, weeks, level, totals, by_market, weekly)
+
+    def attribute_market_weeks(self, level: float) -> pd.DataFrame:
+        """Every market's attribution week by week within its own window (market, week, then the
+        columns of `Attribution.weekly`), each cell's band from its own paths: what
+        `attribute([market], window)` gives each market, in one pass over the markets."""
+        panel, level = self.fit.panel, level_key(level)
+        in_window = np.ones(len(panel.weeks), dtype=bool)
+        frames = []
+        for rows, observed, point, paths in self._attribution_chunks(np.arange(len(panel.markets)), in_window, level):
+            market, week = np.nonzero(panel.observed[rows])        # each market's window (contiguous)
+            frame = {"market": np.array(panel.markets, dtype=object)[rows][market],
+                     "week": [str(w.date()) for w in panel.weeks[week]]}
+            for quantity in ("minutes", "ad_revenue_usd", "via_engagement", "direct"):
+                if quantity in observed:
+                    frame[f"observed_{quantity}"] = observed[quantity][market, week]
+                name = f"incremental_{quantity}" if quantity in observed else f"ad_revenue_usd_{quantity}"
+                lo, hi = interval(paths[quantity][market, week], level)
+                frame[name], frame[f"{name}_lo"], frame[f"{name}_hi"] = point[quantity][market, week], lo, hi
+            frames.append(pd.DataFrame(frame))
+        return pd.concat(frames, ignore_index=True)
+
+    def _history_window(self, start: str | None, end: str | None) -> np.ndarray:
+        """The history's weeks in [start, end], or ValueError when there are none."""
+        weeks = self.fit.panel.weeks
+        in_window = np.ones(len(weeks), dtype=bool)
+        if start is not None:
+            in_window &= weeks >= pd.Timestamp(start)
+        if end is not None:
+            in_window &= weeks <= pd.Timestamp(end)
+        if not in_window.any():
+            raise ValueError(f"no modelled week between {start} and {end} "
+                             f"(the history runs {weeks[0]:%Y-%m-%d}..{weeks[-1]:%Y-%m-%d})")
+        return in_window
+
+    def _attribution_chunks(self, index: np.ndarray, in_window: np.ndarray, level: float) -> Iterator[tuple]:
+        """The markets at `index`, HISTORY_CHUNK at a time (memory: a chunk's paths): their rows (a
+        slice of `index`), observed minutes and revenue, point (markets x weeks) and paths (x paths)
+        of what the rollout added in the window's weeks (`attribution_paths`)."""
+        panel, window = self.fit.panel, (slice(None), in_window)
+        for first in range(0, len(index), HISTORY_CHUNK):
+            rows = slice(first, first + HISTORY_CHUNK)
+            observed = {"minutes": panel.minutes[index[rows]][:, in_window],     # 0 where a market has no row
+                        "ad_revenue_usd": panel.revenue[index[rows]][:, in_window]}
+            point_effects, path_effects = self.log_effects(panel.share[index[rows]], index[rows], level, forecast=False)
+            point = attribution_paths(observed["minutes"], observed["ad_revenue_usd"],
+                                      {k: v[window] for k, v in point_effects.items()})
+            paths = attribution_paths(observed["minutes"], observed["ad_revenue_usd"],
+                                      {k: v[window] for k, v in path_effects.items()})
+            yield rows, observed, {k: v[..., 0] for k, v in point.items()}, paths
 
 
 # ---------------------------------------------------------------------- helpers
@@ -440,18 +513,19 @@ def _forecast_rows(values: dict, names: list[str], weeks: list[str]) -> pd.DataF
     return pd.DataFrame(frame)
 
 
-def _attribution_rows(point: dict, paths: dict, observed: dict, level: float, axis: int,
+def _attribution_rows(point: dict, path_sums: dict, observed: dict, level: float, axis: int,
                       labels: tuple[str, object]) -> pd.DataFrame:
     """Per market (sum over weeks, axis=1) or per week (sum over markets, axis=0): observed and
     incremental minutes and ad revenue, and the incremental revenue's split
-    (`ad_revenue_usd_via_engagement`, `ad_revenue_usd_direct`), each with its band."""
+    (`ad_revenue_usd_via_engagement`, `ad_revenue_usd_direct`), each with its band; `point` is
+    markets x weeks, `path_sums` the paths already summed over that axis (rows x paths)."""
     name, values = labels
     frame = {name: [str(v.date()) if isinstance(v, pd.Timestamp) else v for v in values]}
     for quantity in ("minutes", "ad_revenue_usd", "via_engagement", "direct"):
         if quantity in observed:
             frame[f"observed_{quantity}"] = observed[quantity].sum(axis=axis)
         name = f"incremental_{quantity}" if quantity in observed else f"ad_revenue_usd_{quantity}"
-        lo, hi = interval(paths[quantity].sum(axis=axis), level)
+        lo, hi = interval(path_sums[quantity], level)
         frame[name] = point[quantity].sum(axis=axis)
         frame[f"{name}_lo"] = lo
         frame[f"{name}_hi"] = hi

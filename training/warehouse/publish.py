@@ -3,7 +3,7 @@
 Inside the transaction: the schema is migrated, the version's old rows are deleted (its
 forecasts, scenarios, attribution, the accuracy rows it scored as the newer panel, its
 model_versions row), and the new ones are streamed in: computed one batch at a time (a scenario
-at one level, a market's attribution, an earlier vintage's app) and written in inserts of up to
+at one level, an app's attribution, an earlier vintage's app) and written in inserts of up to
 ROWS_PER_WRITE rows, so no table is ever held in memory whole.
 A failure anywhere (the database gone, the disk full, the process killed) rolls all of it back:
 the tables stay as they were. Other vintages' rows are never touched, except that the champion
@@ -25,13 +25,13 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from training.forecast import forecast
+from training.forecast import forecasts
 from training.model.estimator import ImpactModel
 from training.warehouse import ATTRIBUTION_LEVEL, DEFAULT_HORIZON_WEEKS, DEFAULT_LEVELS
 from training.warehouse.accuracy import accuracy_rows
 from training.warehouse.rows import attribution_rows, forecast_rows
 from training.warehouse.scenarios import Scenario, standard_scenarios
-from training.warehouse.tables import (ATTRIBUTION, FORECAST_ACCURACY, FORECASTS, MODEL_VERSIONS, SCENARIOS,
+from training.warehouse.tables import (ATTRIBUTION, FORECAST_ACCURACY, FORECAST_ROWS, MODEL_VERSIONS, SCENARIOS,
                                        migrate)
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -125,7 +125,7 @@ def publish(url: str, model: ImpactModel, info: VersionInfo, custom: list[Scenar
             done.migrated = migrate(conn)
             vintages = _earlier_vintages(conn, info.version, _last_week(model))
             batches = _batches(model, info, scenarios, vintages, earlier, levels, horizon_weeks, done)
-            total = 2 + len(scenarios) * len(levels) + sum(len(model.markets(a)) + 1 for a in model.apps) \
+            total = 2 + len(scenarios) * len(levels) + len(model.apps) \
                 + len(vintages) * len(model.apps)
             clock = time.perf_counter()
             _delete_version(conn, info.version)
@@ -182,16 +182,23 @@ def _batches(model: ImpactModel, info: VersionInfo, scenarios: list[Scenario], v
              done: Published) -> Iterator[tuple[sa.Table, pd.DataFrame | None]]:
     """Every batch of the version's rows, in order, computed as it is written."""
     yield MODEL_VERSIONS, pd.DataFrame([version_row(model, info, levels, horizon_weeks)])
+    stored = [stored_markets(s, horizon_weeks) for s in scenarios]
     yield SCENARIOS, pd.DataFrame([{"model_version": info.version, "scenario_id": s.scenario_id,
                                     "app": s.request.app, "kind": s.kind, "name": s.name,
-                                    "description": s.description, "definition": s.definition} for s in scenarios])
-    for scenario in scenarios:
-        for level in levels:
-            result = forecast(model, scenario.request.model_copy(update={"interval": level}))
-            yield FORECASTS, forecast_rows(result, info.version, scenario.scenario_id)
+                                    "description": s.description, "definition": s.definition,
+                                    "stored_markets": kept, "horizon_weeks": s.request.horizon_weeks}
+                                   for s, kept in zip(scenarios, stored)])
+    status_quo = {app: model.status_quo(app, horizon_weeks) for app in model.apps}
+    for level in levels:
+        requests = [s.request.model_copy(update={"interval": level}) for s in scenarios]
+        for scenario, kept, result in zip(scenarios, stored, forecasts(model, requests)):
+            moved = None
+            if kept == "moved":
+                shares = result.per_market["rollout_share"]
+                moved = (shares != status_quo[result.app][:, :shares.shape[1]]).any(axis=1)
+            yield FORECAST_ROWS, forecast_rows(result, info.version, scenario.scenario_id, moved)
     for app in model.apps:
-        for market in [*model.markets(app), None]:
-            yield ATTRIBUTION, attribution_rows(model, info.version, app, market, ATTRIBUTION_LEVEL)
+        yield ATTRIBUTION, attribution_rows(model, info.version, app, ATTRIBUTION_LEVEL)
     for vintage in vintages:
         old = earlier(vintage.version)
         if old is None:
@@ -206,6 +213,13 @@ def _batches(model: ImpactModel, info: VersionInfo, scenarios: list[Scenario], v
             scored.append(rows)
             yield FORECAST_ACCURACY, rows
         done.vintages_scored[vintage.version] = headline_accuracy(scored)
+
+
+def stored_markets(scenario: Scenario, horizon_weeks: int) -> str:
+    """`moved` for a scenario over every forecastable market within the status quo's horizon
+    (its other markets' rows are the status quo's, put back by the view `forecasts`), else `all`."""
+    covered = not scenario.request.markets and scenario.request.horizon_weeks <= horizon_weeks
+    return "moved" if scenario.kind != "status_quo" and covered else "all"
 
 
 def headline_accuracy(frames: list[pd.DataFrame | None]) -> dict:
@@ -253,7 +267,7 @@ def _earlier_vintages(conn: sa.Connection, version: str, last_week: dt.date) -> 
 
 
 def _delete_version(conn: sa.Connection, version: str) -> None:
-    for table in (FORECASTS, SCENARIOS, ATTRIBUTION, MODEL_VERSIONS):
+    for table in (FORECAST_ROWS, SCENARIOS, ATTRIBUTION, MODEL_VERSIONS):
         column = table.c.version if table is MODEL_VERSIONS else table.c.model_version
         conn.execute(table.delete().where(column == version))
     conn.execute(FORECAST_ACCURACY.delete().where(FORECAST_ACCURACY.c.actuals_version == version))

@@ -24,16 +24,18 @@ def with_all(result: Forecast, quantity: str, column: str | None = None) -> np.n
     return np.vstack([part(result.per_market), part(result.combined)])
 
 
-def forecast_rows(result: Forecast, version: str, scenario_id: str) -> pd.DataFrame:
+def forecast_rows(result: Forecast, version: str, scenario_id: str, moved: np.ndarray | None = None) -> pd.DataFrame:
     """A forecast as rows (market incl. ALL, week, quantity): as_of, horizon, rollout share,
-    baseline, planned, lo, hi at the forecast's level."""
-    names = [*result.markets, "ALL"]
+    baseline, planned, lo, hi at the forecast's level; with `moved` (a mask of its markets), only
+    those markets' rows and ALL's."""
+    keep = np.append(np.ones(len(result.markets), dtype=bool) if moved is None else moved, True)
+    names = np.array([*result.markets, "ALL"], dtype=object)[keep]
     weeks = [dt.date.fromisoformat(w) for w in result.weeks]
     n_series, n_weeks, n_quantities = len(names), len(weeks), len(QUANTITIES)
 
-    values = {column: np.stack([with_all(result, q, c) for q in QUANTITIES], axis=-1).reshape(-1)
+    values = {column: np.stack([with_all(result, q, c)[keep] for q in QUANTITIES], axis=-1).reshape(-1)
               for column, c in (("baseline", "baseline"), ("planned", "scenario"), ("lo", "lo"), ("hi", "hi"))}
-    shares = with_all(result, "rollout_share")
+    shares = with_all(result, "rollout_share")[keep]
     as_of = weeks[0] - dt.timedelta(weeks=1)
     per_row = n_weeks * n_quantities
     return pd.DataFrame({
@@ -48,14 +50,11 @@ def forecast_rows(result: Forecast, version: str, scenario_id: str) -> pd.DataFr
     })
 
 
-def attribution_rows(model: ImpactModel, version: str, app: str, market: str | None, level: float) -> pd.DataFrame:
-    """The history's attribution week by week for one market (within its window) or, for None,
-    the app's markets together (market ALL)."""
-    if market is None:
-        weekly = model.attribute(app, level=level).weekly
-    else:
-        window = model.windows(app).set_index("market").loc[market]
-        weekly = model.attribute(app, [market], start=window["first_week"], end=window["last_week"], level=level).weekly
-    return pd.DataFrame({"model_version": version, "app": app, "market": market or "ALL",
-                         "week": [dt.date.fromisoformat(w) for w in weekly["week"]], "level": level,
-                         **{c: weekly[c].to_numpy() for c in weekly.columns if c != "week"}})
+def attribution_rows(model: ImpactModel, version: str, app: str, level: float) -> pd.DataFrame:
+    """The history's attribution week by week: each market within its window, then the app's
+    markets together (market ALL)."""
+    weekly = model.attribute(app, level=level).weekly.assign(market="ALL")
+    rows = pd.concat([model.attribute_market_weeks(app, level), weekly[["market", *weekly.columns[:-1]]]],
+                     ignore_index=True)
+    rows["week"] = [dt.date.fromisoformat(w) for w in rows["week"]]
+    return rows.assign(model_version=version, app=app, level=level)

@@ -4,6 +4,11 @@ Long format throughout (one row per week, market and quantity), the way dashboar
 forecasts. Every table holds a `model_version` column: each vintage's rows stay, and a publish
 replaces only its own. Columns are SQL standard types, so the same definitions serve DuckDB and
 PostgreSQL; SQLAlchemy compiles them for either.
+
+Rows grow linearly with the markets: a scenario whose `stored_markets` is `moved` stores only the
+markets its plan moves and `ALL` in `forecast_rows`; every other market's rows under it are the
+status quo's, and the view `forecasts` puts them back, so a dashboard reads every market under any
+scenario from `forecasts` with no arithmetic of its own.
 """
 
 from __future__ import annotations
@@ -53,10 +58,12 @@ SCENARIOS = sa.Table(
     _text("name"),
     _text("description"),
     _text("definition"),        # the /forecast request, JSON
+    _text("stored_markets", nullable=True),   # all, or moved: forecast_rows holds the moved markets and ALL
+    sa.Column("horizon_weeks", sa.Integer, nullable=True),
 )
 
-FORECASTS = sa.Table(
-    "forecasts", METADATA,
+FORECAST_ROWS = sa.Table(
+    "forecast_rows", METADATA,
     _text("model_version"),
     _text("scenario_id"),
     _text("app"),
@@ -112,7 +119,19 @@ FORECAST_ACCURACY = sa.Table(
     sa.PrimaryKeyConstraint("model_version", "actuals_version", "app", "market", "week", "quantity", "level"),
 )
 
-VIEWS = {
+FORECAST_COLUMNS = ("model_version", "scenario_id", "app", "market", "week", "quantity", "level", "as_of", "horizon",
+                    "rollout_share", "baseline", "planned", "lo", "hi")
+VIEWS = {        # in the order they are created (a view may read the ones before it)
+    "forecasts": f"""
+        SELECT {", ".join(FORECAST_COLUMNS)} FROM forecast_rows
+        UNION ALL
+        SELECT s.model_version, s.scenario_id, {", ".join(f"q.{c}" for c in FORECAST_COLUMNS[2:])}
+        FROM scenarios s
+        JOIN forecast_rows q ON q.model_version = s.model_version AND q.scenario_id = s.app || '.status_quo'
+             AND q.market <> 'ALL' AND q.horizon <= s.horizon_weeks
+        WHERE s.stored_markets = 'moved' AND NOT EXISTS (
+            SELECT 1 FROM forecast_rows r
+            WHERE r.model_version = s.model_version AND r.scenario_id = s.scenario_id AND r.market = q.market)""",
     "forecasts_latest": """
         SELECT f.* FROM forecasts f
         JOIN model_versions v ON v.version = f.model_version
@@ -143,11 +162,27 @@ def existing_columns(conn: sa.Connection, table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def table_type(conn: sa.Connection, name: str) -> str | None:
+    """BASE TABLE, VIEW, or None when there is no such relation."""
+    return conn.execute(sa.text("SELECT table_type FROM information_schema.tables "
+                                "WHERE table_name = :name AND table_schema = current_schema()"),
+                        {"name": name}).scalar()
+
+
 def migrate(conn: sa.Connection) -> list[str]:
     """Create what is missing: tables, columns a newer release added (nullable, so old rows
-    stay valid), and the views (rebuilt every time). Runs inside the caller's transaction, so
-    a failed publish leaves no half-migrated schema. Returns what it changed."""
+    stay valid), and the views (rebuilt every time). A warehouse from before `forecast_rows`
+    (every market's rows in a table `forecasts`) is converted: the table is renamed, and the rows
+    its standard full-rollout scenarios share with the status quo are deleted (`compact`). Runs
+    inside the caller's transaction, so a failed publish leaves no half-migrated schema. Returns
+    what it changed."""
     changes = []
+    for name in reversed(VIEWS):
+        if table_type(conn, name) == "VIEW":
+            conn.exec_driver_sql(f"DROP VIEW {name}")
+    if table_type(conn, "forecasts") == "BASE TABLE" and table_type(conn, "forecast_rows") is None:
+        conn.exec_driver_sql("ALTER TABLE forecasts RENAME TO forecast_rows")
+        changes.append("renamed forecasts to forecast_rows")
     for table in METADATA.sorted_tables:
         have = existing_columns(conn, table.name)
         if not have:
@@ -159,7 +194,34 @@ def migrate(conn: sa.Connection) -> list[str]:
                 kind = column.type.compile(dialect=conn.dialect)
                 conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
                 changes.append(f"added {table.name}.{column.name}")
+    if (compacted := compact(conn)) is not None:
+        changes.append(f"compacted forecast_rows: {compacted:,} rows equal to the status quo's deleted")
     for name, query in VIEWS.items():
-        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
         conn.exec_driver_sql(f"CREATE VIEW {name} AS {query}")
     return changes
+
+
+def compact(conn: sa.Connection) -> int | None:
+    """Scenarios published before `stored_markets` (NULL): the standard full-rollout ones
+    (`full_now`, `market_full_now`) lose the market rows equal to their status quo's (to 1e-9) and
+    become `moved`; the others stay `all`. Returns the rows deleted, None if there was nothing to do."""
+    pending = conn.execute(sa.text("SELECT COUNT(*) FROM scenarios WHERE stored_markets IS NULL")).scalar()
+    if not pending:
+        return None
+    same = " AND ".join(f"ABS(q.{c} - f.{c}) <= 1e-9 * ABS(q.{c})" for c in ("baseline", "planned", "lo", "hi"))
+    deleted = conn.execute(sa.text(f"""
+        DELETE FROM forecast_rows f
+        WHERE f.market <> 'ALL' AND EXISTS (
+            SELECT 1 FROM scenarios s
+            JOIN forecast_rows q ON q.model_version = s.model_version AND q.scenario_id = s.app || '.status_quo'
+            WHERE s.stored_markets IS NULL AND s.kind IN ('full_now', 'market_full_now')
+              AND s.model_version = f.model_version AND s.scenario_id = f.scenario_id
+              AND q.market = f.market AND q.week = f.week AND q.quantity = f.quantity AND q.level = f.level
+              AND q.rollout_share = f.rollout_share AND {same})""")).rowcount
+    conn.execute(sa.text("""
+        UPDATE scenarios SET
+            stored_markets = CASE WHEN kind IN ('full_now', 'market_full_now') THEN 'moved' ELSE 'all' END,
+            horizon_weeks = (SELECT MAX(f.horizon) FROM forecast_rows f
+                             WHERE f.model_version = scenarios.model_version AND f.scenario_id = scenarios.scenario_id)
+        WHERE stored_markets IS NULL"""))
+    return max(int(deleted or 0), 0)
