@@ -12,11 +12,11 @@
    8 origins 13 weeks apart, 13- and 26-week horizons; MASE and 90% coverage of this model's
    baseline vs seasonal-naive, Prophet (yearly seasonality, interval_width 0.9) and
    statsforecast AutoETS (level 90).
-3. Cost: wall time to fit every baseline series once (time per DAU, DAU, revenue for 3 apps x
-   32 markets) with Prophet and AutoETS, against this model's effects + bootstrap + baselines,
-   and against a whole `impact train` (a fresh process: validation, fit with backtests, MLflow
-   run, gate, promotion into a BentoML store), back to back (`--only-cost` runs this part alone,
-   into the section "train_vs_prophet", `--runs` times).
+3. Cost: the whole `impact train` command (a fresh process with fresh stores, with its publish and
+   without) against Prophet fitting and forecasting (104 weeks, with intervals) every baseline
+   series (time per DAU, DAU, revenue per market), back to back, on the default world and on an
+   18-market world (`--only-cost` runs this part alone, into the section "train_vs_prophet",
+   `--runs` times).
 
 4. Held-out point accuracy (`--only-held-out` runs it alone, into its own section): the worlds
    of every design of `bench/band_coverage.py`, this model's status-quo forecast against
@@ -217,79 +217,83 @@ def summarise_baselines(rows: pd.DataFrame) -> str:
 
 # ---------------------------------------------------------------------- 3. cost
 
-def impact_train_seconds() -> float:
-    """Wall seconds of `impact train` on the default world in a fresh process and fresh stores
-    (no warehouse publish: the comparison is fitting, not publishing)."""
+WORLDS = {"default world (32 markets)": None, "18-market world": 18}     # None: every named market
+
+
+def cost_world(markets: int | None) -> pd.DataFrame:
+    """The default world, or the same world with only its first `markets` named markets."""
+    from data.markets import MARKETS
+    return simulate_world(seed=0, spec=None if markets is None else WorldSpec(markets=MARKETS[:markets])).panel
+
+
+def impact_train_seconds(panel: pd.DataFrame, *extra: str) -> float:
+    """Wall seconds of the whole `impact train` command (`extra` its options) on `panel`, in a fresh
+    process with fresh stores (MLflow database, BentoML store, warehouse)."""
     import os
     import subprocess
     import tempfile
     impact = str(Path(sys.executable).parent / "impact")
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "IMPACT_HOME": f"{tmp}/impact", "BENTOML_HOME": f"{tmp}/bentoml"}
-        env.pop("MLFLOW_TRACKING_URI", None)
-        subprocess.run([impact, "simulate", "--out", f"{tmp}/data"], env=env, check=True, capture_output=True)
+        for name in ("MLFLOW_TRACKING_URI", "IMPACT_WAREHOUSE_URL", "DASK_SCHEDULER_ADDRESS"):
+            env.pop(name, None)
+        panel.to_parquet(f"{tmp}/panel.parquet")
         start = time.perf_counter()
-        subprocess.run([impact, "train", "--data", f"{tmp}/data/panel.parquet", "--quiet", "--no-publish"], env=env,
+        subprocess.run([impact, "train", "--data", f"{tmp}/panel.parquet", "--quiet", *extra], env=env,
                        check=True, capture_output=True)
         return time.perf_counter() - start
 
 
-def fit_cost() -> dict:
-    """Seconds to fit every baseline series of the default world once, per method, and a whole
-    `impact train` of it."""
-    panel = simulate_world(seed=0).panel
-    train_wall = impact_train_seconds()
-    start = time.perf_counter()
-    model = ImpactModel(backtest_origins=0).fit(panel)
-    stages = model.stage_seconds_
-    ours_seconds = stages["effects"] + stages["bootstrap"] + stages["baselines"]
-    wall_ours = time.perf_counter() - start
+def fit_cost(panel: pd.DataFrame) -> dict:
+    """Seconds of `impact train` (with its default publish, and without) and of Prophet fitting
+    every baseline series of `panel` and forecasting it 104 weeks with its intervals, back to back."""
+    out = {"impact train (whole command, with its publish)": impact_train_seconds(panel),
+           "impact train --no-publish": impact_train_seconds(panel, "--no-publish")}
     panels, _ = app_panels(panel)
     series = [(p.weeks, values) for p in panels.values() for values in (p.log_time, p.log_dau, p.log_revenue)]
-    out = {"this model: effects + bootstrap + baselines": ours_seconds, "this model: fit without backtests (wall)": wall_ours}
-    for method, fit in (("Prophet: baselines alone", lambda w, y: prophet_forecast(y, w, 104)),
-                        ("AutoETS: baselines alone", lambda w, y: ets_forecast(y, 104))):
-        start = time.perf_counter()
-        for weeks, values in series:
-            for row in values:
-                fit(weeks[-156:], row[-156:])
-        out[method] = time.perf_counter() - start
     start = time.perf_counter()
-    for p in panels.values():
-        fit_baselines(np.stack([p.log_time, p.log_dau, p.log_revenue]), p.weeks, 104)
-    out["this model: baselines alone"] = time.perf_counter() - start
-    out["impact train (wall, whole pipeline)"] = train_wall
+    for weeks, values in series:
+        for row in values:
+            prophet_forecast(row[-156:], weeks[-156:], 104)
+    out["Prophet: fit and 104-week forecast of every baseline"] = time.perf_counter() - start
+    out["series"] = sum(len(values) for _, values in series)
     return out
 
 
 def cost_section(args: argparse.Namespace) -> None:
-    """`impact train` against Prophet fitting only the baselines, back to back, `--runs` times."""
+    """`impact train` against Prophet fitting and forecasting the baselines, per world, `--runs` times."""
     logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
     logging.getLogger("prophet").setLevel(logging.WARNING)
     started = time.perf_counter()
-    runs = [fit_cost() for _ in range(args.runs)]
-    for run in runs:
-        print({k: round(v, 1) for k, v in run.items()}, flush=True)
-    median = {name: float(np.median([r[name] for r in runs])) for name in runs[0]}
-    ratios = [r["impact train (wall, whole pipeline)"] / r["Prophet: baselines alone"] for r in runs]
-    lines = "\n".join(f"| {name} | {seconds:.1f} | {', '.join(f'{r[name]:.1f}' for r in runs)} |"
-                      for name, seconds in median.items())
-    body = f"""## `impact train` against Prophet fitting the baselines alone (issue 17)
+    tables = []
+    for world, markets in WORLDS.items():
+        panel = cost_world(markets)
+        runs = [fit_cost(panel) for _ in range(args.runs)]
+        for run in runs:
+            print(world, {k: round(v, 1) for k, v in run.items()}, flush=True)
+        names = [name for name in runs[0] if name != "series"]
+        median = {name: float(np.median([r[name] for r in runs])) for name in names}
+        prophet = "Prophet: fit and 104-week forecast of every baseline"
+        ratios = {name: float(np.median([r[name] / r[prophet] for r in runs])) for name in names[:2]}
+        lines = "\n".join(f"| {name} | {seconds:.1f} | {', '.join(f'{r[name]:.1f}' for r in runs)} | "
+                          f"{'' if name == prophet else f'**{ratios[name]:.2f}**'} |" for name, seconds in median.items())
+        tables.append(f"""**{world}**: 3 apps x {panel['market'].nunique()} markets, {runs[0]['series']} baseline series.
 
-`python bench/peers.py --only-cost --runs {args.runs}` on {machine()}; prophet {version('prophet')},
-statsforecast {version('statsforecast')}; took {time.perf_counter() - started:.0f} s. The default world
-(3 apps x 32 markets x 304 weeks): every method fits time per DAU, DAU and revenue of every market (288 series,
-last 156 weeks, 104 weeks ahead); `impact train` is the whole command in a fresh process (validation, effects,
-bootstrap, backtests, baselines, event study, MLflow run with plots, gate, promotion into a BentoML store),
-measured back to back with the others in each run.
-
-| what | median s | runs |
-|---|---|---|
+| what | median s | runs | / Prophet (median of the runs' ratios) |
+|---|---|---|---|
 {lines}
+""")
+    body = f"""## `impact train` against Prophet fitting and forecasting the baselines (issue 27)
 
-`impact train` takes **{np.median(ratios):.2f}** of the time Prophet needs for the baselines alone (median of the
-runs' ratios; goal: under 0.5).
-"""
+`python bench/peers.py --only-cost --runs {args.runs}` on {machine()}; prophet {version('prophet')}; took
+{time.perf_counter() - started:.0f} s. Per world, in each run back to back: the whole `impact train` command in a fresh
+process with fresh stores (validation, effects, bootstrap, backtests, baselines, rollout-step backtest, MLflow run
+with plots, registered version, gate, promotion into a BentoML store, and, unless `--no-publish`, the warehouse
+publish), and Prophet (yearly seasonality, interval_width 0.9) fitting time per DAU, DAU and revenue of every market
+(last 156 weeks) and forecasting each 104 weeks with its intervals, one series after another. Goal: `impact
+train` under 0.5 of Prophet's time on both worlds.
+
+{chr(10).join(tables)}"""
     write_section("train_vs_prophet", body)
     print(body)
 
@@ -370,13 +374,13 @@ def main() -> None:
     effects.to_csv(OUT / "effect_recovery.csv", index=False)
     baselines, backtest_seconds = baseline_accuracy(list(range(args.baseline_worlds)))
     baselines.to_csv(OUT / "baseline_accuracy.csv", index=False)
-    cost = fit_cost()
+    cost = fit_cost(cost_world(None))
     plot(effects)
 
     twfe_bias = effects[(effects.method == "TWFE OLS") & ~effects.null]
     bias = ((twfe_bias["mean"] - twfe_bias["truth"]) / twfe_bias["truth"]).groupby(twfe_bias["app"]).median()
-    cost_lines = "\n".join(f"| {name} | {seconds:.1f} |" for name, seconds in cost.items())
-    ratio = cost["Prophet: baselines alone"] / cost["this model: effects + bootstrap + baselines"]
+    cost_lines = "\n".join(f"| {name} | {seconds:.1f} |" for name, seconds in cost.items() if name != "series")
+    ratio = cost["impact train (whole command, with its publish)"] / cost["Prophet: fit and 104-week forecast of every baseline"]
     body = f"""## Against the peers (issue 6)
 
 `python bench/peers.py --seeds {args.seeds} --nulls {args.nulls} --baseline-worlds {args.baseline_worlds}` on {machine()};
@@ -399,13 +403,13 @@ MASE on the level (scaled by each series' in-sample seasonal-naive error); cover
 
 {summarise_baselines(baselines)}
 
-### 3. Cost: fitting every baseline series of the default world once (3 outcomes x 3 apps x 32 markets)
+### 3. Cost: the default world's baselines (3 outcomes x 3 apps x 32 markets) against `impact train`
 
 | what | seconds |
 |---|---|
 {cost_lines}
 
-Prophet alone takes {ratio:.1f} x as long as this model's effects + bootstrap + baselines.
+`impact train` takes {ratio:.2f} of Prophet's time (`--only-cost` repeats this on two worlds, several runs).
 Backtest wall time in part 2: {", ".join(f"{k} {v:.0f} s" for k, v in backtest_seconds.items())}.
 """
     write_section("peers", body)

@@ -49,3 +49,25 @@ def test_the_backtest_round_trips_through_plain_data(steps):
     assert again.summary() == steps.summary() and again.first_week == steps.first_week
     empty = StepBacktest.from_dict({**steps.to_dict(), "steps": []})
     assert empty.summary() == {} and list(empty.rows.columns) == list(steps.rows.columns)
+
+
+class CountingFits(ImpactModel):
+    """An ImpactModel that counts its fits (clone keeps the class)."""
+
+    fits = 0
+
+    def fit(self, *args, **kwargs):
+        CountingFits.fits += 1
+        return super().fit(*args, **kwargs)
+
+
+def test_a_panel_whose_last_weeks_hold_no_step_is_not_refitted_and_gives_no_rows():
+    panel = simulate_world(seed=1).panel
+    weeks = np.sort(panel["week"].unique())
+    history = panel[panel["week"] < weeks[-26]]
+    no_move = history.assign(rollout_share=history.groupby(["app", "market"])["rollout_share"].transform(
+        lambda shares: shares.where(shares.index < shares.index[-30], shares.iloc[-30])))   # held for 30 weeks
+    steps = rollout_step_backtest(CountingFits(seed=1), no_move)
+    assert CountingFits.fits == 0 and steps.rows.empty and steps.first_week == "2025-11-03"
+    moved = rollout_step_backtest(CountingFits(seed=1, n_bootstrap=20, backtest_origins=2), history, min_move=0.3)
+    assert CountingFits.fits == 1 and set(moved.rows["market"]) == {"DE", "ES", "FR", "BR"}

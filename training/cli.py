@@ -204,6 +204,10 @@ def train(
     a new champion is published to the warehouse."""
     import logging
 
+    from training.model.fanout import warm_up
+    if cluster is None and not if_no_champion and not any(s.startswith("n_jobs=") for s in settings):
+        warm_up(-1)         # the fit's local workers start while the rest is imported and the data read
+
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from sklearn.utils._param_validation import InvalidParameterError
 
@@ -270,7 +274,7 @@ def train(
         console.print(f"[yellow]warning[/yellow] {warning}")
     console.print(f"took {result.seconds:.1f} s; look at it with: {tracking.ui_command()}")
     if result.promoted and not no_publish:
-        _publish(result.version, warehouse, scenarios, quiet=quiet,
+        _publish(result.version, warehouse, scenarios, quiet=quiet, model=result.model,
                  failed=f"version {result.version} is trained and champion, but was not published")
 
 
@@ -360,9 +364,10 @@ def _check_scenario_file(path: Path) -> None:
 
 def _publish(version: str | None, warehouse: str | None, scenarios: Path | None, quiet: bool,
              horizon_weeks: int = DEFAULT_HORIZON_WEEKS, levels: tuple[float, ...] = DEFAULT_LEVELS,
-             failed: str = "nothing was published") -> None:
-    """Publish `version` (default: the champion) from the registry and print what was written;
-    exit 1 with one line if the warehouse or the registry fails (2 for a bad URL or scenario file)."""
+             failed: str = "nothing was published", model=None) -> None:
+    """Publish `version` (default: the champion) from the registry, or `model` (the version's
+    fitted model, when the caller has it), and print what was written; exit 1 with one line if the
+    warehouse or the registry fails (2 for a bad URL or scenario file)."""
     import logging
 
     from mlflow.exceptions import MlflowException
@@ -384,7 +389,7 @@ def _publish(version: str | None, warehouse: str | None, scenarios: Path | None,
         if version is None:
             fail("no champion to publish: train one with `impact train`, or name a version with --version")
         info = registry.version_info(version)
-        model = registry.load_version(version)
+        model = model or registry.load_version(version)
     except MlflowException as exc:
         if exc.error_code in USER_ERRORS:
             fail(f"cannot publish version {version}: {exc.message.splitlines()[0]}")
@@ -629,8 +634,15 @@ def serve(
     os.execv(bentoml, [bentoml, "serve", "serving.service:EngagementImpact", "--host", host, "--port", str(port)])
 
 
-def main() -> None:  # pragma: no cover - the console script entry point is `app`
-    app()
+def main() -> None:
+    """The `impact` command. On the way out the heap is frozen (`gc.freeze`): the interpreter's last
+    collection would otherwise walk every object a training made (a second at the end of `impact
+    train`), and nothing it could free matters once the process ends."""
+    import gc
+    try:
+        app()
+    finally:
+        gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover

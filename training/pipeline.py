@@ -55,6 +55,7 @@ class TrainResult:
     metrics: dict = field(default_factory=dict)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)     # contract warnings and series left out
+    model: ImpactModel | None = None                      # the fitted model (what the version holds)
 
 
 def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bool = True, seed: int = 0,
@@ -111,7 +112,7 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
                 registry.client().delete_model_version(tracking.MODEL_NAME, version)
             raise
     return TrainResult(run.info.run_id, version, promoted, reason, metrics, time.perf_counter() - started,
-                       report.warnings + model.left_out_)
+                       report.warnings + model.left_out_, model)
 
 
 def run_name(data: Path, panel: pd.DataFrame) -> str:
@@ -171,6 +172,7 @@ def _log_run(model: ImpactModel, steps: StepBacktest, panel: pd.DataFrame, data:
         **{f"version.{p}": package_version(p) for p in PACKAGES},
     })
     metrics = {f"fit_seconds.{stage}": seconds for stage, seconds in model.stage_seconds_.items()}
+    attributions = {}
     for app in model.apps:
         bt = model.backtest_summary(app)
         for q in bt.mase:
@@ -184,17 +186,11 @@ def _log_run(model: ImpactModel, steps: StepBacktest, panel: pd.DataFrame, data:
         for name, effect in model.effect_summary(app, 0.9).items():
             metrics[f"{app}.effect_{name}"] = effect["estimate"]
             metrics[f"{app}.effect_{name}_lo90"], metrics[f"{app}.effect_{name}_hi90"] = effect["lo"], effect["hi"]
-        attribution = model.attribute(app)
+        attribution = attributions[app] = model.attribute(app)
         for quantity in ("minutes", "ad_revenue_usd"):
             inc = attribution.totals[quantity]["incremental"]
             metrics.update({f"{app}.incremental_{quantity}": inc["mean"], f"{app}.incremental_{quantity}_lo90": inc["lo"],
                             f"{app}.incremental_{quantity}_hi90": inc["hi"]})
-        for name, figure in (("dose_response", plots.dose_response(model, app)),
-                             ("event_study", plots.event_study(model, app)),
-                             ("attribution", plots.attribution_over_time(attribution)),
-                             ("backtest", plots.backtest_example(model, app))):
-            mlflow.log_figure(figure, f"plots/{app}_{name}.png")
-            plots.plt.close(figure)
         study = model.event_study(app)
         if study.get("available"):
             table = pd.DataFrame({"event_week": study["event_week"], "att": study["att"], "se": study["se"]})
@@ -204,9 +200,13 @@ def _log_run(model: ImpactModel, steps: StepBacktest, panel: pd.DataFrame, data:
                     for q, figures in by_q.items() for name, value in figures.items()}
     metrics.update(step_metrics)
     mlflow.log_text(steps.rows.to_csv(index=False), "tables/step_backtest.csv")
-    figure = plots.step_backtest(steps)
-    mlflow.log_figure(figure, "plots/step_backtest.png")
-    plots.plt.close(figure)
+    for app in model.apps:
+        for name, figure in (("dose_response", plots.dose_response(model, app)),
+                             ("event_study", plots.event_study(model, app)),
+                             ("attribution", plots.attribution_over_time(attributions[app])),
+                             ("backtest", plots.backtest_example(model, app))):
+            mlflow.log_figure(figure, f"plots/{app}_{name}.png")
+    mlflow.log_figure(plots.step_backtest(steps), "plots/step_backtest.png")
     headline, naive = model.headline_mase()
     metrics["backtest_mase_13w"], metrics["seasonal_naive_mase_13w"] = headline, naive
     mlflow.log_metrics(metrics)

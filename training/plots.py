@@ -1,26 +1,27 @@
-"""The PNG plots a run logs, one function per plot, each returning a matplotlib Figure."""
+"""The PNG plots a run logs, one function per plot, each returning a matplotlib Figure.
+
+Figures are made without pyplot (`Figure` itself, drawn by Agg when saved), so they can be drawn
+in a thread of their own and need no closing.
+"""
 
 from __future__ import annotations
 
-import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")   # files only, no display
-
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import EngFormatter  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from training.model.estimator import ImpactModel  # noqa: E402
-from training.model.queries import Attribution  # noqa: E402
-from training.model.stepbacktest import StepBacktest  # noqa: E402
+from training.model.estimator import ImpactModel
+from training.model.queries import Attribution
+from training.model.stepbacktest import StepBacktest
 
 
-def dose_response(model: ImpactModel, app: str, level: float = 0.9) -> plt.Figure:
+def dose_response(model: ImpactModel, app: str, level: float = 0.9) -> Figure:
     """Steady-state effect on total minutes (%) against the rollout share, with the interval band."""
     curve = model.dose_response(app, level)
     shape = model.response_shape(app)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.fill_between(curve["share"], curve["lo"], curve["hi"], alpha=0.25, label=f"{level:.0%} interval")
     ax.plot(curve["share"], curve["estimate"], lw=2, label=f"estimate (carry-over {shape.carryover}, "
                                                            f"half-saturation {shape.half_saturation}, "
@@ -32,10 +33,11 @@ def dose_response(model: ImpactModel, app: str, level: float = 0.9) -> plt.Figur
     return fig
 
 
-def event_study(model: ImpactModel, app: str) -> plt.Figure:
+def event_study(model: ImpactModel, app: str) -> Figure:
     """Callaway-Sant'Anna dynamic ATT of the launch on log time per DAU, with 95% bands."""
     study = model.event_study(app)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     if not study.get("available"):
         ax.text(0.5, 0.5, study.get("reason", "not available"), ha="center", wrap=True)
         return fig
@@ -51,12 +53,13 @@ def event_study(model: ImpactModel, app: str) -> plt.Figure:
     return fig
 
 
-def attribution_over_time(result: Attribution) -> plt.Figure:
+def attribution_over_time(result: Attribution) -> Figure:
     """Weekly total minutes as observed and without the rollout, with the band."""
     weekly = result.weekly
     weeks = pd.to_datetime(weekly["week"])
     observed = weekly["observed_minutes"].to_numpy()
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
     ax.plot(weeks, observed / 1e9, lw=1, label="observed")
     ax.plot(weeks, (observed - weekly["incremental_minutes"]) / 1e9, lw=1, label="without the rollout")
     ax.fill_between(weeks, (observed - weekly["incremental_minutes_hi"]) / 1e9,
@@ -67,11 +70,12 @@ def attribution_over_time(result: Attribution) -> plt.Figure:
     return fig
 
 
-def backtest_example(model: ImpactModel, app: str) -> plt.Figure:
+def backtest_example(model: ImpactModel, app: str) -> Figure:
     """The last backtest origin: forecast vs actual total minutes, with the calibrated band."""
     backtest = model.backtest_summary(app)
     example = backtest.example
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     if not example:
         ax.text(0.5, 0.5, "no backtest", ha="center")
         return fig
@@ -87,10 +91,11 @@ def backtest_example(model: ImpactModel, app: str) -> plt.Figure:
     return fig
 
 
-def step_backtest(steps: StepBacktest) -> plt.Figure:
+def step_backtest(steps: StepBacktest) -> Figure:
     """Each held-out rollout step: the predicted increment with its band against what the panel
     shows (observed less the status quo's forecast), minutes and ad revenue."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     for ax, (quantity, label) in zip(axes, (("minutes", "incremental minutes"), ("ad_revenue_usd", "incremental ad revenue (USD)"))):
         rows = steps.rows[steps.rows["quantity"] == quantity] if len(steps.rows) else steps.rows
         if not len(rows):

@@ -12,6 +12,7 @@ a large product in another order), so the answers are the same, bit for bit, whe
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -23,11 +24,39 @@ class ClusterError(RuntimeError):
     """The Dask scheduler could not be reached; the message says where and why."""
 
 
+_warming: threading.Thread | None = None
+
+
 def fan_out(function: Callable, calls: list[tuple], n_jobs: int | None) -> list:
     if n_jobs in (None, 1) or len(calls) <= 1:      # here, with BLAS as in a worker: the same sums, bit for bit
         return [_one_blas_thread(function, args) for args in calls]
     from joblib import Parallel, delayed
+    if _warming is not None:
+        _warming.join()
     return Parallel(n_jobs=n_jobs)(delayed(_one_blas_thread)(function, args) for args in calls)
+
+
+def warm_up(n_jobs: int | None) -> None:
+    """Start the local worker processes now, in the background, with the model's modules imported
+    (a second and a half on a cold start), so that a command's first fan-out finds them ready;
+    `fan_out` waits for it. Nothing to do for n_jobs None or 1, or on a Dask cluster."""
+    global _warming
+    if n_jobs in (None, 1) or os.environ.get(CLUSTER_VARIABLE) or _warming is not None:
+        return
+
+    def start() -> None:
+        from joblib import Parallel, delayed
+        try:
+            Parallel(n_jobs=n_jobs)(delayed(_import_model)() for _ in range(os.cpu_count() or 1))
+        except Exception:       # the first real fan-out starts the workers again and reports what fails
+            pass
+
+    _warming = threading.Thread(target=start, name="impact-warm-up", daemon=True)
+    _warming.start()
+
+
+def _import_model() -> None:
+    import training.model.estimator  # noqa: F401
 
 
 def _one_blas_thread(function: Callable, args: tuple):

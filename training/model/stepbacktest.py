@@ -64,6 +64,8 @@ def rollout_step_backtest(model: ImpactModel, panel: pd.DataFrame, weeks: int = 
     rollout step (see the module docstring). A panel with no step in those weeks gives no rows."""
     all_weeks = np.sort(panel["week"].unique())
     held = all_weeks[-weeks:]
+    if not _any_step(panel, held[0], min_move):         # nothing to score: no refit
+        return StepBacktest(weeks, level, str(pd.Timestamp(held[0]).date()), pd.DataFrame([], columns=list(COLUMNS)))
     refit = clone(model).fit(panel[panel["week"] < held[0]])
     rows = []
     for app in refit.apps:
@@ -92,3 +94,12 @@ def rollout_step_backtest(model: ImpactModel, panel: pd.DataFrame, weeks: int = 
                              "observed": observed, "covered": bool(lo <= observed <= hi),
                              "error": predicted / observed - 1 if observed else float("nan")})
     return StepBacktest(weeks, level, str(pd.Timestamp(held[0]).date()), pd.DataFrame(rows, columns=list(COLUMNS)))
+
+
+def _any_step(panel: pd.DataFrame, first_held: pd.Timestamp, min_move: float) -> bool:
+    """Whether some market's share moves by `min_move` or more from its last value before
+    `first_held` within the held-out weeks (the steps `rollout_step_backtest` would score)."""
+    before = panel[panel["week"] < first_held].sort_values("week").groupby(["app", "market"])["rollout_share"].last()
+    after = panel[panel["week"] >= first_held].set_index(["app", "market"])["rollout_share"]
+    moved = np.abs(after.to_numpy() - before.reindex(after.index).to_numpy())
+    return bool((moved >= min_move).any())
