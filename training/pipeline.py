@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from data import PanelError, inspect_panel
-from training import plots, registry, tracking
+from training import registry, tracking
 from training.model import fanout
 from training.model.estimator import STAGES, ImpactModel
 from training.model.persist import params_to_json, save_model, sha256
@@ -84,7 +85,9 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
             mlflow.set_tags({"data.valid": "true", "mlflow.runName": run_name(data, panel)})
             mlflow.log_input(training_dataset(panel, data), context="training")
             progress("validate", "")
+            loading = _load_in_background()
             model.fit(panel, progress)
+            loading.join()
             steps = rollout_step_backtest(model, panel)
             model.step_backtest_ = steps.to_dict()
             progress("step_backtest", "")
@@ -113,6 +116,24 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
             raise
     return TrainResult(run.info.run_id, version, promoted, reason, metrics, time.perf_counter() - started,
                        report.warnings + model.left_out_, model)
+
+
+def _load_in_background() -> threading.Thread:
+    """Load, while the fit's workers run, what the steps after it need and would otherwise load
+    on the critical path: the plots' matplotlib, and MLflow's map of installed packages (which its
+    model logging reads to check the pinned requirements; building it scans every installed
+    distribution, most of a second)."""
+    def load() -> None:
+        import training.plots  # noqa: F401
+        try:
+            from mlflow.utils.requirements_utils import _init_packages_to_modules_map
+            _init_packages_to_modules_map()
+        except Exception:        # a private helper of MLflow's: without it, model logging builds the map itself
+            pass
+
+    thread = threading.Thread(target=load, name="impact-load", daemon=True)
+    thread.start()
+    return thread
 
 
 def run_name(data: Path, panel: pd.DataFrame) -> str:
@@ -155,6 +176,8 @@ def _log_run(model: ImpactModel, steps: StepBacktest, panel: pd.DataFrame, data:
     Returns the headline metrics and the logged model's URI.
     """
     import mlflow
+
+    from training import plots
     params = params_to_json(model.get_params())
     grid = params.pop("grid")
     mlflow.log_params({
