@@ -75,7 +75,7 @@ publishes the same panel under a new version number, so no earlier vintage is sc
 
 {chr(10).join(lines)}
 
-"Wall" is the whole `publish` (forecasting every scenario, attribution per market, writing);
+"Wall" is the whole `publish` (forecasting every scenario, each app's attribution, writing);
 "in the database" is the time spent in DuckDB's insert from a registered DataFrame or
 PostgreSQL's COPY, the deletes and the commit. PostgreSQL runs with `fsync=off` (a throwaway
 test server); a production server with fsync pays for its commit once per publish.
