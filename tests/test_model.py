@@ -43,6 +43,47 @@ def test_attribution_rows_add_up_and_respect_the_window(full_model, default_worl
         full_model.attribute("instagram", markets=["XX"])
 
 
+def test_every_markets_weekly_attribution_in_one_pass_equals_each_markets_own(full_model):
+    """What the warehouse stores (`attribute_market_weeks`) is each market's `attribute` over its window."""
+    table = full_model.attribute_market_weeks("whatsapp", 0.9)
+    windows = full_model.windows("whatsapp").set_index("market")
+    assert len(table) == windows["n_weeks"].sum()
+    for market in ("US", "BR", "IN", windows.index[-1]):
+        own = full_model.attribute("whatsapp", [market], start=windows.loc[market, "first_week"],
+                                   end=windows.loc[market, "last_week"], level=0.9).weekly
+        mine = table[table["market"] == market].drop(columns="market").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, own, rtol=1e-12)
+
+
+def test_many_plans_forecast_together_equal_each_plan_forecast_alone(heldback_model):
+    """`forecasts` shares the status quo's paths and builds each plan's only for the markets it
+    moves: the same answers as `forecast` of each plan, whatever the plans before it."""
+    model, app = heldback_model, "instagram"
+    quo = model.status_quo(app, 13)
+    one = quo.copy()
+    one[3] = 1.0
+    ramp = quo.copy()
+    ramp[[0, 5, 7]] = np.linspace(0.2, 1.0, 13)
+    plans = [np.ones_like(quo), one, quo, ramp]
+    together = list(model.forecasts(app, plans, level=0.8))
+    assert len(together) == len(plans)
+    for plan, joint in zip(plans, together):
+        alone = model.forecast(app, plan, level=0.8)
+        for quantity in ("time_spent_min", "dau", "minutes", "ad_revenue_usd"):
+            for part in ("baseline", "scenario", "lo", "hi"):
+                np.testing.assert_array_equal(joint.per_market[quantity][part], alone.per_market[quantity][part])
+                np.testing.assert_array_equal(joint.combined[quantity][part], alone.combined[quantity][part])
+        assert joint.totals == alone.totals
+    unmoved = [i for i in range(len(quo)) if i != 3]         # one market moved: the others are the status quo's
+    status_quo = together[2]
+    for quantity in ("dau", "ad_revenue_usd"):
+        for part in ("scenario", "lo", "hi"):
+            np.testing.assert_array_equal(together[1].per_market[quantity][part][unmoved],
+                                          status_quo.per_market[quantity][part][unmoved])
+    moved_minutes = together[1].totals["minutes"]["incremental"]
+    assert moved_minutes["lo"] < moved_minutes["mean"] < moved_minutes["hi"] and moved_minutes["mean"] > 0
+
+
 def _play_forward(world_seed: int, cutoff: pd.Timestamp, shares: dict[str, np.ndarray], markets: list[str],
                   weeks: pd.DatetimeIndex) -> pd.DataFrame:
     rows = [{"app": app, "market": m, "week": w, "rollout_share": float(s[i, j])}
