@@ -44,10 +44,14 @@ def test_attribution_rows_add_up_and_respect_the_window(full_model, default_worl
 
 
 def test_every_markets_weekly_attribution_in_one_pass_equals_each_markets_own(full_model):
-    """What the warehouse stores (`attribute_market_weeks`) is each market's `attribute` over its window."""
+    """What the warehouse stores (`attribute_market_weeks`) is each market's `attribute` over its
+    window, then the markets together as `attribute(app).weekly`."""
     table = full_model.attribute_market_weeks("whatsapp", 0.9)
     windows = full_model.windows("whatsapp").set_index("market")
-    assert len(table) == windows["n_weeks"].sum()
+    together = full_model.attribute("whatsapp", level=0.9).weekly
+    assert len(table) == windows["n_weeks"].sum() + len(together)
+    pd.testing.assert_frame_equal(table[table["market"] == "ALL"].drop(columns="market").reset_index(drop=True),
+                                  together, rtol=1e-12)
     for market in ("US", "BR", "IN", windows.index[-1]):
         own = full_model.attribute("whatsapp", [market], start=windows.loc[market, "first_week"],
                                    end=windows.loc[market, "last_week"], level=0.9).weekly

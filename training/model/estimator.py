@@ -423,8 +423,9 @@ class ImpactModel(BaseEstimator):
         return questions.attribute(index, start, end, level)
 
     def attribute_market_weeks(self, app: str, level: float = 0.9) -> pd.DataFrame:
-        """Every market's attribution week by week within its window, with each cell's band (one
-        pass over the markets: what the warehouse's `attribution` table holds)."""
+        """Every market's attribution week by week within its window, with each cell's band, then
+        the markets together (market ALL, as `attribute(app).weekly`), in one pass over the
+        markets: what the warehouse's `attribution` table holds."""
         return self._ask(app).attribute_market_weeks(level)
 
 

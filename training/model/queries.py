@@ -396,14 +396,32 @@ class AppQueries:
     def attribute(self, index: np.ndarray, start: str | None, end: str | None, level: float) -> Attribution:
         """Incremental minutes and revenue of the markets at `index` over the observed rows in
         [start, end] (see `ImpactModel.attribute`)."""
+        return self._attribution(index, self._history_window(start, end), level_key(level))
+
+    def attribute_market_weeks(self, level: float) -> pd.DataFrame:
+        """Every market's attribution week by week within its own window (market, week, then the
+        columns of `Attribution.weekly`), each cell's band from its own paths, then the markets
+        together (market ALL, `attribute` of every market's `weekly`): in one pass over the markets."""
         panel, level = self.fit.panel, level_key(level)
-        in_window = self._history_window(start, end)
+        cells = []
+        together = self._attribution(np.arange(len(panel.markets)), np.ones(len(panel.weeks), dtype=bool), level, cells)
+        weekly = together.weekly.assign(market="ALL")
+        return pd.concat([*cells, weekly[["market", *together.weekly.columns]]], ignore_index=True)
+
+    def _attribution(self, index: np.ndarray, in_window: np.ndarray, level: float,
+                     cells: list | None = None) -> Attribution:
+        """`attribute` of the markets at `index` over the weeks `in_window`, HISTORY_CHUNK markets at
+        a time; with `cells`, each market-week row within the market's window is appended to it
+        too, a DataFrame per chunk (see `attribute_market_weeks`)."""
+        panel = self.fit.panel
         point, by_market_paths, weekly_paths = {}, {}, {}     # markets x weeks; markets x paths; weeks x paths
         for rows, observed, chunk_point, chunk_paths in self._attribution_chunks(index, in_window, level):
             for quantity, values in chunk_paths.items():
                 point.setdefault(quantity, []).append(chunk_point[quantity])
                 by_market_paths.setdefault(quantity, []).append(values.sum(axis=1))
                 weekly_paths[quantity] = weekly_paths.get(quantity, 0.0) + values.sum(axis=0)
+            if cells is not None:
+                cells.append(self._cell_rows(index[rows], in_window, observed, chunk_point, chunk_paths, level))
         point = {q: np.concatenate(v) for q, v in point.items()}
         by_market_paths = {q: np.concatenate(v) for q, v in by_market_paths.items()}
         observed = {"minutes": panel.minutes[index][:, in_window], "ad_revenue_usd": panel.revenue[index][:, in_window]}
@@ -424,25 +442,20 @@ class AppQueries:
         weekly = _attribution_rows(point, weekly_paths, observed, level, axis=0, labels=("week", weeks))
         return Attribution(panel.app, names, weeks, level, totals, by_market, weekly)
 
-    def attribute_market_weeks(self, level: float) -> pd.DataFrame:
-        """Every market's attribution week by week within its own window (market, week, then the
-        columns of `Attribution.weekly`), each cell's band from its own paths: what
-        `attribute([market], window)` gives each market, in one pass over the markets."""
-        panel, level = self.fit.panel, level_key(level)
-        in_window = np.ones(len(panel.weeks), dtype=bool)
-        frames = []
-        for rows, observed, point, paths in self._attribution_chunks(np.arange(len(panel.markets)), in_window, level):
-            market, week = np.nonzero(panel.observed[rows])        # each market's window (contiguous)
-            frame = {"market": np.array(panel.markets, dtype=object)[rows][market],
-                     "week": [str(w.date()) for w in panel.weeks[week]]}
-            for quantity in ("minutes", "ad_revenue_usd", "via_engagement", "direct"):
-                if quantity in observed:
-                    frame[f"observed_{quantity}"] = observed[quantity][market, week]
-                name = f"incremental_{quantity}" if quantity in observed else f"ad_revenue_usd_{quantity}"
-                lo, hi = interval(paths[quantity][market, week], level)
-                frame[name], frame[f"{name}_lo"], frame[f"{name}_hi"] = point[quantity][market, week], lo, hi
-            frames.append(pd.DataFrame(frame))
-        return pd.concat(frames, ignore_index=True)
+    def _cell_rows(self, markets: np.ndarray, in_window: np.ndarray, observed: dict, point: dict, paths: dict,
+                   level: float) -> pd.DataFrame:
+        """Each market-week of `markets` within the market's window, with its own band."""
+        panel = self.fit.panel
+        market, week = np.nonzero(panel.observed[markets][:, in_window])     # each window is contiguous
+        frame = {"market": np.array(panel.markets, dtype=object)[markets][market],
+                 "week": [str(w.date()) for w in panel.weeks[in_window][week]]}
+        for quantity in ("minutes", "ad_revenue_usd", "via_engagement", "direct"):
+            if quantity in observed:
+                frame[f"observed_{quantity}"] = observed[quantity][market, week]
+            name = f"incremental_{quantity}" if quantity in observed else f"ad_revenue_usd_{quantity}"
+            lo, hi = interval(paths[quantity][market, week], level)
+            frame[name], frame[f"{name}_lo"], frame[f"{name}_hi"] = point[quantity][market, week], lo, hi
+        return pd.DataFrame(frame)
 
     def _history_window(self, start: str | None, end: str | None) -> np.ndarray:
         """The history's weeks in [start, end], or ValueError when there are none."""
@@ -461,7 +474,8 @@ class AppQueries:
         """The markets at `index`, HISTORY_CHUNK at a time (memory: a chunk's paths): their rows (a
         slice of `index`), observed minutes and revenue, point (markets x weeks) and paths (x paths)
         of what the rollout added in the window's weeks (`attribution_paths`)."""
-        panel, window = self.fit.panel, (slice(None), in_window)
+        panel = self.fit.panel
+        window = (slice(None), slice(None) if in_window.all() else in_window)    # a view where no week is left out
         for first in range(0, len(index), HISTORY_CHUNK):
             rows = slice(first, first + HISTORY_CHUNK)
             observed = {"minutes": panel.minutes[index[rows]][:, in_window],     # 0 where a market has no row

@@ -53,8 +53,6 @@ def forecast_rows(result: Forecast, version: str, scenario_id: str, moved: np.nd
 def attribution_rows(model: ImpactModel, version: str, app: str, level: float) -> pd.DataFrame:
     """The history's attribution week by week: each market within its window, then the app's
     markets together (market ALL)."""
-    weekly = model.attribute(app, level=level).weekly.assign(market="ALL")
-    rows = pd.concat([model.attribute_market_weeks(app, level), weekly[["market", *weekly.columns[:-1]]]],
-                     ignore_index=True)
+    rows = model.attribute_market_weeks(app, level)
     rows["week"] = [dt.date.fromisoformat(w) for w in rows["week"]]
     return rows.assign(model_version=version, app=app, level=level)
