@@ -23,13 +23,13 @@ def dose_response(model: ImpactModel, app: str, level: float = 0.9) -> Figure:
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     ax.fill_between(curve["share"], curve["lo"], curve["hi"], alpha=0.25, label=f"{level:.0%} interval")
-    ax.plot(curve["share"], curve["estimate"], lw=2, label=f"estimate (carry-over {shape.carryover}, "
-                                                           f"half-saturation {shape.half_saturation}, "
-                                                           f"Hill exponent {shape.hill_exponent})")
+    ax.plot(curve["share"], curve["estimate"], lw=2, label=f"estimate (carry-over {shape.carryover:.2f}, "
+                                                           f"half-saturation {shape.half_saturation:.2f}, "
+                                                           f"Hill exponent {shape.hill_exponent:.2f})")
     ax.set_xlabel("rollout share held long enough to reach steady state")
     ax.set_ylabel("effect on total minutes (%)")
     ax.set_title(f"{app}: dose-response")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left")
     return fig
 
 
