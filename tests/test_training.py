@@ -76,6 +76,11 @@ def test_train_registers_promotes_and_guards_the_champion(small_world, home):
     assert run.data.params["data_sha256"] and run.data.params["rows"] == str(2 * 12 * 304)
     assert run.data.metrics["facebook.backtest_mase_minutes_13w"] < run.data.metrics["facebook.seasonal_naive_mase_minutes_13w"]
     assert "instagram.effect_log_time_lo90" in run.data.metrics and "fit_seconds.backtest" in run.data.metrics
+    logged = client.search_logged_models([run.info.experiment_id])      # the run's metrics, linked to its model
+    assert len(logged) == 1 and {m.key for m in logged[0].metrics} == set(run.data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    drawn = Path(client.download_artifacts(run.info.run_id, "plots", str(Path(home["IMPACT_HOME"]).parent)))
+    assert all(png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000 for png in drawn.iterdir())
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert {f"plots/{app}_{kind}.png" for app in ("facebook", "instagram")
             for kind in ("dose_response", "event_study", "attribution", "backtest")} <= artifacts

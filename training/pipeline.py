@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -25,6 +26,7 @@ from training import registry, tracking
 from training.model import fanout
 from training.model.estimator import STAGES, ImpactModel
 from training.model.persist import params_to_json, save_model, sha256
+from training.model.queries import Attribution
 from training.model.stepbacktest import StepBacktest, rollout_step_backtest
 from training.pyfunc_model import ARTIFACT, predict_rows
 
@@ -95,12 +97,16 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
             mlflow.log_dict({**report.to_dict(), "left_out": model.left_out_}, "validation_report.json")
             if report.warnings or model.left_out_:
                 mlflow.set_tag("data.warnings", "; ".join(report.warnings + model.left_out_)[:5000])
-            with tempfile.TemporaryDirectory() as tmp:
+            from training import plots
+            attributions = {app: model.attribute(app) for app in model.apps}
+            with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(1, thread_name_prefix="impact-plots") as pool:
+                drawing = pool.submit(plots.draw, plots.run_plots(model, steps, attributions), model.n_jobs)
                 model_dir = save_model(model, Path(tmp) / ARTIFACT)
-                metrics, model_uri = _log_run(model, steps, panel, data, seed, model_dir)
+                metrics, model_uri = _log_run(model, steps, attributions, panel, data, seed, model_dir)
                 version = str(mlflow.register_model(model_uri, tracking.MODEL_NAME).version)
                 decision = registry.gate(model, panel)
                 mlflow.set_tags(decision.tags())
+                _log_plots(drawing.result(), Path(tmp) / "plots")     # before the promotion: no champion without them
                 promoted = False
                 if promote and decision.promote:
                     registry.promote(version, run.info.run_id, model_dir)
@@ -120,10 +126,12 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
 
 def _load_in_background() -> threading.Thread:
     """Load, while the fit's workers run, what the steps after it need and would otherwise load
-    on the critical path: the plots' matplotlib, and MLflow's map of installed packages (which its
-    model logging reads to check the pinned requirements; building it scans every installed
-    distribution, most of a second)."""
+    on the critical path: the plots' matplotlib, BentoML's model store (with its usage-tracking
+    schemas, half a second), and MLflow's map of installed packages (which its model logging
+    reads to check the pinned requirements; building it scans every installed distribution, most
+    of a second)."""
     def load() -> None:
+        import bentoml.models  # noqa: F401
         import training.plots  # noqa: F401
         try:
             from mlflow.utils.requirements_utils import _init_packages_to_modules_map
@@ -169,15 +177,15 @@ def run_description(version: str, promoted: bool, reason: str, metrics: dict, le
     return "\n".join(lines)
 
 
-def _log_run(model: ImpactModel, steps: StepBacktest, panel: pd.DataFrame, data: Path, seed: int,
-             model_dir: Path) -> tuple[dict, str]:
-    """Params, metrics, plots, tables and the pyfunc model of a fitted model and its rollout-step backtest.
+def _log_run(model: ImpactModel, steps: StepBacktest, attributions: dict[str, Attribution], panel: pd.DataFrame,
+             data: Path, seed: int, model_dir: Path) -> tuple[dict, str]:
+    """Params, metrics, tables and the pyfunc model of a fitted model, its attribution and its
+    rollout-step backtest.
 
     Returns the headline metrics and the logged model's URI.
     """
     import mlflow
 
-    from training import plots
     params = params_to_json(model.get_params())
     grid = params.pop("grid")
     mlflow.log_params({
@@ -195,7 +203,6 @@ def _log_run(model: ImpactModel, steps: StepBacktest, panel: pd.DataFrame, data:
         **{f"version.{p}": package_version(p) for p in PACKAGES},
     })
     metrics = {f"fit_seconds.{stage}": seconds for stage, seconds in model.stage_seconds_.items()}
-    attributions = {}
     for app in model.apps:
         bt = model.backtest_summary(app)
         for q in bt.mase:
@@ -209,7 +216,7 @@ def _log_run(model: ImpactModel, steps: StepBacktest, panel: pd.DataFrame, data:
         for name, effect in model.effect_summary(app, 0.9).items():
             metrics[f"{app}.effect_{name}"] = effect["estimate"]
             metrics[f"{app}.effect_{name}_lo90"], metrics[f"{app}.effect_{name}_hi90"] = effect["lo"], effect["hi"]
-        attribution = attributions[app] = model.attribute(app)
+        attribution = attributions[app]
         for quantity in ("minutes", "ad_revenue_usd"):
             inc = attribution.totals[quantity]["incremental"]
             metrics.update({f"{app}.incremental_{quantity}": inc["mean"], f"{app}.incremental_{quantity}_lo90": inc["lo"],
@@ -223,24 +230,29 @@ def _log_run(model: ImpactModel, steps: StepBacktest, panel: pd.DataFrame, data:
                     for q, figures in by_q.items() for name, value in figures.items()}
     metrics.update(step_metrics)
     mlflow.log_text(steps.rows.to_csv(index=False), "tables/step_backtest.csv")
-    for app in model.apps:
-        for name, figure in (("dose_response", plots.dose_response(model, app)),
-                             ("event_study", plots.event_study(model, app)),
-                             ("attribution", plots.attribution_over_time(attributions[app])),
-                             ("backtest", plots.backtest_example(model, app))):
-            mlflow.log_figure(figure, f"plots/{app}_{name}.png")
-    mlflow.log_figure(plots.step_backtest(steps), "plots/step_backtest.png")
     headline, naive = model.headline_mase()
     metrics["backtest_mase_13w"], metrics["seasonal_naive_mase_13w"] = headline, naive
-    mlflow.log_metrics(metrics)
-    model_uri = _log_pyfunc(model, model_dir)
+    logged = _log_pyfunc(model, model_dir)
+    # the metrics once, linked to the logged model (logged before it, MLflow would read each one's
+    # history back to link it: a query per metric)
+    mlflow.log_metrics(metrics, model_id=logged.model_id)
     headline_metrics = {"backtest_mase_13w": headline, "seasonal_naive_mase_13w": naive,
                         **{k: v for k, v in metrics.items() if k.endswith("incremental_minutes")},
                         **{k: v for k, v in step_metrics.items() if "_minutes_" in k and not k.endswith("_ratio")}}
-    return headline_metrics, model_uri
+    return headline_metrics, logged.model_uri
 
 
-def _log_pyfunc(model: ImpactModel, model_dir: Path) -> str:
+def _log_plots(drawn: dict[str, bytes], folder: Path) -> None:
+    """The run's plots (PNG, by name) under its artifacts' `plots/`."""
+    import mlflow
+    folder.mkdir()
+    for name, image in drawn.items():
+        (folder / name).write_bytes(image)
+    mlflow.log_artifacts(str(folder), "plots")
+
+
+def _log_pyfunc(model: ImpactModel, model_dir: Path):
+    """The fitted model as an MLflow pyfunc model of this run; MLflow's ModelInfo."""
     import mlflow
     from mlflow.models import infer_signature
     import training
@@ -256,4 +268,4 @@ def _log_pyfunc(model: ImpactModel, model_dir: Path) -> str:
         artifacts={ARTIFACT: str(model_dir)}, code_paths=code, signature=signature, input_example=example,
         pip_requirements=[f"{p}=={package_version(p)}" for p in ("mlflow", "numpy", "pandas", "scipy", "statsmodels", "pyarrow")],
     )
-    return info.model_uri
+    return info

@@ -1,25 +1,65 @@
 """The PNG plots a run logs, one function per plot, each returning a matplotlib Figure.
 
-Figures are made without pyplot (`Figure` itself, drawn by Agg when saved), so they can be drawn
-in a thread of their own and need no closing.
+`run_plots` reads what they show from a fitted model's public queries, as plain data; `draw`
+renders them to PNG, here or on the fit's local worker processes, so a run can go on logging
+while they are drawn. Figures are made without pyplot (`Figure` itself, drawn by Agg when
+saved), so they need no closing.
 """
 
 from __future__ import annotations
 
-from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter
+import io
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter
 
-from training.model.estimator import ImpactModel
-from training.model.queries import Attribution
-from training.model.stepbacktest import StepBacktest
+if TYPE_CHECKING:
+    from training.model.backtest import BacktestResult
+    from training.model.effects import ResponseShape
+    from training.model.estimator import ImpactModel
+    from training.model.queries import Attribution
+    from training.model.stepbacktest import StepBacktest
+
+Plot = tuple[str, Callable[..., Figure], tuple]      # artifact name, plot function, its arguments
 
 
-def dose_response(model: ImpactModel, app: str, level: float = 0.9) -> Figure:
+def run_plots(model: ImpactModel, steps: StepBacktest, attributions: dict[str, Attribution]) -> list[Plot]:
+    """Every plot a training run logs, each with the plain data it shows."""
+    plots: list[Plot] = []
+    for app in model.apps:
+        plots += [(f"{app}_dose_response.png", dose_response, (app, model.dose_response(app, 0.9),
+                                                                model.response_shape(app), 0.9)),
+                  (f"{app}_event_study.png", event_study, (app, model.event_study(app))),
+                  (f"{app}_attribution.png", attribution_over_time, (app, attributions[app].weekly,
+                                                                          attributions[app].level)),
+                  (f"{app}_backtest.png", backtest_example, (app, model.backtest_summary(app)))]
+    return plots + [("step_backtest.png", step_backtest, (steps,))]
+
+
+def png(plot: Callable[..., Figure], args: tuple) -> bytes:
+    """One plot rendered to PNG."""
+    buffer = io.BytesIO()
+    plot(*args).savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def draw(plots: list[Plot], n_jobs: int | None) -> dict[str, bytes]:
+    """Each plot as PNG, by name: on joblib's local worker processes (`n_jobs` as the model's), or
+    here for n_jobs None or 1."""
+    if n_jobs in (None, 1):
+        return {name: png(plot, args) for name, plot, args in plots}
+    from joblib import Parallel, delayed, parallel_config
+    with parallel_config(backend="loky"):       # local, also while the fit runs on a Dask cluster
+        drawn = Parallel(n_jobs=n_jobs)(delayed(png)(plot, args) for _, plot, args in plots)
+    return dict(zip((name for name, _, _ in plots), drawn))
+
+
+def dose_response(app: str, curve: dict[str, np.ndarray], shape: ResponseShape, level: float) -> Figure:
     """Steady-state effect on total minutes (%) against the rollout share, with the interval band."""
-    curve = model.dose_response(app, level)
-    shape = model.response_shape(app)
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     ax.fill_between(curve["share"], curve["lo"], curve["hi"], alpha=0.25, label=f"{level:.0%} interval")
@@ -33,9 +73,8 @@ def dose_response(model: ImpactModel, app: str, level: float = 0.9) -> Figure:
     return fig
 
 
-def event_study(model: ImpactModel, app: str) -> Figure:
+def event_study(app: str, study: dict) -> Figure:
     """Callaway-Sant'Anna dynamic ATT of the launch on log time per DAU, with 95% bands."""
-    study = model.event_study(app)
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
     if not study.get("available"):
@@ -53,9 +92,8 @@ def event_study(model: ImpactModel, app: str) -> Figure:
     return fig
 
 
-def attribution_over_time(result: Attribution) -> Figure:
+def attribution_over_time(app: str, weekly: pd.DataFrame, level: float) -> Figure:
     """Weekly total minutes as observed and without the rollout, with the band."""
-    weekly = result.weekly
     weeks = pd.to_datetime(weekly["week"])
     observed = weekly["observed_minutes"].to_numpy()
     fig = Figure(figsize=(8, 4))
@@ -63,16 +101,15 @@ def attribution_over_time(result: Attribution) -> Figure:
     ax.plot(weeks, observed / 1e9, lw=1, label="observed")
     ax.plot(weeks, (observed - weekly["incremental_minutes"]) / 1e9, lw=1, label="without the rollout")
     ax.fill_between(weeks, (observed - weekly["incremental_minutes_hi"]) / 1e9,
-                    (observed - weekly["incremental_minutes_lo"]) / 1e9, alpha=0.3, label=f"{result.level:.0%} band")
+                    (observed - weekly["incremental_minutes_lo"]) / 1e9, alpha=0.3, label=f"{level:.0%} band")
     ax.set_ylabel("minutes per week (billions)")
-    ax.set_title(f"{result.app}: attribution, all markets")
+    ax.set_title(f"{app}: attribution, all markets")
     ax.legend()
     return fig
 
 
-def backtest_example(model: ImpactModel, app: str) -> Figure:
+def backtest_example(app: str, backtest: BacktestResult) -> Figure:
     """The last backtest origin: forecast vs actual total minutes, with the calibrated band."""
-    backtest = model.backtest_summary(app)
     example = backtest.example
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
