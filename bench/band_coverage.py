@@ -29,7 +29,8 @@ def main() -> None:
     args, scores, _, _ = world_sweep(held_out_band_coverage, __doc__.splitlines()[0], "1,2,3,4,5,6,7,8,9,10",
                                      "band_coverage.csv")
     seeds = args.seeds.split(",")
-    body = f"""## Held-out bands by world design (issue 13)
+    whole = scores[scores["weeks_ahead"] == "1-26"]
+    body = f"""## Held-out bands by world design (issues 13, 28)
 
 `python bench/band_coverage.py --designs {args.designs} --seeds {args.seeds}` on {machine()}
 
@@ -37,9 +38,10 @@ def main() -> None:
 simulator at the status quo. "held" is the share of (world, app, week) points whose band holds
 the truth (market rows: also per market); "total" is the 26-week total of all markets (one
 point per world and app); the error per half-width is the median |truth - forecast| / half the
-band's width (about 0.4 for a calibrated 90% band of normal errors, 1.0 at 50%).
+band's width (about 0.4 for a calibrated 90% band of normal errors, 1.0 at 50%). The first tables
+pool the 26 weeks; "by weeks ahead" splits them (next month, the quarter, the half-year).
 
-""" + summary_tables(scores) + "\n" + app_tables(scores)
+""" + summary_tables(whole) + "\n" + app_tables(whole) + "\n" + horizon_tables(scores)
     write_section("band_coverage", body)
     print(body)
 
@@ -78,6 +80,30 @@ def app_tables(scores: pd.DataFrame) -> str:
 | quantity | app | level | market rows held | ALL rows held | market error / half-width |
 |---|---|---|---|---|---|
 """ + "\n".join(lines) + "\n"
+
+
+def horizon_tables(scores: pd.DataFrame) -> str:
+    """Per quantity and row kind: held share per level and bucket of weeks ahead, for the designs
+    other than trend_break together, trend_break, and each design."""
+    buckets = [w for w in scores["weeks_ahead"].unique() if w != "1-26"]
+    frame = scores[scores["weeks_ahead"].isin(buckets)]
+    groups = {"default, random_walk, heavy_tails": frame[frame["design"] != "trend_break"]}
+    groups |= {design: part for design, part in frame.groupby("design", sort=False)}
+    out = []
+    for quantity in frame["quantity"].unique():
+        for rows, column in (("market rows", "market_coverage"), ("ALL rows", "all_coverage")):
+            lines = []
+            for name, part in groups.items():
+                table = part[part["quantity"] == quantity].pivot_table(index="level", columns="weeks_ahead",
+                                                                       values=column, aggfunc="mean")
+                lines += [f"| {name} | {level:.0%} | " + " | ".join(f"{table.loc[level, w]:.1%}" for w in buckets) + " |"
+                          for level in table.index]
+            out.append(f"""### by weeks ahead: {quantity}, {rows}
+
+| designs | level | {' | '.join(f'weeks {w}' for w in buckets)} |
+|---|---|{'---|' * len(buckets)}
+""" + "\n".join(lines) + "\n")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -140,6 +140,7 @@ def describe(model: ImpactModel, version: str, run_id: str) -> dict:
                         for name, e in model.effect_summary(app, 0.9).items()},
             "backtest": {"mase": bt.mase, "seasonal_naive_mase": bt.mase_seasonal_naive, "coverage90": bt.coverage,
                          "coverage90_all": bt.coverage_all, "coverage_by_level": bt.coverage_levels,
+                         "coverage_by_weeks_ahead": bt.coverage_weeks_ahead,
                          "baseline_trend": bt.trend, "common_component": bt.common,
                          "calibration_skipped": bt.calibration_skipped},
         }

@@ -35,6 +35,12 @@ def test_backtest_of_zero_rollout_series_reports_both_horizons(default_world):
         for row in ("market", "ALL"):
             held = [result.coverage_levels[row][quantity][level] for level in SCALE_LEVELS]
             assert held == sorted(held), (row, quantity, held)        # a wider level holds more
+            buckets = result.coverage_weeks_ahead[row][quantity]     # the same points, by weeks ahead
+            assert list(buckets) == ["1-4", "5-13", "14-26"]
+            for i, level in enumerate(SCALE_LEVELS):
+                split = (4 * buckets["1-4"][level] + 9 * buckets["5-13"][level] + 13 * buckets["14-26"][level]) / 26
+                assert split == pytest.approx(held[i]), (row, quantity, level)
+                assert 0.75 <= buckets["1-4"][0.9] <= 1.0, buckets
         for part in ("common", "own"):
             law = result.scales[quantity][part]
             assert min(law.k) > 0 and law.at(0.9, 26).shape == (26,)
@@ -60,6 +66,38 @@ def test_a_scale_law_learns_how_errors_grow_with_the_horizon():
     for i, level in enumerate(SCALE_LEVELS):
         held = np.abs(fresh) <= law.at(level, 26) * widths[i]
         assert held.mean() == pytest.approx(level, abs=0.02), level
+
+
+def test_a_scale_law_holds_each_distance_ahead_when_errors_start_at_a_floor_and_then_grow():
+    """Errors at a floor for a quarter, then growing (what revenue's backtests show): a power law
+    through the origin with one factor per level leaves the buckets of weeks ahead 5+ points apart;
+    the per-step factors hold fresh errors at every level in each bucket, and past the calibrated
+    steps the last step's factor rides on the growth."""
+    rng = np.random.default_rng(2)
+    steps = np.arange(1, 27)
+    spread = 0.01 * np.maximum(2.0, 0.4 + 0.12 * steps)       # flat to week 13, then up to 3.5 at week 26
+    widths = np.array([_z(level) * 0.01 for level in SCALE_LEVELS])[:, None, None]
+
+    def errors(n):
+        return rng.normal(0, spread, size=(n, 30, 26))
+    law = fit_scale_law([np.abs(e)[None] / widths for e in errors(8)])       # 8 origins of 30 markets, as a backtest has
+    fresh = errors(100)
+    for i, level in enumerate(SCALE_LEVELS):
+        held = np.abs(fresh) <= law.at(level, 26) * widths[i]
+        for first, last in ((1, 4), (5, 13), (14, 26)):
+            assert held[:, :, first - 1:last].mean() == pytest.approx(level, abs=0.03), (level, first)
+        if level == 0.9:          # one factor per level (the law before issue 28): buckets 5+ points apart
+            pooled = np.abs(fresh) <= float(np.interp(level, SCALE_LEVELS, law.k)) * np.exp(law.a) * steps ** law.b * widths[i]
+            by_bucket = [pooled[:, :, first - 1:last].mean() for first, last in ((1, 4), (5, 13), (14, 26))]
+            assert max(by_bucket) - min(by_bucket) > 0.05, by_bucket
+    far = law.at(0.9, 52)
+    assert far[26:] == pytest.approx(law.k_step[2][-1] * np.exp(law.a) * np.arange(27, 53) ** law.b)
+
+
+def test_neighbouring_steps_read_near_steps_on_their_own_and_far_ones_on_wider_windows():
+    from training.model.backtest import neighbouring_steps
+    assert neighbouring_steps(1, 26) == slice(0, 3) and neighbouring_steps(4, 26) == slice(1, 6)
+    assert neighbouring_steps(13, 26) == slice(8, 17) and neighbouring_steps(26, 26) == slice(17, 26)
 
 
 def _origin(rng, common_sd, own_sd, markets=20, steps=26, paths=400) -> OriginScores:

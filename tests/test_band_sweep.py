@@ -1,4 +1,4 @@
-"""Issue 13's acceptance for forecast bands over many simulated worlds (slow: `make test-slow`).
+"""Issues 13 and 28: forecast bands over many simulated worlds (slow: `make test-slow`).
 
 Ten worlds of each design (default, random_walk, trend_break, heavy_tails: 40 worlds, 120
 world-apps), the last 26 weeks held back and played forward by the simulator at the status quo
@@ -14,6 +14,12 @@ forecast does (77% / 75% at 90%; `bench/trend_break_oracle.py` shows that even t
 law of bends added to every path holds only 79%), and with it the market and ALL rows over every
 design (84.6% / 83.9%). The other designs hold both (87.1% / 86.8% at 90%, 48.7% / 50.9% at
 50%), and `test_bands_hold_..._other_designs` checks them.
+
+Issue 28 reads the same worlds by weeks ahead (1-4, 5-13, 14-26), at every level, for minutes
+and ad revenue, market and ALL rows: on the designs other than trend_break, the 90% band holds
+85-95% in each bucket, the 50% band 42-58%, the other levels within 5 points. Revenue's 50% band
+does not hold in the later buckets (WhatsApp's revenue bands, calibrated on the origins before
+its ads launch, are too wide), and is marked so.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from joblib import Parallel, delayed
 
 from data.simulator import DESIGNS, WorldSpec
 from training.evaluation import held_out_band_coverage
+from training.model.backtest import SCALE_LEVELS
 
 pytestmark = pytest.mark.slow
 
@@ -31,13 +38,18 @@ SEEDS = range(1, 11)     # 5 per design were too few: seeds 1-5 and 6-10 of rand
 
 
 @pytest.fixture(scope="module")
-def minutes() -> pd.DataFrame:
-    frames = Parallel(n_jobs=2)(delayed(held_out_band_coverage)(seed, WorldSpec(design=design), levels=(0.5, 0.9))
+def scores() -> pd.DataFrame:
+    frames = Parallel(n_jobs=2)(delayed(held_out_band_coverage)(seed, WorldSpec(design=design), levels=SCALE_LEVELS)
                                 for design in DESIGNS for seed in SEEDS)
-    scores = pd.concat(frames, ignore_index=True)
-    table = scores.groupby(["quantity", "design", "level"])[["market_coverage", "all_coverage"]].mean()
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def minutes(scores) -> pd.DataFrame:
+    whole = scores[scores["weeks_ahead"] == "1-26"]
+    table = whole.groupby(["quantity", "design", "level"])[["market_coverage", "all_coverage"]].mean()
     print("\n" + table.to_string())
-    return scores[scores["quantity"] == "minutes"]
+    return whole[(whole["quantity"] == "minutes") & whole["level"].isin([0.5, 0.9])]
 
 
 def _hold(scores: pd.DataFrame) -> None:
@@ -62,3 +74,18 @@ def test_bands_hold_market_and_all_rows_over_the_other_designs(minutes):
 def test_no_design_holds_less_than_80_percent_at_90(minutes, design):
     held = minutes[(minutes["design"] == design) & (minutes["level"] == 0.9)]
     assert held["market_coverage"].mean() >= 0.80 and held["all_coverage"].mean() >= 0.80, held
+
+
+@pytest.mark.parametrize("quantity", ["minutes", pytest.param("ad_revenue_usd", marks=pytest.mark.xfail(
+    strict=True, reason="revenue holds 58-67% at 50% in weeks 5-26 (ALL 86-89% at 80%): WhatsApp's bands are too wide"))])
+def test_bands_hold_at_every_distance_ahead_on_the_other_designs(scores, quantity):
+    """Default, random_walk and heavy_tails together, each bucket of weeks ahead and row kind:
+    90% holds 85-95%, 50% holds 42-58%, 80%, 95% and 99% within 5 points of nominal."""
+    part = scores[(scores["design"] != "trend_break") & (scores["quantity"] == quantity)
+                  & (scores["weeks_ahead"] != "1-26")]
+    table = part.groupby(["level", "weeks_ahead"])[["market_coverage", "all_coverage"]].mean()
+    print("\n" + table.unstack("weeks_ahead").to_string())
+    for (level, weeks), row in table.iterrows():
+        for rows, held in row.items():
+            low, high = {0.9: (0.85, 0.95), 0.5: (0.42, 0.58)}.get(level, (level - 0.05, min(level + 0.05, 1.0)))
+            assert low <= held <= high, (quantity, level, weeks, rows, held)

@@ -263,7 +263,8 @@ def test_an_unknown_design_is_refused():
 def test_held_out_truth_is_the_same_world_played_forward_at_the_status_quo():
     """The evaluation behind bench/band_coverage.py: where the world's own rollout did not move in
     the held-back weeks (never-launched markets), the played-forward truth is the world's own data,
-    noise included; the scores come in one row per app and level, the 50% band inside the 90% one."""
+    noise included; the scores come in one row per quantity and weeks ahead (the whole horizon,
+    then each bucket within it), the 50% band inside the 90% one."""
     from training.evaluation import band_scores, status_quo_truth
     from training.model.estimator import ImpactModel
     spec = small_world_spec()
@@ -280,7 +281,10 @@ def test_held_out_truth_is_the_same_world_played_forward_at_the_status_quo():
         np.testing.assert_allclose(truth["ad_revenue_usd"][markets.index(never)], revenue.loc[never].to_numpy(),
                                    rtol=1e-12)
     wide, narrow = (band_scores(model, "facebook", truth, level) for level in (0.9, 0.5))
-    assert [row["quantity"] for row in wide] == ["minutes", "ad_revenue_usd"]
+    assert [(row["quantity"], row["weeks_ahead"]) for row in wide] == [
+        (q, weeks) for q in ("minutes", "ad_revenue_usd") for weeks in ("1-13", "1-4", "5-13")]
+    whole, first, then = wide[:3]         # the buckets split the whole horizon's points: 4 and 9 of 13 weeks
+    assert whole["market_coverage"] == pytest.approx((4 * first["market_coverage"] + 9 * then["market_coverage"]) / 13)
     for w, n in zip(wide, narrow):
         assert 0 <= n["market_coverage"] <= w["market_coverage"] <= 1
         assert 0 <= n["all_coverage"] <= w["all_coverage"] <= 1

@@ -17,7 +17,7 @@ import pandas as pd
 
 from data.calendar import DAYS_PER_WEEK
 from data.simulator import WorldSpec, simulate_world
-from training.model.backtest import QUANTITIES, SCALE_LEVELS
+from training.model.backtest import QUANTITIES, SCALE_LEVELS, WEEKS_AHEAD
 from training.model.effects import ResponseShape
 from training.model.estimator import ImpactModel
 from training.model.scenario import PlanPoint, plan_shares
@@ -49,27 +49,34 @@ def plan_truth(model: ImpactModel, app: str, seed: int, spec: WorldSpec, shares:
 
 
 def band_scores(model: ImpactModel, app: str, truth: dict[str, np.ndarray], level: float) -> list[dict]:
-    """Per quantity: coverage of the `level` band for market rows, ALL rows and the horizon's
-    total, the median absolute percentage error of market and ALL rows, and the median |error| /
-    half-width of market and ALL rows (about 0.4 for a calibrated 90% band of normal errors)."""
+    """Per quantity and weeks ahead ("1-26", the whole horizon, then each bucket of WEEKS_AHEAD
+    within it): coverage of the `level` band for market rows and ALL rows, the median absolute
+    percentage error of both, and their median |error| / half-width (about 0.4 for a calibrated
+    90% band of normal errors); for the whole horizon also whether the band of its total holds."""
     horizon = next(iter(truth.values())).shape[1]
     forecast = model.forecast(app, model.status_quo(app, horizon), level=level)
+    buckets = [(1, horizon)] + [(first, last) for first, last in WEEKS_AHEAD if last <= horizon]
     rows = []
     for quantity, actual in truth.items():
         market = {k: forecast.per_market[quantity][k] for k in ("baseline", "lo", "hi")}
         combined = {k: forecast.combined[quantity][k][0] for k in ("baseline", "lo", "hi")}
         total = forecast.totals[quantity]["baseline"]
         everything = actual.sum(axis=0)
-        rows.append({
-            "quantity": quantity,
-            "market_coverage": _held(actual, market),
-            "all_coverage": _held(everything, combined),
-            "total_covered": float(total["lo"] <= everything.sum() <= total["hi"]),
-            "market_ape": float(np.median(np.abs(market["baseline"] / actual - 1))),
-            "all_ape": float(np.median(np.abs(combined["baseline"] / everything - 1))),
-            "market_error_per_halfwidth": _error_per_halfwidth(actual, market),
-            "all_error_per_halfwidth": _error_per_halfwidth(everything, combined),
-        })
+        for first, last in buckets:
+            weeks = slice(first - 1, last)
+            market_w = {k: v[:, weeks] for k, v in market.items()}
+            combined_w = {k: v[weeks] for k, v in combined.items()}
+            rows.append({
+                "quantity": quantity, "weeks_ahead": f"{first}-{last}",
+                "market_coverage": _held(actual[:, weeks], market_w),
+                "all_coverage": _held(everything[weeks], combined_w),
+                "total_covered": float(total["lo"] <= everything.sum() <= total["hi"])
+                                 if (first, last) == (1, horizon) else float("nan"),
+                "market_ape": float(np.median(np.abs(market_w["baseline"] / actual[:, weeks] - 1))),
+                "all_ape": float(np.median(np.abs(combined_w["baseline"] / everything[weeks] - 1))),
+                "market_error_per_halfwidth": _error_per_halfwidth(actual[:, weeks], market_w),
+                "all_error_per_halfwidth": _error_per_halfwidth(everything[weeks], combined_w),
+            })
     return rows
 
 

@@ -211,6 +211,12 @@ def _log_run(model: ImpactModel, steps: StepBacktest, attributions: dict[str, At
                 metrics[f"{app}.seasonal_naive_mase_{q}_{h}w"] = bt.mase_seasonal_naive[q][h]
                 metrics[f"{app}.backtest_coverage90_{q}_{h}w"] = bt.coverage[q][h]
                 metrics[f"{app}.backtest_coverage90_ALL_{q}_{h}w"] = bt.coverage_all[q][h]
+        for row, by_quantity in bt.coverage_weeks_ahead.items():       # each bucket of weeks ahead, 50% and 90%
+            for q, buckets in by_quantity.items():
+                for weeks, levels in buckets.items():
+                    for level in (0.5, 0.9):
+                        name = f"{app}.backtest_coverage{round(level * 100)}_{'' if row == 'market' else 'ALL_'}{q}"
+                        metrics[f"{name}_weeks_{weeks.replace('-', '_')}"] = levels[level]
         for name, shape in model.shape_summary(app, 0.9).items():
             metrics[f"{app}.shape_{name}_lo90"], metrics[f"{app}.shape_{name}_hi90"] = shape["lo"], shape["hi"]
         for name, effect in model.effect_summary(app, 0.9).items():

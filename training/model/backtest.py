@@ -44,6 +44,8 @@ HEADLINE_HORIZON = 13   # weeks: the promotion gate's MASE
 SCALE_LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
 GROWTH_LIMITS = (0.0, 1.0)    # the fitted exponent b of a scale's growth with the horizon step
 ROWS = ("market", "ALL", "total")
+WEEKS_AHEAD = ((1, 4), (5, 13), (14, 26))
+"""The buckets of weeks ahead that bands are read by (next month, the quarter, the half-year)."""
 # The trend kinds each quantity chooses among. Revenue's app-wide movement is the ad price index
 # (a trend that bends each January, a Q4 season) more than shocks that accumulate: the factor
 # kind won its backtests at the January bends but forecast the held-out half-years worse than
@@ -71,27 +73,47 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
 
 @dataclass
 class ScaleLaw:
-    """A noise multiplier k(level) exp(a) h^b at horizon step h = 1, 2, ... (k per SCALE_LEVELS)."""
+    """A noise multiplier at horizon step h = 1, 2, ...: k(level, h) exp(a) h^b.
+
+    exp(a) h^b is the growth with the step; k is the conformal factor of each level, per
+    calibrated step (`k_step`, levels x steps, each step's scores pooled with its neighbours')
+    and held at the last one's past them; without `k_step`, one k per level for every step.
+    """
 
     k: list[float]
     a: float = 0.0
     b: float = 0.0
+    k_step: list[list[float]] | None = None
 
     def at(self, level: float, horizon: int) -> np.ndarray:
         """The multiplier at steps 1..horizon for a `level` interval (k interpolated between levels)."""
         steps = np.arange(1, horizon + 1)
-        return float(np.interp(level, SCALE_LEVELS, self.k)) * np.exp(self.a) * steps ** self.b
+        growth = np.exp(self.a) * steps ** self.b
+        if self.k_step is None:
+            return float(np.interp(level, SCALE_LEVELS, self.k)) * growth
+        table = np.asarray(self.k_step)
+        per_step = np.array([np.interp(level, SCALE_LEVELS, column) for column in table.T])
+        return per_step[np.minimum(steps, table.shape[1]) - 1] * growth
 
     @classmethod
     def unit(cls) -> "ScaleLaw":
         return cls(k=[1.0] * len(SCALE_LEVELS))
 
 
+def neighbouring_steps(step: int, steps: int) -> slice:
+    """The steps (0-based slice of 1..steps) pooled to calibrate `step`: itself and its neighbours
+    within max(2, step // 3), so near steps are read on their own and far ones on wider windows."""
+    reach = max(2, step // 3)
+    return slice(max(step - reach, 1) - 1, min(step + reach, steps))
+
+
 def fit_scale_law(scores: list[np.ndarray]) -> ScaleLaw:
     """Calibrate a ScaleLaw on scores: per origin, levels x units x steps of |error| / half-width.
 
     Growth: log of the mean score per step (at the 0.8 level) regressed on log step; then per
-    level, k is the conformal quantile of every score divided by that growth.
+    level, k is the conformal quantile of the scores divided by that growth: pooled over every
+    step (`k`), and per step over its neighbours (`k_step`, `neighbouring_steps`), so that the
+    bands hold at each distance ahead, not only on average over the horizon.
     """
     pooled = np.concatenate([s.reshape(len(SCALE_LEVELS), -1, s.shape[-1]) for s in scores], axis=1)
     steps = np.arange(1, pooled.shape[-1] + 1)
@@ -102,9 +124,11 @@ def fit_scale_law(scores: list[np.ndarray]) -> ScaleLaw:
         a = float(np.mean(middle - b * np.log(steps)))
     else:
         a, b = float(middle[0]), 0.0
-    growth = np.exp(a) * steps ** b
-    k = [max(conformal_quantile((pooled[i] / growth).ravel(), level), 1e-6) for i, level in enumerate(SCALE_LEVELS)]
-    return ScaleLaw(k=k, a=a, b=b)
+    normalised = pooled / (np.exp(a) * steps ** b)
+    k = [max(conformal_quantile(normalised[i].ravel(), level), 1e-6) for i, level in enumerate(SCALE_LEVELS)]
+    k_step = [[max(conformal_quantile(normalised[i][:, neighbouring_steps(h, len(steps))].ravel(), level), 1e-6)
+               for h in steps] for i, level in enumerate(SCALE_LEVELS)]
+    return ScaleLaw(k=k, a=a, b=b, k_step=k_step)
 
 
 @dataclass
@@ -169,14 +193,29 @@ def held_out_coverage(origins: list[OriginScores], kind: str, report_at: tuple[i
                       ) -> dict[int, dict[str, dict[float, float]]]:
     """Steps -> row kind -> level -> share of (origin, unit, step < steps) points held, each origin's
     bands calibrated on the other origins (NaN with fewer than two origins)."""
-    if len(origins) < 2:
+    covered = _held_out_covered(origins, kind)
+    if covered is None:
         return {h: {row: {level: float("nan") for level in SCALE_LEVELS} for row in ROWS} for h in report_at}
-    covered = []
-    for k, origin in enumerate(origins):
-        common, own = calibrate(origins[:k] + origins[k + 1:], kind)
-        covered.append(origin.covered(kind, common, own))
     return {h: {row: {level: float(np.concatenate([c[row][i, :, :h].ravel() for c in covered]).mean())
                       for i, level in enumerate(SCALE_LEVELS)} for row in ROWS} for h in report_at}
+
+
+def coverage_by_weeks_ahead(origins: list[OriginScores], kind: str, horizon: int) -> dict[str, dict[str, dict[float, float]]]:
+    """Row kind (market, ALL) -> bucket of weeks ahead ("1-4", ...; WEEKS_AHEAD within `horizon`) ->
+    level -> share of held-out points held, as `held_out_coverage`."""
+    covered = _held_out_covered(origins, kind)
+    buckets = [(first, last) for first, last in WEEKS_AHEAD if last <= horizon]
+    return {row: {f"{first}-{last}": {level: float("nan") if covered is None else
+                                      float(np.concatenate([c[row][i, :, first - 1:last].ravel() for c in covered]).mean())
+                                      for i, level in enumerate(SCALE_LEVELS)} for first, last in buckets}
+            for row in ("market", "ALL")}
+
+
+def _held_out_covered(origins: list[OriginScores], kind: str) -> list[dict[str, np.ndarray]] | None:
+    """Each origin's `covered` under bands calibrated on the other origins (None with fewer than two)."""
+    if len(origins) < 2:
+        return None
+    return [origin.covered(kind, *calibrate(origins[:k] + origins[k + 1:], kind)) for k, origin in enumerate(origins)]
 
 
 def _half_widths(paths: np.ndarray) -> np.ndarray:
@@ -209,6 +248,8 @@ class BacktestResult:
     calibration_skipped: dict[str, list[str]] = field(default_factory=dict)
     """quantity -> origins (last week seen) left out of the band calibration: their forecast
     window crosses a known one-off break"""
+    coverage_weeks_ahead: dict[str, dict[str, dict[str, dict[float, float]]]] = field(default_factory=dict)
+    """row kind (market, ALL) -> quantity -> bucket of weeks ahead -> level -> held-out coverage"""
 
     def common_kind(self, quantity: str) -> str:
         return (self.common or {}).get(quantity, "ar")
@@ -253,7 +294,7 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
     else:
         chosen = {q: trends[OUTCOMES[q][0]] for q in QUANTITIES}
     scales, common_kinds, coverage, coverage_all, coverage_levels = {}, {}, {}, {}, {row: {} for row in ROWS}
-    skipped = {}
+    skipped, weeks_ahead = {}, {}
     for q in QUANTITIES:
         # each origin is scored with the kind the other origins choose: the kind that won on an
         # origin's own errors would make the bands as optimistic as its win was lucky
@@ -273,6 +314,8 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
         common_kinds[q] = kind
         scales[q] = {"common": laws[kind][0], "own": laws[kind][1]}
         by_steps = held_out_coverage(scored, kind, tuple(sorted(set(report_at) | {horizon})))
+        for row, buckets in coverage_by_weeks_ahead(scored, kind, horizon).items():
+            weeks_ahead.setdefault(row, {})[q] = buckets
         coverage[q] = {h: c["market"][level] for h, c in by_steps.items()}
         coverage_all[q] = {h: c["ALL"][level] for h, c in by_steps.items()}
         for row in ROWS:
@@ -292,6 +335,7 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
         level=level,
         trend=chosen,
         calibration_skipped=skipped,
+        coverage_weeks_ahead=weeks_ahead,
         example=_example(origins[-1], last_scored, chosen["minutes"], weeks, horizon, scales["minutes"],
                          common_kinds["minutes"], level),
     )

@@ -174,7 +174,8 @@ def _app_meta(fit: AppFit) -> dict:
         "backtest": {"horizon": backtest.horizon, "origins": backtest.origins, "level": backtest.level,
                      "mase": backtest.mase, "mase_seasonal_naive": backtest.mase_seasonal_naive,
                      "coverage": backtest.coverage, "coverage_all": backtest.coverage_all,
-                     "coverage_levels": backtest.coverage_levels, "trend": backtest.trend, "common": backtest.common,
+                     "coverage_levels": backtest.coverage_levels,
+                     "coverage_weeks_ahead": backtest.coverage_weeks_ahead, "trend": backtest.trend, "common": backtest.common,
                      "scale_levels": list(SCALE_LEVELS),
                      "scales": {q: {part: vars(law) for part, law in laws.items()} for q, laws in backtest.scales.items()},
                      "example": backtest.example, "calibration_skipped": backtest.calibration_skipped},
@@ -207,6 +208,10 @@ def _app_fit(app: str, info: dict, arrays: dict[str, np.ndarray]) -> AppFit:
                                                for row, table in bt["coverage_levels"].items()},
                               trend=bt["trend"], common=bt["common"], example=bt.get("example"),
                               calibration_skipped=bt.get("calibration_skipped", {}),
+                              coverage_weeks_ahead={row: {q: {weeks: {float(lv): v for lv, v in levels.items()}
+                                                              for weeks, levels in buckets.items()}
+                                                          for q, buckets in table.items()}
+                                                    for row, table in bt.get("coverage_weeks_ahead", {}).items()},
                               scales={q: {part: ScaleLaw(**law) for part, law in laws.items()}
                                       for q, laws in bt["scales"].items()})
     baseline = BaselineFit(**{name: get("baseline/" + name) for name in BASELINE_ARRAYS})
