@@ -82,7 +82,7 @@ def response_effects(name: str) -> "EffectTruth":
     return replace(EffectTruth(), response=name, **RESPONSES[name])
 
 
-DESIGNS = ("default", "random_walk", "trend_break", "heavy_tails")
+DESIGNS = ("default", "random_walk", "trend_break", "heavy_tails", "stepped_season")
 """Worlds of more than one design, so a model is not only judged on the world it was built around:
 
 - default: app-wide shocks and market noise are stationary AR(1) processes;
@@ -94,7 +94,9 @@ DESIGNS = ("default", "random_walk", "trend_break", "heavy_tails")
   `break_weeks_before_end` weeks before the end, in the weeks a held-back test forecasts. The
   history shows bends of that size, so a band can learn how far the trend may turn (a bend no
   history shows is beyond any band fitted to the history);
-- heavy_tails: as default with Student-t innovations (`tail_df`) in every noise process.
+- heavy_tails: as default with Student-t innovations (`tail_df`) in every noise process;
+- stepped_season: as default, and the ad price season moves in steps when a month starts
+  (`month_price_season`, a sharper Q4), not smoothly through the year.
 """
 
 
@@ -153,6 +155,9 @@ class WorldSpec:
     break_slope_sd: float = 0.05
     # heavy_tails: noise innovations from a Student t with this many degrees of freedom.
     tail_df: float = 3.0
+    # stepped_season: the ad price season's log multiplier in each calendar month, January first.
+    month_price_season: tuple[float, ...] = (-0.15, -0.10, -0.05, 0.0, 0.0, -0.02,
+                                             -0.04, -0.03, 0.0, 0.05, 0.15, 0.22)
 
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
@@ -276,6 +281,14 @@ def price_season(day_of_year: np.ndarray, anchors: tuple[tuple[int, float], ...]
     days = np.concatenate([days - 365.0, days, days + 365.0])
     values = np.tile(values, 3)
     return np.interp(day_of_year, days, values)
+
+
+def season_of_prices(weeks: pd.DatetimeIndex, day_of_year: np.ndarray, spec: "WorldSpec") -> np.ndarray:
+    """The ad price season's log multiplier each week: `price_season` through the year, or in the
+    stepped_season design the multiplier of the month the week starts in."""
+    if spec.design == "stepped_season":
+        return np.asarray(spec.month_price_season)[weeks.month.to_numpy() - 1]
+    return price_season(day_of_year, spec.price_season)
 
 
 def price_index(weeks: pd.DatetimeIndex, knots: dict[int, float]) -> np.ndarray:
@@ -425,7 +438,7 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
     app_price_path = np.where(np.array(apps)[app_of] == "whatsapp", 1.0, 0.0)[:, None] * wa_ads[None, :]
     log_price = (np.log(spec.usd_per_minute * price)[:, None] + app_price_path
                  + price_index(weeks, spec.price_index_knots)[None, :]
-                 + price_season(doy, spec.price_season)[None, :] + common_rev + noise_rev)
+                 + season_of_prices(weeks, doy, spec)[None, :] + common_rev + noise_rev)
 
     def outcomes(resp: np.ndarray, direct: np.ndarray) -> dict[str, np.ndarray]:
         log_time = log_time_base + beta_time * resp

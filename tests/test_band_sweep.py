@@ -1,8 +1,9 @@
 """Issues 13 and 28: forecast bands over many simulated worlds (slow: `make test-slow`).
 
-Ten worlds of each design (default, random_walk, trend_break, heavy_tails: 40 worlds, 120
-world-apps), the last 26 weeks held back and played forward by the simulator at the status quo
-(`training.evaluation`). For total minutes, the bands people read hold the truth:
+Ten worlds of each design (default, random_walk, trend_break, heavy_tails, stepped_season: 50
+worlds, 150 world-apps), the last 26 weeks held back and played forward by the simulator at the
+status quo (`training.evaluation`). For total minutes, over the whole 26 weeks, the bands people
+read hold the truth:
 - over every design, the 90% band holds 85-95% of (world, app, week) points for market rows
   and for ALL rows, the 50% band 42-58%;
 - no design holds less than 80% at 90%, market or ALL rows.
@@ -10,16 +11,16 @@ Worlds are fitted two at a time (joblib processes); the per-design table is prin
 
 Two of these cannot hold, and are marked as expected failures (strict: they fail the day they
 pass, so the marker goes): the trend_break design, whose last bend starts exactly where the
-forecast does (77% / 75% at 90%; `bench/trend_break_oracle.py` shows that even the world's true
-law of bends added to every path holds only 79%), and with it the market and ALL rows over every
-design (84.6% / 83.9%). The other designs hold both (87.1% / 86.8% at 90%, 48.7% / 50.9% at
-50%), and `test_bands_hold_..._other_designs` checks them.
+forecast does (77% / 73% at 90%; `bench/trend_break_oracle.py` shows that even the world's true
+law of bends added to every path holds only 79%), and with it the ALL rows over every design
+(85.0% / 84.3%). The other designs hold both, and `test_bands_hold_..._other_designs` checks them.
 
 Issue 28 reads the same worlds by weeks ahead (1-4, 5-13, 14-26), at every level, for minutes
-and ad revenue, market and ALL rows: on the designs other than trend_break, the 90% band holds
-85-95% in each bucket, the 50% band 42-58%, the other levels within 5 points. Revenue's 50% band
-does not hold in the later buckets (WhatsApp's revenue bands, calibrated on the origins before
-its ads launch, are too wide), and is marked so.
+and ad revenue, market and ALL rows: on every design but trend_break, the 90% band holds 85-95%
+in each bucket, the 50% band 42-58%, the other levels within 5 points. Minutes hold all of it.
+Revenue does not, and is marked so: WhatsApp's revenue bands are too wide in weeks 5-26 (its
+calibration rests on the origins before its ads launch), and on stepped_season worlds WhatsApp's
+"ct" trend carries its ads ramp on (0.42-0.49 APE), which takes revenue's weeks 14-26 under.
 """
 
 from __future__ import annotations
@@ -77,10 +78,10 @@ def test_no_design_holds_less_than_80_percent_at_90(minutes, design):
 
 
 @pytest.mark.parametrize("quantity", ["minutes", pytest.param("ad_revenue_usd", marks=pytest.mark.xfail(
-    strict=True, reason="revenue holds 58-67% at 50% in weeks 5-26 (ALL 86-89% at 80%): WhatsApp's bands are too wide"))])
+    strict=True, reason="WhatsApp's revenue: bands too wide in weeks 5-26; its ads ramp carried on in stepped_season"))])
 def test_bands_hold_at_every_distance_ahead_on_the_other_designs(scores, quantity):
-    """Default, random_walk and heavy_tails together, each bucket of weeks ahead and row kind:
-    90% holds 85-95%, 50% holds 42-58%, 80%, 95% and 99% within 5 points of nominal."""
+    """Every design but trend_break together, each bucket of weeks ahead and row kind: 90% holds
+    85-95%, 50% holds 42-58%, 80%, 95% and 99% within 5 points of nominal."""
     part = scores[(scores["design"] != "trend_break") & (scores["quantity"] == quantity)
                   & (scores["weeks_ahead"] != "1-26")]
     table = part.groupby(["level", "weeks_ahead"])[["market_coverage", "all_coverage"]].mean()

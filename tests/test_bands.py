@@ -1,8 +1,9 @@
-"""Forecast bands held against worlds of every design, played forward (issue 13; the 40-world
+"""Forecast bands held against worlds of every design, played forward (issue 13; the 50-world
 sweep is tests/test_band_sweep.py, `make test-slow`).
 
-One world per design (default, random_walk, trend_break, heavy_tails), the last 26 weeks held
-back, the status quo forecast at 90% for every market and played forward by the simulator.
+One world per design (default, random_walk, trend_break, heavy_tails, stepped_season), the last
+26 weeks held back, the status quo forecast at 90% for every market and played forward by the
+simulator, over the whole 26 weeks.
 """
 
 from __future__ import annotations

@@ -247,7 +247,25 @@ def test_the_break_world_shows_earlier_bends_shared_by_every_market_of_an_app():
         assert np.abs(slopes).max() > 0.01, app                           # the history bends
 
 
-@pytest.mark.parametrize("design", ["random_walk", "trend_break", "heavy_tails"])
+def test_a_stepped_season_moves_ad_prices_when_a_month_starts_and_nothing_else():
+    """Same seed, same noise: revenue differs from the default world's by the month's step less
+    the smooth season, the same in every market; time spent and DAU are untouched."""
+    from data.simulator import price_season
+    spec = small_world_spec()
+    plain = simulate_world(seed=2, spec=spec).panel
+    stepped = simulate_world(seed=2, spec=replace(spec, design="stepped_season")).panel
+    for column in ("time_spent_min", "dau"):
+        np.testing.assert_array_equal(stepped[column].to_numpy(), plain[column].to_numpy())
+    gap = np.log(stepped["ad_revenue_usd"].to_numpy()) - np.log(plain["ad_revenue_usd"].to_numpy())
+    weeks = pd.DatetimeIndex(plain["week"])
+    smooth = price_season(weeks.day_of_year.to_numpy(dtype=float) + 3.0, spec.price_season)
+    expected = np.asarray(spec.month_price_season)[weeks.month - 1] - smooth
+    np.testing.assert_allclose(gap, expected, atol=2e-5)              # the panel rounds revenue
+    december, november = spec.month_price_season[11], spec.month_price_season[10]
+    assert december - november >= 0.05 and spec.month_price_season[0] - december <= -0.3   # the steps are sharp
+
+
+@pytest.mark.parametrize("design", ["random_walk", "trend_break", "heavy_tails", "stepped_season"])
 def test_every_design_writes_a_panel_the_contract_accepts(tmp_path, design):
     world = simulate_world(seed=3, spec=replace(small_world_spec(), design=design))
     assert world.truth["design"] == design

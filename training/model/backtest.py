@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from data.calendar import DAYS_PER_WEEK
-from training.model.baseline import COMMON_KINDS, FACTOR, TRENDS, fit_baselines
+from training.model.baseline import COMMON_KINDS, FACTOR, MONTHLY, TRENDS, fit_baselines
 from training.model.panel import PanelShapeError, window_bounds
 
 SEASON = 52
@@ -51,7 +51,9 @@ WEEKS_AHEAD = ((1, 4), (5, 13), (14, 26))
 # kind won its backtests at the January bends but forecast the held-out half-years worse than
 # "ct" (median APE 3.4% against 1.8% for Facebook's revenue on default worlds), so revenue
 # keeps the per-series kinds.
-CANDIDATE_TRENDS = {"minutes": TRENDS, "ad_revenue_usd": tuple(t for t in TRENDS if t != FACTOR)}
+# Time spent has no calendar of prices: its season stays smooth ("ct_monthly" is revenue's).
+CANDIDATE_TRENDS = {"minutes": tuple(t for t in TRENDS if t != MONTHLY),
+                    "ad_revenue_usd": tuple(t for t in TRENDS if t != FACTOR)}
 
 
 def reported_horizons(horizon: int) -> tuple[int, ...]:
@@ -189,21 +191,22 @@ def calibrate(origins: list[OriginScores], kind: str) -> tuple[ScaleLaw, ScaleLa
     return common, own
 
 
-def held_out_coverage(origins: list[OriginScores], kind: str, report_at: tuple[int, ...]
-                      ) -> dict[int, dict[str, dict[float, float]]]:
+def held_out_coverage(origins: list[OriginScores], kind: str, report_at: tuple[int, ...],
+                      borrowed: list[OriginScores] = ()) -> dict[int, dict[str, dict[float, float]]]:
     """Steps -> row kind -> level -> share of (origin, unit, step < steps) points held, each origin's
-    bands calibrated on the other origins (NaN with fewer than two origins)."""
-    covered = _held_out_covered(origins, kind)
+    bands calibrated on the other origins and `borrowed` (NaN with fewer than two origins)."""
+    covered = _held_out_covered(origins, kind, borrowed)
     if covered is None:
         return {h: {row: {level: float("nan") for level in SCALE_LEVELS} for row in ROWS} for h in report_at}
     return {h: {row: {level: float(np.concatenate([c[row][i, :, :h].ravel() for c in covered]).mean())
                       for i, level in enumerate(SCALE_LEVELS)} for row in ROWS} for h in report_at}
 
 
-def coverage_by_weeks_ahead(origins: list[OriginScores], kind: str, horizon: int) -> dict[str, dict[str, dict[float, float]]]:
+def coverage_by_weeks_ahead(origins: list[OriginScores], kind: str, horizon: int, borrowed: list[OriginScores] = ()
+                            ) -> dict[str, dict[str, dict[float, float]]]:
     """Row kind (market, ALL) -> bucket of weeks ahead ("1-4", ...; WEEKS_AHEAD within `horizon`) ->
     level -> share of held-out points held, as `held_out_coverage`."""
-    covered = _held_out_covered(origins, kind)
+    covered = _held_out_covered(origins, kind, borrowed)
     buckets = [(first, last) for first, last in WEEKS_AHEAD if last <= horizon]
     return {row: {f"{first}-{last}": {level: float("nan") if covered is None else
                                       float(np.concatenate([c[row][i, :, first - 1:last].ravel() for c in covered]).mean())
@@ -211,11 +214,14 @@ def coverage_by_weeks_ahead(origins: list[OriginScores], kind: str, horizon: int
             for row in ("market", "ALL")}
 
 
-def _held_out_covered(origins: list[OriginScores], kind: str) -> list[dict[str, np.ndarray]] | None:
-    """Each origin's `covered` under bands calibrated on the other origins (None with fewer than two)."""
+def _held_out_covered(origins: list[OriginScores], kind: str, borrowed: list[OriginScores] = ()
+                      ) -> list[dict[str, np.ndarray]] | None:
+    """Each origin's `covered` under bands calibrated on the other origins and `borrowed` (None
+    with fewer than two origins)."""
     if len(origins) < 2:
         return None
-    return [origin.covered(kind, *calibrate(origins[:k] + origins[k + 1:], kind)) for k, origin in enumerate(origins)]
+    return [origin.covered(kind, *calibrate(origins[:k] + origins[k + 1:] + list(borrowed), kind))
+            for k, origin in enumerate(origins)]
 
 
 def _half_widths(paths: np.ndarray) -> np.ndarray:
@@ -294,7 +300,7 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
     else:
         chosen = {q: trends[OUTCOMES[q][0]] for q in QUANTITIES}
     scales, common_kinds, coverage, coverage_all, coverage_levels = {}, {}, {}, {}, {row: {} for row in ROWS}
-    skipped, weeks_ahead = {}, {}
+    skipped, weeks_ahead, scored = {}, {}, {}
     for q in QUANTITIES:
         # each origin is scored with the kind the other origins choose: the kind that won on an
         # origin's own errors would make the bands as optimistic as its win was lucky
@@ -306,15 +312,19 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
             raise PanelShapeError(f"the known breaks of {q} leave {len(origins) - len(skipped[q])} of {len(origins)} "
                                   "backtest origins to calibrate the bands on; at least 2 are needed: declare a "
                                   "shorter break or backtest on more origins")
-        scored = [_origin_scores(o, q, kind) for o, kind, crosses in zip(origins, honest, crossing) if not crosses]
-        laws = {kind: calibrate(scored, kind) for kind in COMMON_KINDS}
-        score = {kind: np.mean([o.total_interval_score(kind, laws[kind][0], level) for o in scored])
+        scored[q] = [_origin_scores(o, q, kind) for o, kind, crosses in zip(origins, honest, crossing) if not crosses]
+    for q in QUANTITIES:
+        # a quantity left with fewer origins than another (a known break) borrows the other's
+        # scores: its few origins would set its bands alone, each one's quirks at full weight
+        borrowed = [o for other in QUANTITIES if len(scored[other]) > len(scored[q]) for o in scored[other]]
+        laws = {kind: calibrate(scored[q] + borrowed, kind) for kind in COMMON_KINDS}
+        score = {kind: np.mean([o.total_interval_score(kind, laws[kind][0], level) for o in scored[q]])
                  for kind in COMMON_KINDS}
         kind = min(COMMON_KINDS, key=lambda k: score[k])
         common_kinds[q] = kind
         scales[q] = {"common": laws[kind][0], "own": laws[kind][1]}
-        by_steps = held_out_coverage(scored, kind, tuple(sorted(set(report_at) | {horizon})))
-        for row, buckets in coverage_by_weeks_ahead(scored, kind, horizon).items():
+        by_steps = held_out_coverage(scored[q], kind, tuple(sorted(set(report_at) | {horizon})), borrowed)
+        for row, buckets in coverage_by_weeks_ahead(scored[q], kind, horizon, borrowed).items():
             weeks_ahead.setdefault(row, {})[q] = buckets
         coverage[q] = {h: c["market"][level] for h, c in by_steps.items()}
         coverage_all[q] = {h: c["ALL"][level] for h, c in by_steps.items()}

@@ -5,7 +5,9 @@ Fourier terms and a holiday-week indicator, fitted on the last `fit_weeks` weeks
 window: around a constant and a linear trend ("ct") or on weekly changes without drift ("level",
 robust to a past ramp or level shift); or ("factor") the app-wide factor of all markets on
 weekly changes with a drift, and each market "ct" around it (where app-wide shocks accumulate);
-the model chooses per app and quantity by backtest. Forecasts go up to `max_horizon` weeks.
+or ("ct_monthly") "ct" with a season of calendar months in place of the Fourier terms, for ad
+prices that step when a month starts; the model chooses per app and quantity by backtest.
+Forecasts go up to `max_horizon` weeks.
 
 Noise for sample paths is the model's AR(1) recursion driven by in-sample residuals resampled
 by whole weeks (all markets and outcomes of a week together, so the cross-market correlation of
@@ -37,9 +39,16 @@ from training.model.panel import seasonal_basis, window_bounds
 FOURIER_ORDER = 4
 
 
-def exogenous(weeks: pd.DatetimeIndex, origin: pd.Timestamp) -> np.ndarray:
-    """Seasonal regressors (no intercept, no trend: AutoReg adds those)."""
-    return np.column_stack([seasonal_basis(weeks, origin, FOURIER_ORDER, trend=False)[:, 1:], holiday_weeks(weeks)])
+def exogenous(weeks: pd.DatetimeIndex, origin: pd.Timestamp, monthly: bool = False) -> np.ndarray:
+    """Seasonal regressors (no intercept, no trend: AutoReg adds those): yearly Fourier terms, or
+    (`monthly`) an indicator of each calendar month but January, so the season may step when a
+    month starts; and the holiday weeks."""
+    if monthly:
+        month = weeks.month.to_numpy()
+        season = (month[:, None] == np.arange(2, 13)[None, :]).astype(float)
+    else:
+        season = seasonal_basis(weeks, origin, FOURIER_ORDER, trend=False)[:, 1:]
+    return np.column_stack([season, holiday_weeks(weeks)])
 
 
 def future_weeks(weeks: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:
@@ -102,7 +111,8 @@ def quantity_weights(series: np.ndarray, weeks: int = WEIGHT_WEEKS) -> np.ndarra
 SERIES_KINDS = ("ct", "level", "drift")   # how `fit_many` models a series
 INTEGRATED = ("level", "drift")           # the kinds modelled on weekly changes
 FACTOR = "factor"                         # the app-wide factor with drift, each market "ct" around it
-TRENDS = ("ct", "level", FACTOR)          # every kind the backtest fits
+MONTHLY = "ct_monthly"                    # "ct" with a season that steps when a month starts
+TRENDS = ("ct", "level", FACTOR, MONTHLY)  # every kind the backtest fits
 
 
 def fit_many(values: np.ndarray, x_fit: np.ndarray, x_future: np.ndarray, trend: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -198,8 +208,9 @@ def fit_baselines(series: np.ndarray, weeks: pd.DatetimeIndex, max_horizon: int 
     trends = tuple(trends or ("ct",) * series.shape[0])
     n_out, n_mk, n_weeks = series.shape
     origin = weeks[0]
-    x_all = exogenous(weeks, origin)
-    x_future = exogenous(future_weeks(weeks, max_horizon), origin)
+    later = future_weeks(weeks, max_horizon)
+    seasons = {monthly: (exogenous(weeks, origin, monthly), exogenous(later, origin, monthly))
+               for monthly in {t == MONTHLY for t in trends}}
     observed = np.isfinite(series).all(axis=0)
     if not observed[:, -1].all():
         raise ValueError("every series given to fit_baselines must be observed on the last week")
@@ -211,7 +222,8 @@ def fit_baselines(series: np.ndarray, weeks: pd.DatetimeIndex, max_horizon: int 
     weights = quantity_weights(series)
     first = starts.min()
     for o in range(n_out):
-        kind = "ct" if trends[o] == FACTOR else trends[o]
+        kind = "ct" if trends[o] in (FACTOR, MONTHLY) else trends[o]
+        x_all, x_future = seasons[trends[o] == MONTHLY]
         if trends[o] == FACTOR:
             factor = common_factor(series[o], weights[o])
             factor_mean, _, factor_resid = (a[0] for a in fit_many(factor[None, first:], x_all[first:], x_future, "drift"))
