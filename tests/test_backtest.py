@@ -149,8 +149,8 @@ def test_level_baseline_does_not_extrapolate_a_finished_ramp():
 def test_origins_crossing_a_known_break_are_left_out_of_that_quantitys_calibration(default_world):
     """WhatsApp's ads launch multiplies its revenue by 4 over 26 weeks of 2025: forecasts made
     across it miss by tens of percent, and calibrating on them widened every later revenue band
-    as much. Declared, those origins still count for MASE but not for the bands; minutes are
-    untouched."""
+    as much. Declared, those origins still count for MASE but not for the bands, and the launch is
+    a ramp in the baselines (`break_ramps`), so revenue's MASE falls; minutes are untouched."""
     panel = app_panels(default_world.counterfactual)[0]["whatsapp"]
     series = np.stack([panel.log_time, panel.log_dau, panel.log_revenue])
     spans = break_spans(WorldSpec().known_breaks, "whatsapp", panel.weeks)
@@ -161,7 +161,8 @@ def test_origins_crossing_a_known_break_are_left_out_of_that_quantitys_calibrati
     crossing = [o for o in told.origins if pd.Timestamp(o) + pd.Timedelta(weeks=1) <= last
                 and pd.Timestamp(o) + pd.Timedelta(weeks=26) >= start]
     assert told.calibration_skipped == {"minutes": [], "ad_revenue_usd": crossing} and 2 <= len(crossing) <= 6
-    assert told.mase == plain.mase and told.trend == plain.trend
+    assert told.mase["minutes"] == plain.mase["minutes"] and told.trend["minutes"] == plain.trend["minutes"]
+    assert told.mase["ad_revenue_usd"][26] < plain.mase["ad_revenue_usd"][26] / 2, (told.mase, plain.mase)
     wide, narrow = (r.scales["ad_revenue_usd"]["common"].at(0.9, 26)[-1] for r in (plain, told))
     assert narrow < wide / 3, (narrow, wide)
     assert told.scales["minutes"]["common"].at(0.9, 26).tolist() == plain.scales["minutes"]["common"].at(0.9, 26).tolist()
@@ -180,7 +181,31 @@ def test_the_residuals_of_a_known_break_do_not_drive_the_sample_paths():
     told = fit_baselines(series, weeks, 26, trends=("level",), breaks={0: [(100, 100)]})
     assert np.abs(plain.residuals).max() > 0.3
     assert np.abs(told.residuals).max() < 0.1
-    assert np.allclose(told.mean, plain.mean)        # the point forecast is the model's, not the noise's
+
+
+@pytest.mark.parametrize("trend", ["ct", "level", "ct_monthly"])
+def test_a_declared_break_moves_the_level_and_does_not_bend_the_trend(trend):
+    """A level shift of 0.5 two-thirds into the window: undeclared, "ct" takes it for growth and
+    the seasonal terms of "level" for a season; declared, its ramp regressor carries it, and the
+    forecast stays at the new level. A forecast made inside a declared ramp finishes it."""
+    weeks = pd.date_range("2022-01-03", periods=156, freq="7D")
+    rng = np.random.default_rng(4)
+    series = (np.where(np.arange(156) >= 100, 0.5, 0.0) + rng.normal(0, 0.01, 156))[None, None, :]
+    told = fit_baselines(series, weeks, 26, trends=(trend,), breaks={0: [(100, 100)]})
+    assert np.abs(told.mean[0, 0] - 0.5).max() < 0.03, told.mean[0, 0]
+    if trend == "ct":
+        assert fit_baselines(series, weeks, 26, trends=(trend,)).mean[0, 0, -1] > 0.6     # the jump as a trend
+    ramp = np.clip((np.arange(156) - 139) / 26, 0.0, 1.0) * 0.5                          # weeks 140-165, half done
+    inside = fit_baselines((ramp + rng.normal(0, 0.01, 156))[None, None, :], weeks, 26, trends=(trend,),
+                           breaks={0: [(140, 165)]})
+    assert inside.mean[0, 0, 10] == pytest.approx(0.5, abs=0.06) and inside.mean[0, 0, 0] < 0.4
+
+
+def test_a_break_ramp_rises_through_its_weeks_and_stays():
+    from training.model.baseline import break_ramps
+    fitted, ahead = break_ramps([(10, 13), (30, 30)], 20, 15)
+    assert fitted[8:15, 0].tolist() == [0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0] and (fitted[:, 1] == 0).all()
+    assert (ahead[:, 0] == 1).all() and ahead[:, 1].tolist() == [0.0] * 10 + [1.0] * 5
 
 
 def test_the_common_factor_is_chained_so_a_late_market_does_not_move_it():

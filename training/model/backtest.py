@@ -102,11 +102,26 @@ class ScaleLaw:
         return cls(k=[1.0] * len(SCALE_LEVELS))
 
 
-def neighbouring_steps(step: int, steps: int) -> slice:
+def neighbouring_steps(step: int, steps: int, reach: int | None = None) -> slice:
     """The steps (0-based slice of 1..steps) pooled to calibrate `step`: itself and its neighbours
-    within max(2, step // 3), so near steps are read on their own and far ones on wider windows."""
-    reach = max(2, step // 3)
+    within `reach` (default max(2, step // 3)), so near steps are read on their own and far ones
+    on wider windows."""
+    reach = max(2, step // 3) if reach is None else reach
     return slice(max(step - reach, 1) - 1, min(step + reach, steps))
+
+
+def step_factor(normalised: np.ndarray, step: int, level: float) -> float:
+    """The conformal factor of `level` at `step` from scores (units x steps, divided by the growth):
+    the step's neighbouring scores, the window widened until it holds the 1 / (1 - level) scores
+    that a `level` quantile needs (0.99 on the few scores of an ALL row pools more steps)."""
+    steps = normalised.shape[-1]
+    needed = int(np.ceil(1 / (1 - level)))
+    reach = max(2, step // 3)
+    window = normalised[:, neighbouring_steps(step, steps, reach)]
+    while np.isfinite(window).sum() < needed and reach < steps:
+        reach += 1
+        window = normalised[:, neighbouring_steps(step, steps, reach)]
+    return max(conformal_quantile(window.ravel(), level), 1e-6)
 
 
 def fit_scale_law(scores: list[np.ndarray]) -> ScaleLaw:
@@ -114,8 +129,8 @@ def fit_scale_law(scores: list[np.ndarray]) -> ScaleLaw:
 
     Growth: log of the mean score per step (at the 0.8 level) regressed on log step; then per
     level, k is the conformal quantile of the scores divided by that growth: pooled over every
-    step (`k`), and per step over its neighbours (`k_step`, `neighbouring_steps`), so that the
-    bands hold at each distance ahead, not only on average over the horizon.
+    step (`k`), and per step over its neighbours (`k_step`, `step_factor`), so that the bands
+    hold at each distance ahead, not only on average over the horizon.
     """
     pooled = np.concatenate([s.reshape(len(SCALE_LEVELS), -1, s.shape[-1]) for s in scores], axis=1)
     steps = np.arange(1, pooled.shape[-1] + 1)
@@ -128,8 +143,7 @@ def fit_scale_law(scores: list[np.ndarray]) -> ScaleLaw:
         a, b = float(middle[0]), 0.0
     normalised = pooled / (np.exp(a) * steps ** b)
     k = [max(conformal_quantile(normalised[i].ravel(), level), 1e-6) for i, level in enumerate(SCALE_LEVELS)]
-    k_step = [[max(conformal_quantile(normalised[i][:, neighbouring_steps(h, len(steps))].ravel(), level), 1e-6)
-               for h in steps] for i, level in enumerate(SCALE_LEVELS)]
+    k_step = [[step_factor(normalised[i], int(h), level) for h in steps] for i, level in enumerate(SCALE_LEVELS)]
     return ScaleLaw(k=k, a=a, b=b, k_step=k_step)
 
 

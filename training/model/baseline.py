@@ -223,15 +223,20 @@ def fit_baselines(series: np.ndarray, weeks: pd.DatetimeIndex, max_horizon: int 
     first = starts.min()
     for o in range(n_out):
         kind = "ct" if trends[o] in (FACTOR, MONTHLY) else trends[o]
-        x_all, x_future = seasons[trends[o] == MONTHLY]
+        season_fit, season_future = seasons[trends[o] == MONTHLY]
+        ramps_fit, ramps_future = break_ramps((breaks or {}).get(o, []), n_weeks, max_horizon)
+        x_all, x_future = np.column_stack([season_fit, ramps_fit]), np.column_stack([season_future, ramps_future])
         if trends[o] == FACTOR:
             factor = common_factor(series[o], weights[o])
-            factor_mean, _, factor_resid = (a[0] for a in fit_many(factor[None, first:], x_all[first:], x_future, "drift"))
+            keep = _identified(x_all[first:], season_fit.shape[1])
+            factor_mean, _, factor_resid = (a[0] for a in fit_many(factor[None, first:], x_all[first:, keep],
+                                                                   x_future[:, keep], "drift"))
         for start in np.unique(starts):              # the markets that share a window, in one solve
             group = np.flatnonzero(starts == start)
             own = n_weeks - start - 2
             values = series[o, group, start:] - (factor[start:] if trends[o] == FACTOR else 0.0)
-            mean[o, group], phi[o, group], resid = fit_many(values, x_all[start:], x_future, kind)
+            keep = _identified(x_all[start:], season_fit.shape[1])
+            mean[o, group], phi[o, group], resid = fit_many(values, x_all[start:, keep], x_future[:, keep], kind)
             residuals[o, group, -own:] = resid[:, -own:]
             if trends[o] == FACTOR:
                 mean[o, group] += factor_mean
@@ -247,6 +252,25 @@ def fit_baselines(series: np.ndarray, weeks: pd.DatetimeIndex, max_horizon: int 
     phi = np.clip(phi, -0.99, 0.99)
     integrated = np.array([t in INTEGRATED for t in trends])
     return BaselineFit(mean=mean, phi=phi, residuals=residuals, integrated=integrated, weights=weights)
+
+
+def break_ramps(spans: list[tuple[int, int]], n_weeks: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each known break (first and last week index) as a regressor: 0 before it, rising evenly
+    through its weeks, 1 after; in the fitted weeks, then in the `horizon` weeks forecast. A
+    series' level moves by the break's coefficient across the span instead of bending its trend,
+    and a forecast from inside the span finishes the declared ramp."""
+    t = np.arange(n_weeks + horizon)[:, None]
+    ramps = np.clip((t - np.array([first for first, _ in spans]) + 1)
+                    / np.array([last - first + 1 for first, last in spans]), 0.0, 1.0) if spans else np.empty((len(t), 0))
+    return ramps[:n_weeks], ramps[n_weeks:]
+
+
+def _identified(x_fit: np.ndarray, n_season: int) -> np.ndarray:
+    """The columns of `x_fit` (seasonal terms, then break ramps) a window can estimate: every
+    seasonal term, and each ramp that moves within the window (one that is over before it, or
+    starts after it, is a constant or nothing there)."""
+    ramps = x_fit[:, n_season:]
+    return np.concatenate([np.ones(n_season, dtype=bool), np.ptp(ramps, axis=0) > 0 if len(ramps) else []])
 
 
 def common_factor(series: np.ndarray, weights: np.ndarray) -> np.ndarray:
