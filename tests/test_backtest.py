@@ -201,6 +201,15 @@ def test_a_declared_break_moves_the_level_and_does_not_bend_the_trend(trend):
     assert inside.mean[0, 0, 10] == pytest.approx(0.5, abs=0.06) and inside.mean[0, 0, 0] < 0.4
 
 
+def test_a_break_still_running_at_the_end_of_the_history_keeps_its_declared_end():
+    """Declared on the calendar of the weeks, a launch that ramps on past the last week keeps its
+    end, so a forecast made in the middle of it finishes it; one before the history starts part-way."""
+    weeks = pd.date_range("2025-01-06", periods=40, freq="7D")             # to 2025-10-06
+    spans = break_spans(("whatsapp:ad_revenue_usd:2025-06-16:2025-12-08", "whatsapp:minutes:2024-06-03:2025-01-13",
+                         "facebook:minutes:2025-02-03:2025-02-03"), "whatsapp", weeks)
+    assert spans == {"ad_revenue_usd": [(23, 48)], "minutes": [(-31, 1)]}
+
+
 def test_a_break_ramp_rises_through_its_weeks_and_stays():
     from training.model.baseline import break_ramps
     fitted, ahead = break_ramps([(10, 13), (30, 30)], 20, 15)

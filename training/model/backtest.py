@@ -384,12 +384,16 @@ def parse_known_break(text: str) -> tuple[str, str, pd.Timestamp, pd.Timestamp]:
 
 
 def break_spans(known_breaks: tuple[str, ...], app: str, weeks: pd.DatetimeIndex) -> dict[str, list[tuple[int, int]]]:
-    """The known breaks of `app` as week index spans per quantity (the weeks of `weeks` they cover)."""
+    """The known breaks of `app` as week index spans per quantity: the first week on or after its
+    first date and the last on or before its last, counted on the weekly calendar of `weeks`, so
+    a break that runs on past the last week (a launch still ramping) keeps its declared end, and
+    the baselines' ramp finishes there (`baseline.break_ramps`)."""
     spans: dict[str, list[tuple[int, int]]] = {}
+    week = pd.Timedelta(days=DAYS_PER_WEEK)
     for text in known_breaks:
         name, quantity, first, last = parse_known_break(text)
         if name == app:
-            span = (int(weeks.searchsorted(first)), int(weeks.searchsorted(last, side="right")) - 1)
+            span = (int(np.ceil((first - weeks[0]) / week)), int(np.floor((last - weeks[0]) / week)))
             spans.setdefault(quantity, []).append(span)
     return spans
 

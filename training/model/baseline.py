@@ -260,6 +260,7 @@ def break_ramps(spans: list[tuple[int, int]], n_weeks: int, horizon: int) -> tup
     series' level moves by the break's coefficient across the span instead of bending its trend,
     and a forecast from inside the span finishes the declared ramp."""
     t = np.arange(n_weeks + horizon)[:, None]
+    spans = [(first, last) for first, last in spans if last >= first]      # a span that covers no week has no ramp
     ramps = np.clip((t - np.array([first for first, _ in spans]) + 1)
                     / np.array([last - first + 1 for first, last in spans]), 0.0, 1.0) if spans else np.empty((len(t), 0))
     return ramps[:n_weeks], ramps[n_weeks:]
