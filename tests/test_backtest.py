@@ -11,7 +11,8 @@ from scipy.stats import norm
 
 from data.simulator import WorldSpec
 from training.model.backtest import (SCALE_LEVELS, OriginScores, PanelShapeError, break_spans, calibrate,
-                                     conformal_quantile, fit_scale_law, held_out_coverage, rolling_origin_backtest)
+                                     conformal_quantile, coverage_by_steps, fit_scale_law, held_out_covered,
+                                     rolling_origin_backtest)
 from training.model import baseline
 from training.model.baseline import (INTEGRATED, SERIES_KINDS, TRENDS, common_factor, exogenous, fit_baselines,
                                      fit_many, fit_series, future_weeks)
@@ -120,7 +121,7 @@ def test_common_and_own_scales_hold_the_total_and_each_market_at_every_level():
     bands hold both kinds of row at each level, and the horizon's total picks the persistent kind."""
     rng = np.random.default_rng(1)
     origins = [_origin(rng, 0.004, 0.01) for _ in range(40)]
-    held = held_out_coverage(origins, "walk", (26,))[26]
+    held = coverage_by_steps(held_out_covered(origins, "walk"), (26,))[26]
     for row in ("market", "ALL", "total"):
         for level in SCALE_LEVELS[:-1]:                 # 40 origins hold too few totals to judge 0.99
             assert held[row][level] == pytest.approx(level, abs=0.06), (row, level, held[row][level])
@@ -129,7 +130,7 @@ def test_common_and_own_scales_hold_the_total_and_each_market_at_every_level():
     scores = {kind: np.mean([o.total_interval_score(kind, calibrate(origins, kind)[0], 0.9) for o in origins])
               for kind in ("ar", "walk")}
     assert scores["walk"] < scores["ar"]
-    assert held_out_coverage(origins, "ar", (26,))[26]["total"][0.9] < 0.75     # non-persistent paths miss totals
+    assert coverage_by_steps(held_out_covered(origins, "ar"), (26,))[26]["total"][0.9] < 0.75     # non-persistent paths miss totals
 
 
 def test_level_baseline_does_not_extrapolate_a_finished_ramp():

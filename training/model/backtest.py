@@ -115,13 +115,14 @@ def step_factor(normalised: np.ndarray, step: int, level: float) -> float:
     the step's neighbouring scores, the window widened until it holds the 1 / (1 - level) scores
     that a `level` quantile needs (0.99 on the few scores of an ALL row pools more steps)."""
     steps = normalised.shape[-1]
+    finite = np.concatenate([[0], np.cumsum(np.isfinite(normalised).sum(axis=0))])    # scores up to each step
     needed = int(np.ceil(1 / (1 - level)))
     reach = max(2, step // 3)
-    window = normalised[:, neighbouring_steps(step, steps, reach)]
-    while np.isfinite(window).sum() < needed and reach < steps:
+    window = neighbouring_steps(step, steps, reach)
+    while reach < steps and finite[window.stop] - finite[window.start] < needed:
         reach += 1
-        window = normalised[:, neighbouring_steps(step, steps, reach)]
-    return max(conformal_quantile(window.ravel(), level), 1e-6)
+        window = neighbouring_steps(step, steps, reach)
+    return max(conformal_quantile(normalised[:, window].ravel(), level), 1e-6)
 
 
 def fit_scale_law(scores: list[np.ndarray]) -> ScaleLaw:
@@ -205,37 +206,36 @@ def calibrate(origins: list[OriginScores], kind: str) -> tuple[ScaleLaw, ScaleLa
     return common, own
 
 
-def held_out_coverage(origins: list[OriginScores], kind: str, report_at: tuple[int, ...],
-                      borrowed: list[OriginScores] = ()) -> dict[int, dict[str, dict[float, float]]]:
-    """Steps -> row kind -> level -> share of (origin, unit, step < steps) points held, each origin's
-    bands calibrated on the other origins and `borrowed` (NaN with fewer than two origins)."""
-    covered = _held_out_covered(origins, kind, borrowed)
-    if covered is None:
-        return {h: {row: {level: float("nan") for level in SCALE_LEVELS} for row in ROWS} for h in report_at}
-    return {h: {row: {level: float(np.concatenate([c[row][i, :, :h].ravel() for c in covered]).mean())
-                      for i, level in enumerate(SCALE_LEVELS)} for row in ROWS} for h in report_at}
-
-
-def coverage_by_weeks_ahead(origins: list[OriginScores], kind: str, horizon: int, borrowed: list[OriginScores] = ()
-                            ) -> dict[str, dict[str, dict[float, float]]]:
-    """Row kind (market, ALL) -> bucket of weeks ahead ("1-4", ...; WEEKS_AHEAD within `horizon`) ->
-    level -> share of held-out points held, as `held_out_coverage`."""
-    covered = _held_out_covered(origins, kind, borrowed)
-    buckets = [(first, last) for first, last in WEEKS_AHEAD if last <= horizon]
-    return {row: {f"{first}-{last}": {level: float("nan") if covered is None else
-                                      float(np.concatenate([c[row][i, :, first - 1:last].ravel() for c in covered]).mean())
-                                      for i, level in enumerate(SCALE_LEVELS)} for first, last in buckets}
-            for row in ("market", "ALL")}
-
-
-def _held_out_covered(origins: list[OriginScores], kind: str, borrowed: list[OriginScores] = ()
-                      ) -> list[dict[str, np.ndarray]] | None:
+def held_out_covered(origins: list[OriginScores], kind: str, borrowed: list[OriginScores] = ()
+                     ) -> list[dict[str, np.ndarray]] | None:
     """Each origin's `covered` under bands calibrated on the other origins and `borrowed` (None
-    with fewer than two origins)."""
+    with fewer than two origins): what `coverage_by_steps` and `coverage_by_weeks_ahead` read."""
     if len(origins) < 2:
         return None
     return [origin.covered(kind, *calibrate(origins[:k] + origins[k + 1:] + list(borrowed), kind))
             for k, origin in enumerate(origins)]
+
+
+def coverage_by_steps(covered: list[dict[str, np.ndarray]] | None, report_at: tuple[int, ...]
+                      ) -> dict[int, dict[str, dict[float, float]]]:
+    """Steps -> row kind -> level -> share of held-out (origin, unit, step < steps) points held."""
+    return {h: {row: _held_share(covered, row, slice(0, h)) for row in ROWS} for h in report_at}
+
+
+def coverage_by_weeks_ahead(covered: list[dict[str, np.ndarray]] | None, horizon: int
+                            ) -> dict[str, dict[str, dict[float, float]]]:
+    """Row kind (market, ALL) -> bucket of weeks ahead ("1-4", ...; WEEKS_AHEAD within `horizon`) ->
+    level -> share of held-out points held."""
+    return {row: {f"{first}-{last}": _held_share(covered, row, slice(first - 1, last))
+                  for first, last in WEEKS_AHEAD if last <= horizon} for row in ("market", "ALL")}
+
+
+def _held_share(covered: list[dict[str, np.ndarray]] | None, row: str, steps: slice) -> dict[float, float]:
+    """Level -> share of the held-out points of `row` at `steps` held (NaN without a held-out origin)."""
+    if covered is None:
+        return {level: float("nan") for level in SCALE_LEVELS}
+    return {level: float(np.concatenate([c[row][i, :, steps].ravel() for c in covered]).mean())
+            for i, level in enumerate(SCALE_LEVELS)}
 
 
 def _half_widths(paths: np.ndarray) -> np.ndarray:
@@ -337,8 +337,9 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
         kind = min(COMMON_KINDS, key=lambda k: score[k])
         common_kinds[q] = kind
         scales[q] = {"common": laws[kind][0], "own": laws[kind][1]}
-        by_steps = held_out_coverage(scored[q], kind, tuple(sorted(set(report_at) | {horizon})), borrowed)
-        for row, buckets in coverage_by_weeks_ahead(scored[q], kind, horizon, borrowed).items():
+        covered = held_out_covered(scored[q], kind, borrowed)
+        by_steps = coverage_by_steps(covered, tuple(sorted(set(report_at) | {horizon})))
+        for row, buckets in coverage_by_weeks_ahead(covered, horizon).items():
             weeks_ahead.setdefault(row, {})[q] = buckets
         coverage[q] = {h: c["market"][level] for h, c in by_steps.items()}
         coverage_all[q] = {h: c["ALL"][level] for h, c in by_steps.items()}

@@ -270,8 +270,7 @@ def _identified(x_fit: np.ndarray, n_season: int) -> np.ndarray:
     """The columns of `x_fit` (seasonal terms, then break ramps) a window can estimate: every
     seasonal term, and each ramp that moves within the window (one that is over before it, or
     starts after it, is a constant or nothing there)."""
-    ramps = x_fit[:, n_season:]
-    return np.concatenate([np.ones(n_season, dtype=bool), np.ptp(ramps, axis=0) > 0 if len(ramps) else []])
+    return np.concatenate([np.ones(n_season, dtype=bool), np.ptp(x_fit[:, n_season:], axis=0) > 0])
 
 
 def common_factor(series: np.ndarray, weights: np.ndarray) -> np.ndarray:
