@@ -70,6 +70,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 bench: $(VENV)/.installed-bench $(VENV)/.installed-dev bench-tools services  ## install the peers and wrk; run every bench script (about 75 min)
 	$(BIN)/python bench/model_speed.py
 	$(BIN)/python bench/band_coverage.py
+	$(BIN)/python bench/band_seasons.py
 	$(BIN)/python bench/trend_break_oracle.py
 	$(BIN)/python bench/optimiser.py
 	$(BIN)/python bench/optimiser_coverage.py
