@@ -59,7 +59,7 @@ def _hold(scores: pd.DataFrame) -> None:
         assert 0.42 <= by_level.loc[0.5, rows] <= 0.58, (rows, by_level)
 
 
-@pytest.mark.xfail(strict=True, reason="84.6% / 83.9% at 90% with trend_break's bend at the origin")
+@pytest.mark.xfail(strict=True, reason="85.0% / 84.3% at 90% with trend_break's bend at the origin")
 def test_bands_hold_market_and_all_rows_over_every_design(minutes):
     _hold(minutes)
 
@@ -69,7 +69,7 @@ def test_bands_hold_market_and_all_rows_over_the_other_designs(minutes):
 
 
 @pytest.mark.parametrize("design", [pytest.param(d, marks=pytest.mark.xfail(
-    strict=True, reason="a bend that starts where the forecast starts: 77% / 75% at 90%")) if d == "trend_break" else d
+    strict=True, reason="a bend that starts where the forecast starts: 76.7% / 73.2% at 90%")) if d == "trend_break" else d
     for d in DESIGNS])
 def test_no_design_holds_less_than_80_percent_at_90(minutes, design):
     held = minutes[(minutes["design"] == design) & (minutes["level"] == 0.9)]
