@@ -77,6 +77,7 @@ bench: $(VENV)/.installed-bench $(VENV)/.installed-dev bench-tools services  ## 
 	$(BIN)/python bench/warehouse.py
 	$(BIN)/python bench/page.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/long_questions.py
 	$(BIN)/python bench/soak.py
 	$(BIN)/python bench/fuzz.py
 	$(BIN)/python bench/peers.py

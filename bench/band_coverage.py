@@ -2,7 +2,7 @@
 
     python bench/band_coverage.py [--designs default,random_walk,trend_break,heavy_tails] [--seeds 1,...,10] [--jobs 2]
 
-Per world (`training.evaluation.held_out_band_coverage`): the last 26 weeks held back, the
+Per world (`testkit.evaluation.held_out_band_coverage`): the last 26 weeks held back, the
 model trained on the rest, the status quo forecast for every forecastable market and played
 forward by the simulator with the same noise. The tables give, per quantity (total minutes, ad
 revenue), design and interval level, the share of points whose band holds the truth for market
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 import pandas as pd  # noqa: E402
 
 from bench.report import machine, world_sweep, write_section  # noqa: E402
-from training.evaluation import held_out_band_coverage  # noqa: E402
+from testkit.evaluation import held_out_band_coverage  # noqa: E402
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from joblib import Parallel, delayed  # noqa: E402
 
 from bench.report import OUT, machine, write_section  # noqa: E402
 from data.simulator import WorldSpec  # noqa: E402
-from training.evaluation import held_out_band_coverage  # noqa: E402
+from testkit.evaluation import held_out_band_coverage  # noqa: E402
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 

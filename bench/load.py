@@ -24,13 +24,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.report import machine, write_section  # noqa: E402
-from serving.local import free_port, stop, wait_ready  # noqa: E402
+from testkit.local import free_port, start_service, stop, wait_ready  # noqa: E402
 
 BODY = {"app": "instagram", "markets": ["BR"], "horizon_weeks": 26, "plan": [{"week": "2026-11-02", "share": 1.0}]}
 
@@ -90,6 +92,22 @@ def prepare_store(home: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-c", code, f"{tmp}/model"], cwd=REPO, check=True)
         import_model(Path(tmp) / "model", home)
+
+
+@contextmanager
+def served_default_world() -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    """The default world's model in a throwaway store, served by `bentoml serve` without an API
+    token: (url, process, the throwaway folder)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "bentoml"
+        prepare_store(home)
+        env = {**os.environ, "BENTOML_HOME": str(home)}
+        env.pop("IMPACT_API_TOKEN", None)
+        process, url = start_service(env)
+        try:
+            yield url, process, Path(tmp)
+        finally:
+            stop(process)
 
 
 def main() -> None:

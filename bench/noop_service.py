@@ -10,7 +10,7 @@ import os
 
 import bentoml
 
-from serving.schemas import App, Horizon, Interval, Markets, Plan
+from training.requests import App, Horizon, Interval, Markets, Plan
 
 
 CONFIG = {"workers": int(os.environ.get("IMPACT_WORKERS", "1")), "traffic": {"timeout": 60, "max_concurrency": 512}}

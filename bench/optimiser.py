@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from bench.report import machine, write_section  # noqa: E402
 from data import simulate_world  # noqa: E402
 from data.simulator import WorldSpec  # noqa: E402
-from training.evaluation import exposure_cap, optimised_against_truth, value_per_exposed_dau_week  # noqa: E402
+from testkit.evaluation import exposure_cap, optimised_against_truth, value_per_exposed_dau_week  # noqa: E402
 from training.model.estimator import ImpactModel  # noqa: E402
 from training.optimiser import OptimiseRequest, optimise  # noqa: E402
 
@@ -101,7 +101,7 @@ def main() -> None:
             total, solver, status, n = timed(model, speed_request(model, app, every, risk), args.runs)
             speed.append(f"| {app} | {len(every)} | {risk} | {n} | {total:.2f} s | {solver:.2f} s | {status} |")
             print(speed[-1], flush=True)
-    dau = model.forecast("instagram", model.status_quo("instagram", 1)).per_market["dau"]["baseline"][:, 0]
+    dau = model.forecast("instagram", model.status_quo("instagram", 1)).per_market["dau"]["status_quo"][:, 0]
     by_size = [model.markets("instagram", forecastable=True)[i] for i in np.argsort(-dau)]
     sizes, seconds = [], []
     for n in (8, 16, 32):

@@ -2,7 +2,7 @@
 
     python bench/optimiser_coverage.py [--designs default,random_walk,trend_break,heavy_tails] [--seeds 1,...,5] [--jobs 2]
 
-Per world (`training.evaluation.optimised_value_coverage`): the last 26 weeks held back, the model
+Per world (`testkit.evaluation.optimised_value_coverage`): the last 26 weeks held back, the model
 trained on the rest, and per app two plans chosen under a launch limit of 2 a week: ad revenue net
 of a serving cost around the median market's value per exposed DAU-week, and total minutes. Each
 plan is played forward by the simulator with the same noise; the tables give how often the 90%
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 import pandas as pd  # noqa: E402
 
 from bench.report import machine, world_sweep, write_section  # noqa: E402
-from training.evaluation import optimised_value_coverage  # noqa: E402
+from testkit.evaluation import optimised_value_coverage  # noqa: E402
 
 
 def coverage_table(rows: pd.DataFrame) -> str:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.load import prepare_store, start  # noqa: E402
 from bench.report import machine, write_section  # noqa: E402
-from serving.local import headless_chromium, stop  # noqa: E402
+from testkit.local import headless_chromium, stop  # noqa: E402
 
 SIZES = {"1280x800": {"width": 1280, "height": 800}, "390x844": {"width": 390, "height": 844}}
 TIMING = """() => {

@@ -47,7 +47,7 @@ from training.model.panel import app_panels  # noqa: E402
 from training.model.backtest import SEASON, rolling_origin_backtest  # noqa: E402
 from training.model.baseline import fit_baselines  # noqa: E402
 from data.simulator import DESIGNS, WorldSpec  # noqa: E402
-from training.evaluation import held_out_world  # noqa: E402
+from testkit.evaluation import held_out_world  # noqa: E402
 from training.model.estimator import ImpactModel  # noqa: E402
 
 LEVEL = 0.9
@@ -301,7 +301,7 @@ train` under 0.5 of Prophet's time on both worlds.
 # ---------------------------------------------------------------------- 4. held-out point accuracy
 
 def held_out_point_errors(design: str, seed: int, horizon: int = 26) -> list[dict]:
-    """One held-out world (`training.evaluation.held_out_world`): absolute percentage errors of
+    """One held-out world (`testkit.evaluation.held_out_world`): absolute percentage errors of
     weekly total minutes at the status quo, this model against Prophet fitted per market on the
     same history (each market's own weeks), per market-week and for ALL (Prophet's ALL: the sum
     of its market forecasts)."""
@@ -320,7 +320,7 @@ def held_out_point_errors(design: str, seed: int, horizon: int = 26) -> list[dic
         prophet = np.array([prophet_forecast(minutes.loc[m].dropna().to_numpy(),
                                              pd.DatetimeIndex(minutes.loc[m].dropna().index), horizon)
                             for m in markets])                     # markets x (yhat, lower, upper) x weeks
-        for method, (forecast, lo, hi) in (("this model", (ours["baseline"], ours["lo"], ours["hi"])),
+        for method, (forecast, lo, hi) in (("this model", (ours["status_quo"], ours["lo"], ours["hi"])),
                                            ("Prophet", (prophet[:, 0], prophet[:, 1], prophet[:, 2]))):
             rows.append({"design": design, "seed": seed, "app": app, "method": method,
                          "market_ape": np.abs(forecast / actual - 1).ravel(),

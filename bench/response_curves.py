@@ -2,7 +2,7 @@
 
     python bench/response_curves.py [--responses default,saturating,...] [--seeds 1,2,3,4] [--jobs 2]
 
-Per world (`training.evaluation.response_cases`): the last 26 weeks held back, the model trained
+Per world (`testkit.evaluation.response_cases`): the last 26 weeks held back, the model trained
 on the rest, then (a) every market to share 1 and (b) each partially rolled-out market alone to 1,
 each against the status quo and played forward by the simulator with the same noise. Every world
 is fitted twice: as shipped, and as an oracle given the world's true response shape (effect sizes
@@ -24,7 +24,7 @@ from joblib import Parallel, delayed  # noqa: E402
 
 from bench.report import OUT, machine, write_section  # noqa: E402
 from data.simulator import RESPONSES, WorldSpec, response_effects  # noqa: E402
-from training.evaluation import optimiser_on_response_world, response_cases, step_backtest_cases  # noqa: E402
+from testkit.evaluation import optimiser_on_response_world, response_cases, step_backtest_cases  # noqa: E402
 
 
 def main() -> None:

@@ -45,8 +45,8 @@ sys.path.insert(0, str(REPO))
 
 from bench.load import import_model, start  # noqa: E402
 from bench.report import machine, write_section  # noqa: E402
-from serving.local import stop  # noqa: E402
-from training.model.persist import same_content, saved_content  # noqa: E402
+from testkit.local import stop  # noqa: E402
+from testkit.compare import same_content, saved_content  # noqa: E402
 
 FIT = """
 import json, resource, sys, time
@@ -142,7 +142,7 @@ def commands(markets: int, tmp: Path, runs: int, postgres: bool) -> dict:
     out["file_mb"] = target.stat().st_size / 2**20
     if postgres:
         out["service"] = planner_and_optimiser(tmp / f"b{markets}-0", runs)
-        from serving.local import postgres_server
+        from testkit.local import postgres_server
         import sqlalchemy as sa
         with postgres_server() as url:
             engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
@@ -166,7 +166,7 @@ def planner_and_optimiser(home: Path, runs: int) -> dict:
     import httpx
 
     from bench.page import SIZES, visit
-    from serving.local import headless_chromium
+    from testkit.local import headless_chromium
     env = {**fresh_env(home), "IMPACT_WORKERS": "1"}
     env.pop("IMPACT_API_TOKEN", None)
     process, url = start("serving.service:EngagementImpact", env, REPO, home / "serve.log")

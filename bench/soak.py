@@ -32,8 +32,8 @@ sys.path.insert(0, str(REPO))
 
 from bench.load import prepare_store, wrk  # noqa: E402
 from bench.report import machine, write_section  # noqa: E402
-from serving.schemas import REQUEST_TIMEOUT_SECONDS  # noqa: E402
-from serving.local import start_service, stop, wait_ready  # noqa: E402
+from serving.service import REQUEST_TIMEOUT_SECONDS  # noqa: E402
+from testkit.local import start_service, stop, wait_ready  # noqa: E402
 
 FORECAST = {"app": "instagram", "markets": ["BR"], "horizon_weeks": 26, "plan": [{"week": "2026-11-02", "share": 1.0}]}
 BATCH = {"scenarios": [{"app": app, "markets": ["US", "IN"], "horizon_weeks": 13} for app in

@@ -29,7 +29,7 @@ from joblib import Parallel, delayed  # noqa: E402
 
 from bench.report import machine, write_section  # noqa: E402
 from data.simulator import WorldSpec  # noqa: E402
-from training.evaluation import band_scores, held_out_world  # noqa: E402
+from testkit.evaluation import band_scores, held_out_world  # noqa: E402
 
 LEVELS = (0.5, 0.9)
 TIME_OUTCOME = 0

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from bench.report import machine, write_section  # noqa: E402
 from data import simulate_world  # noqa: E402
-from serving.local import postgres_server  # noqa: E402
+from testkit.local import postgres_server  # noqa: E402
 from training.model.estimator import ImpactModel  # noqa: E402
 from training.warehouse.publish import VersionInfo, publish  # noqa: E402
 

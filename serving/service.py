@@ -17,15 +17,19 @@ import bentoml
 import orjson
 from starlette.responses import Response
 
-from serving import answers
 from serving.guard import Guard
+from serving.long import Busy, LongQuestions
 from serving.planner import planner_app
-from serving.schemas import (REQUEST_TIMEOUT_SECONDS, App, Constraints, Cost, CurvePoints, ForecastRequest,
-                             HistoryWeeks, Horizon, Interval, Market, Markets, Objective, OptimiseMarkets, OptimiseRequest, OptionalWeek, Plan,
-                             Risk, Scenarios, TimeLimit)
+from training import answers
 from training.model.persist import ModelFileError, load_model
+from training.requests import (AttributionRequest, BatchRequest, ForecastHistoryRequest, ModelRequest,
+                               OptimiseRequest, ResponseCurveRequest, weekly_rows)
 from training.tracking import MODEL_NAME
 
+# BentoML answers 504 to a request not done within this many seconds (queueing included). It also
+# keeps each request's timer, and through it the request's tracing span (about 5 kB), until then,
+# so a worker's memory rises for this long under load and is flat after: keep it short.
+REQUEST_TIMEOUT_SECONDS = 20
 # A /forecast of at most this many weekly rows ((markets + 1) x horizon_weeks: one market for a year, or
 # ten for a quarter) is answered on the event loop, in about a millisecond, and larger ones in a worker
 # thread: handing a small answer to a thread and back costs about as much as computing it.
@@ -42,11 +46,12 @@ def _champion() -> bentoml.models.BentoModel | None:
     return reference if reference.stored is not None else None
 
 
-def _json(answer: dict) -> Response:
+def _json(answer: dict | bytes) -> Response:
     """The answer serialised once with orjson (several times faster than BentoML's generic
     serialisation of large nested dicts, which would cost more than the forecast itself;
     NaN, e.g. a metric a model was fitted without, becomes null)."""
-    return Response(orjson.dumps(answer, option=orjson.OPT_NON_STR_KEYS), media_type="application/json")
+    body = answer if isinstance(answer, bytes) else orjson.dumps(answer, option=orjson.OPT_NON_STR_KEYS)
+    return Response(body, media_type="application/json")
 
 
 def _resolve(reference):
@@ -69,12 +74,16 @@ def _resolve(reference):
     http={"cors": {"enabled": False}},
 )
 class EngagementImpact:
-    """Scenario forecasts and attribution of AI-feature rollouts."""
+    """Scenario forecasts and attribution of AI-feature rollouts.
+
+    Each endpoint takes one request model (`training.requests`) as its JSON body and hands it to
+    `training.answers`; optimisations run apart (`serving.long`).
+    """
 
     model_ref = _champion()
 
     def __init__(self) -> None:
-        self.impact, self.version, self.run_id, self.problem = None, None, None, None
+        self.impact, self.version, self.run_id, self.problem, self.long = None, None, None, None, None
         self._thread = anyio.CapacityLimiter(1)      # large forecasts, one at a time, as BentoML runs sync APIs
         stored = _resolve(self.model_ref)
         if stored is None:
@@ -88,11 +97,17 @@ class EngagementImpact:
             return
         self.version = str(stored.info.labels.get("mlflow_version", stored.tag.version))
         self.run_id = stored.info.labels.get("run_id", "")
+        self.long = LongQuestions(stored.path, int(os.environ.get("IMPACT_LONG_QUESTIONS", "1")))
         for app in self.impact.apps:      # build the noise paths and tables now, not on the first request
             self.impact.forecast(app, self.impact.status_quo(app, 1))
 
     def __is_ready__(self) -> bool:
         return self.impact is not None
+
+    @bentoml.on_shutdown
+    def _close(self) -> None:
+        if self.long is not None:
+            self.long.close()
 
     def _answer(self, ctx: bentoml.Context, compute) -> dict:
         """Run `compute(model)`; 503 without a model and 400 for a request it cannot answer,
@@ -107,66 +122,54 @@ class EngagementImpact:
             return {"error": str(exc)}
 
     @bentoml.api
-    async def forecast(self, ctx: bentoml.Context, app: App, markets: Markets = [], horizon_weeks: Horizon = 13,
-                       plan: Plan = [], interval: Interval = 0.9, history_weeks: HistoryWeeks = 0) -> dict:
+    async def forecast(self, request: ForecastHistoryRequest, /, ctx: bentoml.Context) -> dict:
         """A rollout plan against the status quo: weekly per market and for all chosen markets, with totals;
         with `history_weeks`, the observed weeks before it too."""
-        request = ForecastRequest(app=app, markets=markets, horizon_weeks=horizon_weeks, plan=plan, interval=interval)
-        compute = partial(self._forecast, request=request, history_weeks=history_weeks)
-        if self.impact is None or answers.weekly_rows(self.impact, request) <= INLINE_WEEKLY_ROWS:
+        compute = partial(answers.forecast, version=self.version, request=request)
+        if self.impact is None or weekly_rows(self.impact, request) <= INLINE_WEEKLY_ROWS:
             return self._answer(ctx, compute)
         return await anyio.to_thread.run_sync(self._answer, ctx, compute, limiter=self._thread)
 
     @bentoml.api
-    def response_curve(self, ctx: bentoml.Context, app: App, market: Market, horizon_weeks: Horizon = 26,
-                       interval: Interval = 0.9, points: CurvePoints = 11) -> dict:
+    def response_curve(self, request: ResponseCurveRequest, /, ctx: bentoml.Context) -> dict:
         """A market's response curve from where it stands: incremental minutes and ad revenue over the horizon
         for target shares from its current share to 1 (reached in the first forecast week), with bands."""
-        return self._answer(ctx, lambda model: answers.response_curve(model, self.version, app, market, horizon_weeks,
-                                                                      interval, points))
+        return self._answer(ctx, partial(answers.response_curve, version=self.version, request=request))
 
     @bentoml.api
-    def forecast_batch(self, ctx: bentoml.Context, scenarios: Scenarios) -> dict:
+    def forecast_batch(self, request: BatchRequest, /, ctx: bentoml.Context) -> dict:
         """Several forecast bodies in one call (1..100, within a limit on weekly rows in all), answered in
         order; a bad one fails the call with its position in the message."""
-        def compute(model):
-            answers.check_batch_size(model, scenarios)
-            answers_ = []
-            for n, scenario in enumerate(scenarios):
-                try:
-                    answers_.append(self._forecast(model, scenario))
-                except answers.RequestError as exc:
-                    raise answers.RequestError(f"scenarios[{n}].{exc}") from None
-            return {"answers": answers_}
-        return self._answer(ctx, compute)
+        return self._answer(ctx, partial(answers.batch, version=self.version, request=request))
 
     @bentoml.api
-    def attribution(self, ctx: bentoml.Context, app: App, markets: Markets = [], start: OptionalWeek = None,
-                    end: OptionalWeek = None, interval: Interval = 0.9) -> dict:
+    def attribution(self, request: AttributionRequest, /, ctx: bentoml.Context) -> dict:
         """The history as observed against the same history with zero rollout."""
-        return self._answer(ctx, lambda model: answers.attribution(model, self.version, app, markets, start, end,
-                                                                   interval))
+        return self._answer(ctx, partial(answers.attribution, version=self.version, request=request))
 
     @bentoml.api
-    def optimise(self, ctx: bentoml.Context, app: App, markets: OptimiseMarkets = [],
-                 horizon_weeks: Horizon = 26, interval: Interval = 0.9,
-                 objective: Objective = "ad_revenue_usd", cost: Cost | None = None,
-                 constraints: Constraints = Constraints(), risk: Risk = "mean",
-                 time_limit_seconds: TimeLimit = 10.0) -> dict:
+    async def optimise(self, request: OptimiseRequest, /, ctx: bentoml.Context) -> dict:
         """The best rollout plan under constraints, net of its serving cost: the plan (send it to /forecast),
-        per market, its value with bands, the alternatives and regret, how sure the choice is, the solver."""
-        request = OptimiseRequest(app=app, markets=markets, horizon_weeks=horizon_weeks, interval=interval,
-                                  objective=objective, cost=cost, constraints=constraints, risk=risk,
-                                  time_limit_seconds=time_limit_seconds)
-        return self._answer(ctx, lambda model: answers.optimise(model, self.version, request))
+        per market, its value with bands, the alternatives and regret, how sure the choice is, the solver.
+        Runs apart from the other endpoints; 429 with Retry-After while as many as the service runs at once
+        are running."""
+        if self.impact is None:
+            return self._answer(ctx, None)
+        try:
+            return _json(await self.long.optimise(self.version, request.model_dump(exclude_unset=True),
+                                                   request.time_limit_seconds))
+        except answers.RequestError as exc:
+            ctx.response.status_code = 400
+            return {"error": str(exc)}
+        except Busy as exc:
+            ctx.response.status_code = 429
+            ctx.response.headers["Retry-After"] = str(exc.retry_after)
+            return {"error": str(exc)}
 
     @bentoml.api
-    def model(self, ctx: bentoml.Context) -> dict:
+    def model(self, request: ModelRequest, /, ctx: bentoml.Context) -> dict:
         """The served model: version, run, training window, apps, markets, metrics, effects."""
         return self._answer(ctx, lambda model: answers.describe(model, self.version, self.run_id))
-
-    def _forecast(self, model, request: ForecastRequest, history_weeks: int = 0) -> dict:
-        return answers.forecast(model, self.version, request, history_weeks)
 
 
 # the page at /, and /docs without BentoML's trackers and outside badges

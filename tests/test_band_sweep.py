@@ -2,7 +2,7 @@
 
 Ten worlds of each design (default, random_walk, trend_break, heavy_tails, stepped_season: 50
 worlds, 150 world-apps), the last 26 weeks held back and played forward by the simulator at the
-status quo (`training.evaluation`). For total minutes, over the whole 26 weeks, the bands people
+status quo (`testkit.evaluation`). For total minutes, over the whole 26 weeks, the bands people
 read hold the truth:
 - over every design, the 90% band holds 85-95% of (world, app, week) points for market rows
   and for ALL rows, the 50% band 42-58%;
@@ -29,7 +29,7 @@ import pytest
 from joblib import Parallel, delayed
 
 from data.simulator import DESIGNS, WorldSpec
-from training.evaluation import held_out_band_coverage
+from testkit.evaluation import held_out_band_coverage
 from training.model.backtest import SCALE_LEVELS
 
 pytestmark = pytest.mark.slow

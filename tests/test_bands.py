@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from data.simulator import DESIGNS, WorldSpec
-from training.evaluation import held_out_band_coverage
+from testkit.evaluation import held_out_band_coverage
 
 
 @pytest.fixture(scope="module")

@@ -129,8 +129,8 @@ def saved_small_model(small_model, tmp_path_factory):
 def test_optimise_prints_the_plan_and_writes_it_as_a_forecast_request(saved_small_model, small_model, tmp_path):
     """`impact optimise` answers what /optimise answers: the written file is a /forecast body whose
     incremental revenue is the one printed and stored in the answer."""
-    from serving import answers
-    from training.model.scenario import ForecastRequest
+    from training import answers
+    from training.requests import ForecastRequest
     out, whole = tmp_path / "plan.json", tmp_path / "answer.json"
     result = run("optimise", "--model", str(saved_small_model), "--app", "instagram", "--horizon-weeks", "13",
                  "--max-launches-per-week", "1", "--cost-low", "0.001", "--cost-high", "0.003", "--earliest",
@@ -146,7 +146,7 @@ def test_optimise_prints_the_plan_and_writes_it_as_a_forecast_request(saved_smal
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["--levels", "1.5"], "constraints.levels.0: Input should be less than or equal to 1"),
+    (["--target-shares", "1.5"], "constraints.target_shares[0]: Input should be less than or equal to 1"),
     (["--earliest", "DE"], "--earliest DE: expected MARKET=YYYY-MM-DD"),
     (["--earliest", "XX=2026-12-07"], "constraints.earliest: XX is not among the markets"),
     (["--cost-low", "0.1"], "--cost-low and --cost-high go together"),

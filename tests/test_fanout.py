@@ -13,8 +13,9 @@ from data import simulate_world
 from tests.helpers import IMPACT, small_spec
 from training.model.estimator import ImpactModel
 from training.model.fanout import ClusterError, cluster
-from training.model.persist import same_content, save_model, saved_content
-from serving.local import free_port
+from testkit.compare import same_content, saved_content
+from training.model.persist import save_model
+from testkit.local import free_port
 
 
 @pytest.fixture(scope="module")

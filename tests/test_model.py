@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from data import simulate_world
 from tests.helpers import HELD_BACK_WEEKS
 from training.model.estimator import QueryError
-from training.model.scenario import PlanError, PlanPoint, plan_shares, rows_to_points
+from training.model.scenario import PlanError, plan_shares
+from training.requests import PlanPoint, RequestError, rows_to_points
 
 APPS = ("facebook", "instagram", "whatsapp")
 
@@ -74,7 +75,7 @@ def test_many_plans_forecast_together_equal_each_plan_forecast_alone(heldback_mo
     for plan, joint in zip(plans, together):
         alone = model.forecast(app, plan, level=0.8)
         for quantity in ("time_spent_min", "dau", "minutes", "ad_revenue_usd"):
-            for part in ("baseline", "scenario", "lo", "hi"):
+            for part in ("status_quo", "scenario", "lo", "hi"):
                 np.testing.assert_array_equal(joint.per_market[quantity][part], alone.per_market[quantity][part])
                 np.testing.assert_array_equal(joint.combined[quantity][part], alone.combined[quantity][part])
         assert joint.totals == alone.totals
@@ -131,15 +132,15 @@ def test_forecast_totals_are_sums_of_weekly_rows_and_all_rows_sum_markets(heldba
     assert len(per_market) == 3 * 13 and len(combined) == 13
     for quantity in ("minutes", "ad_revenue_usd"):
         totals = forecast.totals[quantity]
-        assert per_market[f"{quantity}_baseline"].sum() == pytest.approx(totals["baseline"]["mean"], rel=1e-9)
+        assert per_market[f"{quantity}_status_quo"].sum() == pytest.approx(totals["status_quo"]["mean"], rel=1e-9)
         assert per_market[f"{quantity}_scenario"].sum() == pytest.approx(totals["scenario"]["mean"], rel=1e-9)
-        assert totals["incremental"]["mean"] == pytest.approx(totals["scenario"]["mean"] - totals["baseline"]["mean"])
-        for part in ("baseline", "scenario", "incremental"):
+        assert totals["incremental"]["mean"] == pytest.approx(totals["scenario"]["mean"] - totals["status_quo"]["mean"])
+        for part in ("status_quo", "scenario", "incremental"):
             assert totals[part]["lo"] <= totals[part]["mean"] <= totals[part]["hi"], (quantity, part)
         # the level's band is wider than the increment's: the baseline's own uncertainty does not cancel
-        baseline = totals["baseline"]
+        baseline = totals["status_quo"]
         assert baseline["hi"] - baseline["lo"] > totals["incremental"]["hi"] - totals["incremental"]["lo"]
-        weekly_all = combined[f"{quantity}_baseline"].sum()
+        weekly_all = combined[f"{quantity}_status_quo"].sum()
         assert baseline["lo"] < weekly_all < baseline["hi"]
     for quantity in ("minutes", "dau", "ad_revenue_usd"):
         summed = per_market.groupby("week")[f"{quantity}_scenario"].sum().to_numpy()
@@ -147,12 +148,12 @@ def test_forecast_totals_are_sums_of_weekly_rows_and_all_rows_sum_markets(heldba
     assert (rows["minutes_lo"] <= rows["minutes_hi"]).all()
 
 
-def test_status_quo_plan_gives_zero_incremental_and_equal_baseline(heldback_model):
+def test_status_quo_plan_gives_zero_incremental_and_a_scenario_equal_to_the_status_quo(heldback_model):
     model = heldback_model
     forecast = model.forecast("facebook", model.status_quo("facebook", 52))
     rows = forecast.weekly
     for quantity in ("time_spent_min", "dau", "minutes", "ad_revenue_usd"):
-        np.testing.assert_array_equal(rows[f"{quantity}_baseline"], rows[f"{quantity}_scenario"])
+        np.testing.assert_array_equal(rows[f"{quantity}_status_quo"], rows[f"{quantity}_scenario"])
     assert forecast.totals["minutes"]["incremental"] == {"mean": 0.0, "lo": 0.0, "hi": 0.0}
 
 
@@ -185,12 +186,13 @@ def test_plan_points_set_shares_from_their_week_on():
     for bad, message in [(PlanPoint(week="2026-11-17", share=1.0), "is a Tuesday"),
                          (PlanPoint(week="2026-10-26", share=1.0), "before the forecast starts"),
                          (PlanPoint(week="sometime", share=1.0), "not a date"),
+                         (PlanPoint(week="NaT-NaT-", share=1.0), "not a date"),
                          (PlanPoint(week="2026-11-16", share=1.0, markets=["FR"]), "FR not among the chosen markets")]:
         with pytest.raises(PlanError, match=message):
             plan_shares(quo, ["BR", "IN"], weeks, [bad])
     with pytest.raises(ValidationError, match="less than or equal to 1"):
         PlanPoint(week="2026-11-16", share=1.5)
-    with pytest.raises(PlanError, match="row 0: share: Input should be less than or equal to 1"):
+    with pytest.raises(RequestError, match="row 0: share: Input should be less than or equal to 1"):
         rows_to_points(pd.DataFrame({"market": ["BR"], "week": ["2026-11-16"], "rollout_share": [1.5]}))
 
 

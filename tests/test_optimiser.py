@@ -11,13 +11,13 @@ import itertools
 
 import numpy as np
 import pytest
-from pydantic import ValidationError
 
 from data.simulator import WorldSpec
-from serving import answers
-from training.evaluation import exposure_cap, optimised_against_truth, value_per_exposed_dau_week
-from training.model.scenario import ForecastRequest, PlanPoint, plan_shares
-from training.optimiser import OptimiseError, OptimiseRequest, optimise
+from training import answers
+from testkit.evaluation import exposure_cap, optimised_against_truth, value_per_exposed_dau_week
+from training.model.scenario import plan_shares
+from training.requests import ForecastRequest, OptimiseRequest, PlanPoint, RequestError, parse
+from training.optimiser import optimise
 from training.optimiser.candidates import MAX_CANDIDATES, build_candidates, ramp_weeks, share_row
 from training.optimiser.optimiser import prepare
 from training.optimiser.program import cvar
@@ -199,14 +199,14 @@ def test_the_chosen_plan_played_forward_is_near_the_true_best_and_beats_every_al
     ({"app": "instagram", "constraints": {"max_exposed_dau": 1000.0}}, "constraints.max_exposed_dau: 1,000 is below"),
 ])
 def test_requests_the_model_cannot_answer_name_the_field(heldback_model, body, fragment):
-    with pytest.raises(OptimiseError, match=None) as raised:
+    with pytest.raises(RequestError, match=None) as raised:
         optimise(heldback_model, OptimiseRequest(**body))
     assert fragment in str(raised.value), str(raised.value)
 
 
 @pytest.mark.parametrize("body,fragment", [
-    ({"constraints": {"levels": [1.2]}}, "constraints.levels.0"),
-    ({"constraints": {"levels": [0.5, 0.5]}}, "a level is listed twice"),
+    ({"constraints": {"target_shares": [1.2]}}, "constraints.target_shares[0]"),
+    ({"constraints": {"target_shares": [0.5, 0.5]}}, "a share is listed twice"),
     ({"constraints": {"fixed": ["DE"], "earliest": {"DE": "2027-03-01"}}}, "fixed and earliest both name DE"),
     ({"constraints": {"max_step": 0.01}}, "constraints.max_step"),
     ({"cost": {"per_exposed_dau_week_usd": {"low": 0.3, "high": 0.1}}}, "low (0.3) is above high (0.1)"),
@@ -215,8 +215,8 @@ def test_requests_the_model_cannot_answer_name_the_field(heldback_model, body, f
     ({"objective": "dau"}, "objective"),
 ])
 def test_malformed_requests_are_refused_before_any_work(body, fragment):
-    with pytest.raises(ValidationError) as raised:
-        OptimiseRequest(app="instagram", **body)
+    with pytest.raises(RequestError) as raised:
+        parse(OptimiseRequest, {"app": "instagram", **body})
     assert fragment in str(raised.value)
 
 

@@ -3,7 +3,7 @@
 Five worlds of each design (default, random_walk, trend_break, heavy_tails, stepped_season), the last 26 weeks held
 back; per app a plan chosen under a launch limit of 2 a week, for ad revenue net of a serving cost
 range and for total minutes, then played forward by the simulator with the same noise
-(`training.evaluation.optimised_value_coverage`). The 90% bands the answer reports, per market the
+(`testkit.evaluation.optimised_value_coverage`). The 90% bands the answer reports, per market the
 plan changes and for the plan's total, incremental and net, hold the truth 90-100% of the time over
 every design together, and at least 85% on each design (the totals' bands are conservative, see
 bench/RESULTS.md, "optimiser_coverage"), but for the revenue plan's total on default and
@@ -18,7 +18,7 @@ import pytest
 from joblib import Parallel, delayed
 
 from data.simulator import DESIGNS, WorldSpec
-from training.evaluation import optimised_value_coverage
+from testkit.evaluation import optimised_value_coverage
 
 pytestmark = pytest.mark.slow
 

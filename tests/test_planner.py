@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from serving.local import headless_chromium, start_service, stop
+from testkit.local import headless_chromium, start_service, stop
 
 TOKEN = "planner-s3cret"
 DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
@@ -86,7 +86,7 @@ def totals_of(answer: dict) -> dict[str, float]:
     flat = {}
     for quantity in ("minutes", "ad_revenue_usd"):
         total = answer["totals"][quantity]
-        flat |= {f"{quantity}.baseline.mean": total["baseline"]["mean"], f"{quantity}.scenario.mean": total["scenario"]["mean"],
+        flat |= {f"{quantity}.status_quo.mean": total["status_quo"]["mean"], f"{quantity}.scenario.mean": total["scenario"]["mean"],
                  f"{quantity}.incremental.mean": total["incremental"]["mean"],
                  f"{quantity}.incremental.lo": total["incremental"]["lo"], f"{quantity}.incremental.hi": total["incremental"]["hi"]}
     return flat
@@ -200,7 +200,7 @@ def test_a_plan_typed_into_the_editor_gives_the_totals_and_weekly_rows_of_foreca
         cells = rows.nth(n).locator("td[data-key]")
         on_page = {cells.nth(k).get_attribute("data-key"): float(cells.nth(k).get_attribute("data-value"))
                    for k in range(cells.count())}
-        assert on_page == {f"{q}.{c}": row[q][c] for q in QUANTITIES for c in ("baseline", "scenario", "lo", "hi")}
+        assert on_page == {f"{q}.{c}": row[q][c] for q in QUANTITIES for c in ("status_quo", "scenario", "lo", "hi")}
 
     with page.expect_download() as download:
         page.click("#download-plan")
@@ -250,7 +250,7 @@ def test_the_weekly_csv_download_equals_the_api_answer_row_for_row(page, service
         assert (got["week"], got["market"], float(got["rollout_share"])) == (want["week"], want["market"],
                                                                             want["rollout_share"])
         for q in QUANTITIES:
-            for c in ("baseline", "scenario", "lo", "hi"):
+            for c in ("status_quo", "scenario", "lo", "hi"):
                 assert float(got[f"{q}_{c}"]) == want[q][c]
 
 
@@ -271,7 +271,7 @@ def test_an_optimiser_plan_applied_to_the_editor_forecasts_as_the_optimisers_own
     request = {"app": "instagram", "markets": ["BR", "DE", "GB"], "horizon_weeks": 13, "interval": 0.9,
                "objective": "ad_revenue_usd", "risk": "mean", "time_limit_seconds": 10,
                "cost": {"per_exposed_dau_week_usd": {"low": 0.001, "high": 0.003}},
-               "constraints": {"max_step": 0.05, "levels": [1], "fixed": [], "earliest": {}, "allow_decrease": False,
+               "constraints": {"max_step": 0.05, "target_shares": [1], "fixed": [], "earliest": {}, "allow_decrease": False,
                                "max_launches_per_week": 1}}
     answer = api(service, "/optimise", request)
     assert float(page.get_attribute('#optimiser-value [data-key="value.net.mean"]', "data-value")) == answer["value"]["net"]["mean"]
@@ -349,11 +349,11 @@ def test_a_bad_input_shows_the_apis_message_next_to_the_field_it_names(page, ser
     page.wait_for_selector('[data-error-for="start"]:not([hidden])')
     assert page.text_content('[data-error-for="start"]') == "start: 2026-06-01 is after end 2025-06-02"
 
-    page.fill("#levels", "1, 1.5")
+    page.fill("#target-shares", "1, 1.5")
     page.click("#run-optimiser")
-    page.wait_for_selector('[data-error-for="constraints.levels"]:not([hidden])')
-    assert page.text_content('[data-error-for="constraints.levels"]') == (
-        "constraints.levels.1: Input should be less than or equal to 1")
+    page.wait_for_selector('[data-error-for="constraints.target_shares"]:not([hidden])')
+    assert page.text_content('[data-error-for="constraints.target_shares"]') == (
+        "constraints.target_shares[1]: Input should be less than or equal to 1")
 
 
 HOSTILE = '<img src=x onerror="window.p=1">'
@@ -440,7 +440,7 @@ def test_the_keyboard_alone_reaches_every_control_and_runs_a_forecast(page, serv
         if page.evaluate("document.activeElement.id") == "run-attribution":
             break
     assert {"week", "share", "ramp", "add-row", "run-forecast", "download-plan", "copy-curl", "view", "download-csv",
-            "objective", "cost-low", "levels", "run-optimiser", "attr-start", "run-attribution"} <= reached
+            "objective", "cost-low", "target-shares", "run-optimiser", "attr-start", "run-attribution"} <= reached
 
 
 @pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["1280x800", "390x844"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from data.simulator import RESPONSES, WorldSpec, response_effects
-from training.evaluation import response_cases
+from testkit.evaluation import response_cases
 
 SEED = 3
 

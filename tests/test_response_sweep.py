@@ -16,7 +16,7 @@ import pytest
 from joblib import Parallel, delayed
 
 from data.simulator import RESPONSES, WorldSpec, response_effects
-from training.evaluation import optimiser_on_response_world, response_cases, step_backtest_cases
+from testkit.evaluation import optimiser_on_response_world, response_cases, step_backtest_cases
 
 pytestmark = pytest.mark.slow
 SEEDS = (1, 2, 3, 4)

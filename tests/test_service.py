@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
-from serving import answers
-from serving.schemas import ForecastRequest, PlanPoint
-from serving.local import free_port, start_service, stop, wait_ready
+from training import answers, requests
+from training.requests import ForecastRequest, PlanPoint
+from testkit.local import free_port, start_service, stop, wait_ready
 
 TOKEN = "s3cret-token"
 BENTOML = str(Path(sys.executable).parent / "bentoml")
@@ -77,7 +78,7 @@ def test_forecast_answers_weekly_rows_all_rows_and_totals(server):
     minutes = answer["totals"]["minutes"]
     assert (sum(row["minutes"]["scenario"] for row in rows if row["market"] != "ALL")
             == pytest.approx(minutes["scenario"]["mean"]))
-    assert minutes["baseline"]["lo"] < minutes["baseline"]["mean"] < minutes["baseline"]["hi"]
+    assert minutes["status_quo"]["lo"] < minutes["status_quo"]["mean"] < minutes["status_quo"]["hi"]
     assert minutes["incremental"]["lo"] < minutes["incremental"]["mean"] < minutes["incremental"]["hi"]
 
 
@@ -92,7 +93,7 @@ def test_small_forecasts_on_the_event_loop_and_large_ones_in_a_thread_give_the_i
     small = {"app": "instagram", "markets": ["BR"], "horizon_weeks": 26, "interval": 0.8,
              "plan": [{"week": "2026-11-09", "share": 1.0, "ramp_weeks": 3}]}
     large = {"app": "facebook", "horizon_weeks": 52, "plan": [{"week": "2026-11-16", "share": 0.7}]}
-    sizes = {name: answers.weekly_rows(model, ForecastRequest(**body)) for name, body in (("small", small), ("large", large))}
+    sizes = {name: requests.weekly_rows(model, ForecastRequest(**body)) for name, body in (("small", small), ("large", large))}
     assert sizes["small"] <= INLINE_WEEKLY_ROWS < sizes["large"]
     expected = {name: orjson.loads(orjson.dumps(answers.forecast(model, "7", ForecastRequest(**body))))
                 for name, body in (("small", small), ("large", large))}
@@ -137,7 +138,7 @@ def test_batch_attribution_and_model_endpoints(server):
 
 
 def test_a_batch_up_to_the_row_limit_is_answered_and_one_over_is_refused(server):
-    from serving.schemas import MAX_BATCH_ROWS
+    from training.requests import MAX_BATCH_ROWS
     every_market = {"app": "facebook", "horizon_weeks": 104}   # 11 forecastable markets + ALL = 12 rows a week
     fits = MAX_BATCH_ROWS // (12 * 104)
     r = server.post("/forecast_batch", json={"scenarios": [every_market] * fits})
@@ -184,7 +185,8 @@ BAD_REQUESTS = [
     ("/forecast", {"app": "instagram", "interval": 0.3}, 400, "interval"),
     ("/forecast", {"markets": ["BR"]}, 400, "app"),
     ("/forecast", {"app": 12}, 400, "app"),
-    ("/forecast", [1, 2, 3], 400, "validation error"),
+    ("/attribution", {"app": "instagram", "start": ""}, 400, "start: '' is not a date"),
+    ("/forecast", [1, 2, 3], 400, "body: Input should be an object"),
     ("/forecast_batch", {"scenarios": []}, 400, "scenarios"),
     ("/forecast_batch", {"scenarios": [{"app": "instagram"}] * 101}, 400, "scenarios"),
     ("/forecast_batch", {"scenarios": [{"app": "instagram"}, {"app": "nope"}]}, 400, "scenarios[1].app"),
@@ -192,8 +194,10 @@ BAD_REQUESTS = [
      "asks for 124,800 weekly rows"),
     ("/optimise", {"app": "instagram", "constraints": {"earliest": {"XX": "2026-06-01"}}}, 400,
      "constraints.earliest: XX is not among the markets"),
-    ("/optimise", {"app": "instagram", "constraints": {"levels": [1.5]}}, 400, "levels"),
-    ("/optimise", {"app": "instagram", "constraints": {"levels": [-0.1]}}, 400, "levels"),
+    ("/optimise", {"app": "instagram", "constraints": {"target_shares": [1.5]}}, 400, "target_shares[0]"),
+    ("/optimise", {"app": "instagram", "constraints": {"target_shares": [-0.1]}}, 400, "target_shares[0]"),
+    ("/optimise", {"app": "instagram", "constraints": {"levels": [1.0]}}, 400,
+     "constraints.levels: unknown field; it is now called target_shares"),
     ("/optimise", {"app": "instagram", "constraints": {"fixed": ["DE"], "earliest": {"DE": "2027-03-01"}}}, 400,
      "fixed and earliest both name DE"),
     ("/optimise", {"app": "instagram", "time_limit_seconds": 0}, 400, "time_limit_seconds"),
@@ -301,10 +305,10 @@ def test_totals_equal_the_sum_of_weekly_rows(small_model):
     rows = [row for row in answer["weekly"] if row["market"] != "ALL"]
     for quantity in ("minutes", "ad_revenue_usd"):
         totals = answer["totals"][quantity]
-        assert sum(row[quantity]["baseline"] for row in rows) == pytest.approx(totals["baseline"]["mean"], rel=1e-9)
+        assert sum(row[quantity]["status_quo"] for row in rows) == pytest.approx(totals["status_quo"]["mean"], rel=1e-9)
         assert sum(row[quantity]["scenario"] for row in rows) == pytest.approx(totals["scenario"]["mean"], rel=1e-9)
-        assert totals["incremental"]["mean"] == pytest.approx(totals["scenario"]["mean"] - totals["baseline"]["mean"])
-        for part in ("baseline", "scenario"):
+        assert totals["incremental"]["mean"] == pytest.approx(totals["scenario"]["mean"] - totals["status_quo"]["mean"])
+        for part in ("status_quo", "scenario"):
             assert totals[part]["lo"] < totals[part]["mean"] < totals[part]["hi"], (quantity, part)
 
 
@@ -313,14 +317,14 @@ def test_empty_plan_and_status_quo_plan_change_nothing(small_model):
     empty = _forecast(model, app="instagram", horizon_weeks=13)
     for row in empty["weekly"]:
         for quantity in ("time_spent_min", "dau", "minutes", "ad_revenue_usd"):
-            assert row[quantity]["baseline"] == row[quantity]["scenario"]
+            assert row[quantity]["status_quo"] == row[quantity]["scenario"]
     markets = model.markets("instagram", forecastable=True)
     last = model.status_quo("instagram", 1)[:, 0]
     same = [PlanPoint(week="2026-11-02", share=float(s), markets=[m]) for m, s in zip(markets, last)]
     answer = _forecast(model, app="instagram", horizon_weeks=13, plan=same)
     assert answer["totals"]["minutes"]["incremental"] == {"mean": 0.0, "lo": 0.0, "hi": 0.0}
     assert answer["totals"]["ad_revenue_usd"]["incremental"] == {"mean": 0.0, "lo": 0.0, "hi": 0.0}
-    assert np.isclose(empty["totals"]["minutes"]["baseline"]["mean"], answer["totals"]["minutes"]["baseline"]["mean"])
+    assert np.isclose(empty["totals"]["minutes"]["status_quo"]["mean"], answer["totals"]["minutes"]["status_quo"]["mean"])
 
 
 def test_the_built_bento_is_self_contained(small_model, tmp_path):
@@ -335,6 +339,11 @@ def test_the_built_bento_is_self_contained(small_model, tmp_path):
     subprocess.run([BENTOML, "build", str(repo)], env=env, cwd=repo, check=True, capture_output=True, timeout=300)
     listing = subprocess.run([BENTOML, "list", "-o", "json"], env=env, capture_output=True, text=True, check=True)
     tag = json.loads(listing.stdout)[0]["tag"]
+    source = build_home / "bentos" / tag.replace(":", "/") / "src"
+    shipped = {str(path.relative_to(source)) for path in source.rglob("*.py")}
+    assert {"serving/service.py", "serving/long.py", "training/requests.py", "training/answers.py",
+            "training/cli/__init__.py", "data/contract.py"} <= shipped
+    assert not {path for path in shipped if path.startswith(("testkit/", "tests/", "bench/"))}, shipped
     archive = tmp_path / "service.bento"
     subprocess.run([BENTOML, "export", tag, str(archive)], env=env, check=True, capture_output=True, timeout=120)
 
@@ -358,3 +367,164 @@ def test_the_built_bento_is_self_contained(small_model, tmp_path):
         assert list(clean.iterdir()) == []            # nothing needed (or written) in the working folder
     finally:
         stop(process)
+
+
+def test_the_wheel_ships_the_service_and_the_command_line_but_no_test_support(tmp_path):
+    """`pip wheel` of the project: every package the service and `impact` import, and neither the
+    test-support package (testkit) nor the tests and bench scripts."""
+    import shutil
+    import zipfile
+    repo = Path(__file__).parents[1]
+    source = tmp_path / "source"          # a copy, so the build writes nothing into the working tree
+    shutil.copytree(repo, source, ignore=shutil.ignore_patterns(".venv*", ".git", "*.egg-info", "build", ".impact",
+                                                                "data/generated", "__pycache__", "node_modules"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--quiet", "-w", str(tmp_path / "wheel")],
+                   check=True, capture_output=True, timeout=300)
+    wheel = next((tmp_path / "wheel").glob("engagement_impact-*.whl"))
+    shipped = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
+    assert {"serving/service.py", "serving/long.py", "training/requests.py", "training/answers.py",
+            "training/cli/__init__.py", "training/cli/optimise.py", "training/optimiser/optimiser.py",
+            "training/warehouse/publish.py", "data/contract.py"} <= shipped
+    assert not {name for name in shipped if name.startswith(("testkit/", "tests/", "bench/"))}, shipped
+    modules = {name.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for name in shipped}
+    for path in list(repo.glob("training/**/*.py")) + list(repo.glob("serving/**/*.py")) + list(repo.glob("data/*.py")):
+        module = str(path.relative_to(repo)).removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        assert module in modules, f"{module} is not in the wheel"
+
+
+# ---------------------------------------------------------------------- every field used or refused
+
+FORECAST_BODY = {"app": "facebook", "markets": ["US", "BR"], "horizon_weeks": 4,
+                 "plan": [{"week": "2026-11-02", "share": 0.5}]}
+FORECAST_CHANGES = {"app": "instagram", "markets": ["US"], "horizon_weeks": 5, "plan": [], "plan.week": "2026-11-09",
+                    "plan.share": 0.9, "plan.markets": ["US"], "plan.ramp_weeks": 3, "interval": 0.8}
+# endpoint -> (its request model, a valid body, field path -> a value that must change the answer)
+FIELDS_USED = {
+    "/forecast": ("ForecastHistoryRequest", FORECAST_BODY, {**FORECAST_CHANGES, "history_weeks": 3}),
+    "/forecast_batch": ("BatchRequest", {"scenarios": [FORECAST_BODY]},
+                        {"scenarios": [FORECAST_BODY, FORECAST_BODY],
+                         **{f"scenarios.{path}": value for path, value in FORECAST_CHANGES.items()}}),
+    "/response_curve": ("ResponseCurveRequest", {"app": "facebook", "market": "US", "horizon_weeks": 8},
+                        {"app": "instagram", "market": "BR", "horizon_weeks": 9, "interval": 0.8, "points": 5}),
+    "/attribution": ("AttributionRequest", {"app": "facebook", "markets": ["US", "BR"], "start": "2024-01-01",
+                                            "end": "2025-12-29"},
+                     {"app": "instagram", "markets": ["US"], "start": "2024-06-03", "end": "2025-06-02",
+                      "interval": 0.8}),
+    "/optimise": ("OptimiseRequest",
+                  {"app": "facebook", "markets": ["US", "BR", "DE", "FR"], "horizon_weeks": 8, "time_limit_seconds": 5,
+                   "cost": {"per_exposed_dau_week_usd": {"low": 0.01, "high": 0.02}}, "constraints": {"max_step": 1.0}},
+                  {"app": "instagram", "markets": ["US", "BR"], "horizon_weeks": 10, "interval": 0.8, "objective": "minutes",
+                   "cost": {"per_exposed_dau_week_usd": {"low": 0.3, "high": 0.4}},
+                   "cost.per_exposed_dau_week_usd": {"low": 0.2, "high": 0.3}, "cost.per_exposed_dau_week_usd.low": 0.015,
+                   "cost.per_exposed_dau_week_usd.high": 0.05, "constraints": {"max_launches_per_week": 1},
+                   "constraints.max_launches_per_week": 1, "constraints.max_step": 0.05, "constraints.target_shares": [0.95, 1.0],
+                   "constraints.earliest": {"BR": "2026-11-16"}, "constraints.fixed": ["BR"],
+                   "constraints.max_exposed_dau": 1e10, "constraints.allow_decrease": True, "risk": 0.1,
+                   "time_limit_seconds": 4.0, "optimality_gap": 0.05}),
+}
+# fields whose effect this model and body cannot show (the solve ends long before any limit; no market
+# is above its target share): the answer echoes them in the request it was given
+ECHOED = {"/optimise": {"constraints.max_exposed_dau", "constraints.allow_decrease", "time_limit_seconds",
+                        "optimality_gap"}}
+VOLATILE = {"seconds", "total_seconds", "request"}
+
+
+def _schema_at(document: dict, schema: dict, parts: list[str]) -> dict | None:
+    """The schema of the field at `parts` under `schema` (through $ref, anyOf and array items)."""
+    while "$ref" in schema or "anyOf" in schema or schema.get("type") == "array":
+        if "$ref" in schema:
+            schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        elif "anyOf" in schema:
+            schema = next(s for s in schema["anyOf"] if s.get("type") != "null")
+        else:
+            schema = schema["items"]
+    if not parts:
+        return schema
+    inner = schema.get("properties", {}).get(parts[0])
+    return None if inner is None else _schema_at(document, inner, parts[1:])
+
+
+def _set(body: dict, path: str, value) -> dict:
+    import copy
+    body = copy.deepcopy(body)
+    node = body
+    for part in path.split(".")[:-1]:
+        node = node.setdefault(part, {})
+        node = node[0] if isinstance(node, list) else node
+    node[path.rsplit(".", 1)[-1]] = value
+    return body
+
+
+def _stable(value):
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+def test_every_field_of_every_request_model_is_documented_used_and_refused_when_misspelt(server):
+    """Walks the request models against the served OpenAPI document: each field (nested ones
+    included) is in the endpoint's schema; setting it changes the answer (or, for the few listed in
+    ECHOED, is echoed in it); misspelt, it is a 400 that names it and the field meant."""
+    import training.requests as requests_module
+    from tests.test_requests import field_paths
+    document = server.get("/docs.json").json()
+    for endpoint, (model_name, body, changes) in FIELDS_USED.items():
+        paths = field_paths(getattr(requests_module, model_name))
+        assert set(paths) == set(changes), f"{endpoint}: give every field a value that changes the answer"
+        schema = document["paths"][endpoint]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert schema.get("additionalProperties") is False, endpoint
+        before = server.post(endpoint, json=body)
+        assert before.status_code == 200, (endpoint, before.text)
+        for path in paths:
+            assert _schema_at(document, schema, path.split(".")) is not None, f"{endpoint}: {path} is not documented"
+            after = server.post(endpoint, json=_set(body, path, changes[path]))
+            assert after.status_code == 200, (endpoint, path, after.text)
+            if path in ECHOED.get(endpoint, ()):
+                echoed = after.json()["request"]
+                for part in path.split("."):
+                    echoed = echoed[part]
+                assert echoed == changes[path], (endpoint, path)
+            else:
+                assert _stable(after.json()) != _stable(before.json()), f"{endpoint}: setting {path} changed nothing"
+            head, _, leaf = path.rpartition(".")
+            misspelt = _set(body, path, changes[path])
+            holder = misspelt
+            for part in head.split(".") if head else []:
+                holder = holder[part][0] if isinstance(holder[part], list) else holder[part]
+            holder[leaf + "s"] = holder.pop(leaf)
+            refused = server.post(endpoint, json=misspelt)
+            assert refused.status_code == 400, (endpoint, path, refused.text)
+            assert f"{leaf}s: unknown field; did you mean {leaf}?" in refused.json()["error"], (endpoint, path)
+
+
+def test_an_optimisation_runs_apart_one_more_gets_429_with_retry_after_and_the_answer_is_the_in_process_one(
+        server, small_model):
+    """While one /optimise runs (in its own process), /model is answered, a second /optimise is
+    refused at once with 429 and Retry-After, and the first answer equals the in-process one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from training.requests import OptimiseRequest
+    body = {"app": "instagram", "horizon_weeks": 104, "risk": 0.05, "time_limit_seconds": 10,
+            "cost": {"per_exposed_dau_week_usd": {"low": 0.01, "high": 0.03}}}
+    with ThreadPoolExecutor(2) as pool:
+        long = pool.submit(server.post, "/optimise", json=body)
+        time.sleep(0.5)
+        model = server.post("/model", json={})
+        second = server.post("/optimise", json=body)
+        model_done = time.monotonic()
+        answer = long.result()
+        long_done = time.monotonic()
+    assert model.status_code == 200 and model_done < long_done
+    assert second.status_code == 429, second.text
+    assert int(second.headers["retry-after"]) >= 1 and "retry in" in second.json()["error"]
+    assert answer.status_code == 200, answer.text
+    expected = answers.optimise(small_model["model"], "7", OptimiseRequest(**body))
+    assert _stable(answer.json()) == _stable(orjson_roundtrip(expected))
+    assert server.post("/optimise", json=body).status_code == 200      # free again
+
+
+def orjson_roundtrip(value: dict) -> dict:
+    import orjson
+    return orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))

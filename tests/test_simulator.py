@@ -283,7 +283,7 @@ def test_held_out_truth_is_the_same_world_played_forward_at_the_status_quo():
     the held-back weeks (never-launched markets), the played-forward truth is the world's own data,
     noise included; the scores come in one row per quantity and weeks ahead (the whole horizon,
     then each bucket within it), the 50% band inside the 90% one."""
-    from training.evaluation import band_scores, status_quo_truth
+    from testkit.evaluation import band_scores, status_quo_truth
     from training.model.estimator import ImpactModel
     spec = small_world_spec()
     world = simulate_world(seed=4, spec=spec)

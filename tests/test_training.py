@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import IMPACT, small_spec
-from serving.local import free_port, stop, wait_ready
+from testkit.local import free_port, stop, wait_ready
 
 FAST = ["--set", "n_bootstrap=50", "--set", "backtest_origins=3"]
 NO_PUBLISH = "--no-publish"     # publishing has its own tests (tests/test_warehouse.py); a server run keeps it
@@ -150,7 +150,7 @@ def check_pyfunc(env: dict) -> None:
     out = model.predict(rows, params={"interval": 0.8})
     assert list(out["market"]) == ["BR", "BR", "US"] and len(out) == 3
     assert (out["minutes_lo"] < out["minutes_scenario"]).all() and (out["minutes_scenario"] < out["minutes_hi"]).all()
-    assert out.loc[2, "minutes_scenario"] < out.loc[2, "minutes_baseline"]        # a withdrawal lowers minutes
+    assert out.loc[2, "minutes_scenario"] < out.loc[2, "minutes_status_quo"]        # a withdrawal lowers minutes
 
 
 def test_train_against_a_real_mlflow_server(small_world, tmp_path):

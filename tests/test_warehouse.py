@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from serving.local import postgres_server
+from testkit.local import postgres_server
 from tests.helpers import IMPACT, small_spec
 from training.warehouse.tables import METADATA, VIEWS, migrate
 
@@ -182,16 +182,16 @@ def test_all_rows_are_the_sum_of_the_market_rows(vintages):
     url = vintages["url"]
     sums = read(url, f"""
         SELECT f.model_version, f.scenario_id, f.week, f.quantity, f.level,
-               MAX(CASE WHEN market = 'ALL' THEN baseline END) AS all_baseline,
-               SUM(CASE WHEN market <> 'ALL' THEN baseline END) AS sum_baseline,
-               MAX(CASE WHEN market = 'ALL' THEN planned END) AS all_planned,
-               SUM(CASE WHEN market <> 'ALL' THEN planned END) AS sum_planned
+               MAX(CASE WHEN market = 'ALL' THEN status_quo END) AS all_status_quo,
+               SUM(CASE WHEN market <> 'ALL' THEN status_quo END) AS sum_status_quo,
+               MAX(CASE WHEN market = 'ALL' THEN scenario END) AS all_scenario,
+               SUM(CASE WHEN market <> 'ALL' THEN scenario END) AS sum_scenario
         FROM forecasts f WHERE quantity IN ({", ".join(f"'{q}'" for q in ADDITIVE)})
         GROUP BY 1, 2, 3, 4, 5""")
     scenarios = read(url, "SELECT COUNT(*) AS n FROM scenarios")["n"][0]
     assert len(sums) == scenarios * 26 * len(ADDITIVE) * 2      # every (scenario, week, quantity, level)
-    np.testing.assert_allclose(sums["all_baseline"], sums["sum_baseline"], rtol=1e-9)
-    np.testing.assert_allclose(sums["all_planned"], sums["sum_planned"], rtol=1e-9)
+    np.testing.assert_allclose(sums["all_status_quo"], sums["sum_status_quo"], rtol=1e-9)
+    np.testing.assert_allclose(sums["all_scenario"], sums["sum_scenario"], rtol=1e-9)
     attribution = read(url, """
         SELECT model_version, app, week,
                MAX(CASE WHEN market = 'ALL' THEN observed_minutes END) AS all_observed,
@@ -207,8 +207,8 @@ def test_all_rows_are_the_sum_of_the_market_rows(vintages):
 
 def test_published_forecasts_equal_forecast_for_the_same_request_and_version(vintages):
     """The stored definition, sent to /forecast's answer with `interval` set to the row's level."""
-    from serving import answers
-    from training.model.scenario import ForecastRequest
+    from training import answers
+    from training.requests import ForecastRequest
     url = vintages["url"]
     model = load_version(vintages["env"], "2")
     chosen = read(url, "SELECT scenario_id, definition FROM scenarios WHERE model_version = '2' AND "
@@ -219,13 +219,13 @@ def test_published_forecasts_equal_forecast_for_the_same_request_and_version(vin
                       s=scenario_id)
         answer = answers.forecast(model, "2", ForecastRequest(**json.loads(definition), interval=0.9))
         served = pd.DataFrame([{"market": row["market"], "week": row["week"], "quantity": q,
-                                "rollout_share": row["rollout_share"], "baseline": row[q]["baseline"],
-                                "planned": row[q]["scenario"], "lo": row[q]["lo"], "hi": row[q]["hi"]}
+                                "rollout_share": row["rollout_share"], "status_quo": row[q]["status_quo"],
+                                "scenario": row[q]["scenario"], "lo": row[q]["lo"], "hi": row[q]["hi"]}
                                for row in answer["weekly"] for q in QUANTITIES])
         stored["week"] = stored["week"].astype(str)
         merged = served.merge(stored, on=["market", "week", "quantity"], suffixes=("_api", "_table"))
         assert len(merged) == len(served) == len(stored) == 13 * 26 * 4
-        for column in ("baseline", "planned", "lo", "hi"):
+        for column in ("status_quo", "scenario", "lo", "hi"):
             np.testing.assert_allclose(merged[f"{column}_table"], merged[f"{column}_api"], rtol=1e-12)
         np.testing.assert_allclose(merged["rollout_share_table"], merged["rollout_share_api"], atol=1e-6)
 
@@ -315,7 +315,7 @@ def test_a_publish_killed_midway_leaves_the_tables_as_they_were(vintages, tmp_pa
 
 
 def test_an_unreachable_warehouse_or_a_bad_scenario_file_fails_in_one_line_and_writes_nothing(vintages, tmp_path):
-    from serving.local import free_port
+    from testkit.local import free_port
     env, url = vintages["env"], vintages["url"]
     before = snapshot(url)
     down = impact(env, "publish", "--warehouse", f"postgresql+psycopg://impact@127.0.0.1:{free_port()}/x", check=False)
@@ -382,11 +382,15 @@ def test_rows_grow_linearly_a_one_market_scenario_stores_its_market_and_all_and_
 
 def old_warehouse(url: str, forecasts: pd.DataFrame, scenarios: pd.DataFrame) -> None:
     """A warehouse as releases before `forecast_rows` wrote it: every market's rows of every
-    scenario in a table `forecasts`, and scenarios without `stored_markets` and `horizon_weeks`."""
+    scenario in a table `forecasts` (its values named `baseline` and `planned`, as before issue
+    29), and scenarios without `stored_markets` and `horizon_weeks`."""
     from training.warehouse.publish import write
-    from training.warehouse.tables import FORECAST_ROWS, SCENARIOS
+    from training.warehouse.tables import FORECAST_ROWS, RENAMED_COLUMNS, SCENARIOS
     old = sa.MetaData()
-    tables = [FORECAST_ROWS.to_metadata(old, name="forecasts"),
+    before = {new: old_name for old_name, new in RENAMED_COLUMNS["forecast_rows"].items()}
+    forecasts = forecasts.rename(columns=before)
+    tables = [sa.Table("forecasts", old, *[sa.Column(before.get(c.name, c.name), c.type, primary_key=c.primary_key)
+                                           for c in FORECAST_ROWS.columns]),
               sa.Table("scenarios", old, *[sa.Column(c.name, c.type, primary_key=c.primary_key) for c in SCENARIOS.columns
                                            if c.name not in ("stored_markets", "horizon_weeks")])]
     engine = sa.create_engine(url)
@@ -414,6 +418,7 @@ def migrates_to_the_same_forecasts(model, new_url: str, old_url: str) -> None:
     engine.dispose()
     stored = read(new_url, "SELECT COUNT(*) AS n FROM forecast_rows")["n"][0]
     assert "renamed forecasts to forecast_rows" in changes
+    assert {"renamed forecast_rows.baseline to status_quo", "renamed forecast_rows.planned to scenario"} <= set(changes)
     assert f"compacted forecast_rows: {len(every_row) - stored:,} rows equal to the status quo's deleted" in changes
     assert read(old_url, "SELECT COUNT(*) AS n FROM forecast_rows")["n"][0] == stored < len(every_row) / 3
     pd.testing.assert_frame_equal(read(old_url, "SELECT * FROM scenarios").sort_values("scenario_id", ignore_index=True),

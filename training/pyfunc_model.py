@@ -3,7 +3,7 @@
 `mlflow.pyfunc.load_model(uri).predict(rows)` takes scenario rows (app, market, week,
 rollout_share): each row sets that market's share from that week on (weeks after the last
 trained week; markets and weeks not given keep the status quo). It returns one row per input
-row with the forecast for that market and week: baseline, scenario, lo and hi of time per DAU,
+row with the forecast for that market and week: status_quo, scenario, lo and hi of time per DAU,
 DAU, total minutes and ad revenue. Rows keep their order, so it works as a Spark UDF.
 Parameter `interval` (default 0.9) sets the interval level.
 """
@@ -14,7 +14,8 @@ import mlflow
 import pandas as pd
 
 from training.model.persist import load_model
-from training.model.scenario import plan_shares, rows_to_points
+from training.model.scenario import plan_shares
+from training.requests import rows_to_points
 
 ARTIFACT = "impact_model"
 

@@ -35,9 +35,9 @@ import pandas as pd
 from data.calendar import DAYS_PER_WEEK
 from training.model.baseline import COMMON_KINDS, FACTOR, MONTHLY, TRENDS, fit_baselines
 from training.model.panel import PanelShapeError, window_bounds
+from training.model.paths import VALUED
 
 SEASON = 52
-QUANTITIES = ("minutes", "ad_revenue_usd")
 OUTCOMES = {"minutes": [0, 1], "ad_revenue_usd": [2]}   # outcomes (time, dau, revenue) of each quantity
 QUANTITY_OF_OUTCOME = ("minutes", "minutes", "ad_revenue_usd")
 HEADLINE_HORIZON = 13   # weeks: the promotion gate's MASE
@@ -308,14 +308,14 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
     origins = [_score_origin(log_series, weeks, origin, markets, horizon, fit_weeks, n_paths, rng, seed,
                              outcome_breaks(known_breaks)) for origin, markets in plan]
     naive = {q: {h: _mean_over_steps([o["naive_errors"][q] for o in origins], h) for h in report_at}
-             for q in QUANTITIES}
+             for q in VALUED}
     if trends is None:
-        chosen = {q: _best_kind(origins, q, horizon) for q in QUANTITIES}
+        chosen = {q: _best_kind(origins, q, horizon) for q in VALUED}
     else:
-        chosen = {q: trends[OUTCOMES[q][0]] for q in QUANTITIES}
+        chosen = {q: trends[OUTCOMES[q][0]] for q in VALUED}
     scales, common_kinds, coverage, coverage_all, coverage_levels = {}, {}, {}, {}, {row: {} for row in ROWS}
     skipped, weeks_ahead, scored = {}, {}, {}
-    for q in QUANTITIES:
+    for q in VALUED:
         # each origin is scored with the kind the other origins choose: the kind that won on an
         # origin's own errors would make the bands as optimistic as its win was lucky
         honest = [chosen[q] if trends is not None or len(origins) < 3
@@ -327,10 +327,10 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
                                   "backtest origins to calibrate the bands on; at least 2 are needed: declare a "
                                   "shorter break or backtest on more origins")
         scored[q] = [_origin_scores(o, q, kind) for o, kind, crosses in zip(origins, honest, crossing) if not crosses]
-    for q in QUANTITIES:
+    for q in VALUED:
         # a quantity left with fewer origins than another (a known break) borrows the other's
         # scores: its few origins would set its bands alone, each one's quirks at full weight
-        borrowed = [o for other in QUANTITIES if len(scored[other]) > len(scored[q]) for o in scored[other]]
+        borrowed = [o for other in VALUED if len(scored[other]) > len(scored[q]) for o in scored[other]]
         laws = {kind: calibrate(scored[q] + borrowed, kind) for kind in COMMON_KINDS}
         score = {kind: np.mean([o.total_interval_score(kind, laws[kind][0], level) for o in scored[q]])
                  for kind in COMMON_KINDS}
@@ -350,7 +350,7 @@ def rolling_origin_backtest(log_series: np.ndarray, weeks: pd.DatetimeIndex, hor
         horizon=horizon,
         origins=[str(weeks[o - 1].date()) for o, _ in plan],   # last week each fit saw
         mase={q: {h: _mean_over_steps([o["kinds"][chosen[q]]["errors"][q] for o in origins], h) for h in report_at}
-              for q in QUANTITIES},
+              for q in VALUED},
         mase_seasonal_naive=naive,
         coverage=coverage,
         coverage_all=coverage_all,
@@ -373,8 +373,8 @@ def parse_known_break(text: str) -> tuple[str, str, pd.Timestamp, pd.Timestamp]:
         raise ValueError(f"known break '{text}' must be app:quantity:first:last, e.g. "
                          "whatsapp:ad_revenue_usd:2025-06-16:2025-12-15")
     app, quantity, first, last = parts
-    if quantity not in QUANTITIES:
-        raise ValueError(f"known break '{text}': quantity must be one of {', '.join(QUANTITIES)}")
+    if quantity not in VALUED:
+        raise ValueError(f"known break '{text}': quantity must be one of {', '.join(VALUED)}")
     try:
         first, last = pd.Timestamp(first), pd.Timestamp(last)
     except ValueError:
@@ -424,7 +424,7 @@ def _score_origin(log_series: np.ndarray, weeks: pd.DatetimeIndex, origin: int, 
     history = _quantities(series[:, :, max(0, origin - fit_weeks):origin])
     season_ago = _quantities(series[:, :, origin - SEASON:origin - SEASON + horizon])
     scale, naive_errors = {}, {}
-    for q in QUANTITIES:
+    for q in VALUED:
         level_hist = np.exp(history[q])
         scale[q] = np.nanmean(np.abs(level_hist[:, SEASON:] - level_hist[:, :-SEASON]), axis=1, keepdims=True)
         naive_errors[q] = np.abs(np.exp(season_ago[q]) - np.exp(actual[q])) / scale[q]
@@ -438,9 +438,9 @@ def _score_origin(log_series: np.ndarray, weeks: pd.DatetimeIndex, origin: int, 
         point = _quantities(fit.mean)
         kinds[kind] = {
             "point": point,
-            "errors": {q: np.abs(np.exp(point[q]) - np.exp(actual[q])) / scale[q] for q in QUANTITIES},
-            "common": {q: {c: parts.common[c][:, OUTCOMES[q]].sum(axis=1) for c in COMMON_KINDS} for q in QUANTITIES},
-            "own": {q: parts.own[:, OUTCOMES[q]].sum(axis=1) for q in QUANTITIES},
+            "errors": {q: np.abs(np.exp(point[q]) - np.exp(actual[q])) / scale[q] for q in VALUED},
+            "common": {q: {c: parts.common[c][:, OUTCOMES[q]].sum(axis=1) for c in COMMON_KINDS} for q in VALUED},
+            "own": {q: parts.own[:, OUTCOMES[q]].sum(axis=1) for q in VALUED},
         }
     return {"origin": origin, "actual": actual, "naive_errors": naive_errors, "kinds": kinds}
 
@@ -481,15 +481,15 @@ def _mean_over_steps(per_origin: list[np.ndarray], steps: int) -> float:
 
 def headline_mase(backtests: dict[str, BacktestResult], at: int = HEADLINE_HORIZON) -> tuple[float, float]:
     """Mean 13-week MASE over apps and quantities (minutes, ad revenue): the model's and seasonal-naive's."""
-    model = [b.mase[q][at] for b in backtests.values() for q in QUANTITIES]
-    naive = [b.mase_seasonal_naive[q][at] for b in backtests.values() for q in QUANTITIES]
+    model = [b.mase[q][at] for b in backtests.values() for q in VALUED]
+    naive = [b.mase_seasonal_naive[q][at] for b in backtests.values() for q in VALUED]
     return float(np.mean(model)), float(np.mean(naive))
 
 
 def uncalibrated_backtest(horizon: int) -> BacktestResult:
     """No backtest run: unit noise scale, no scores (for attribution-only fits)."""
-    nan = {q: {h: float("nan") for h in reported_horizons(horizon)} for q in QUANTITIES}
+    nan = {q: {h: float("nan") for h in reported_horizons(horizon)} for q in VALUED}
     return BacktestResult(horizon=horizon, origins=[], mase=nan, mase_seasonal_naive=nan, coverage=nan,
                           coverage_all=nan, scales={q: {"common": ScaleLaw.unit(), "own": ScaleLaw.unit()}
-                                                    for q in QUANTITIES},
-                          level=0.9, trend={q: "ct" for q in QUANTITIES}, common={q: "ar" for q in QUANTITIES})
+                                                    for q in VALUED},
+                          level=0.9, trend={q: "ct" for q in VALUED}, common={q: "ar" for q in VALUED})

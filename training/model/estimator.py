@@ -330,16 +330,21 @@ class ImpactModel(BaseEstimator):
         """The Callaway-Sant'Anna event study of the launch (dynamic ATT, pre-trend test)."""
         return self._ask(app).fit.event_study
 
-    def forecast_index(self, app: str, markets: list[str] | None) -> np.ndarray:
-        """Positions of `markets` among the app's forecastable markets (all of them for None or []).
+    def market_index(self, app: str, markets: list[str] | None, forecastable: bool = True) -> np.ndarray:
+        """Positions of `markets` among the app's forecastable markets (`forecastable`) or all its
+        markets (all of them for None or []).
 
-        QueryError for an unknown market or one whose data ends before the app's last week.
+        QueryError for an unknown market, or, when forecastable, one whose data ends before the
+        app's last week.
         """
         questions = self._ask(app)
-        known = questions.forecast_markets
+        every = questions.fit.panel.markets
+        known = questions.forecast_markets if forecastable else every
         if not markets:
             return np.arange(len(known))
-        _check_known(app, markets, questions.fit.panel.markets)
+        unknown = [m for m in markets if m not in every]
+        if unknown:
+            raise QueryError(f"unknown market(s) {', '.join(unknown)} for {app}; known: {', '.join(every)}")
         ended = [m for m in markets if m not in known]
         if ended:
             market = ended[0]
@@ -355,7 +360,7 @@ class ImpactModel(BaseEstimator):
 
     def status_quo(self, app: str, horizon: int, markets: list[str] | None = None) -> np.ndarray:
         """Shares held at their last observed value: markets x horizon."""
-        return self._ask(app).status_quo(self.forecast_index(app, markets), horizon)
+        return self._ask(app).status_quo(self.market_index(app, markets), horizon)
 
     def forecast(self, app: str, shares: np.ndarray, markets: list[str] | None = None,
                  level: float = 0.9) -> Forecast:
@@ -366,7 +371,7 @@ class ImpactModel(BaseEstimator):
         `lo`/`hi` bound the scenario; incremental totals are summed path by path before their
         quantiles are taken.
         """
-        index = self.forecast_index(app, markets)
+        index = self.market_index(app, markets)
         return self._ask(app).forecast(self._share_matrix(shares, len(index)), index, level)
 
     def forecasts(self, app: str, plans: list[np.ndarray], markets: list[str] | None = None,
@@ -374,7 +379,7 @@ class ImpactModel(BaseEstimator):
         """`forecast` of each plan (each markets x the same horizon weeks), one at a time: the
         status quo's paths are built once and each plan's only for the markets it moves, so
         many plans that each move a few markets cost about one forecast."""
-        index = self.forecast_index(app, markets)
+        index = self.market_index(app, markets)
         return self._ask(app).forecasts([self._share_matrix(shares, len(index)) for shares in plans], index, level)
 
     def plan_values(self, app: str, shares: np.ndarray, markets: list[str], level: float = 0.9) -> RowValues:
@@ -384,7 +389,7 @@ class ImpactModel(BaseEstimator):
         paths, and the exposure (share x DAU). Markets do not interact, so a plan's value is
         the sum of its markets' rows path by path: what an optimiser needs, one call for every
         candidate."""
-        index = self.forecast_index(app, markets)
+        index = self.market_index(app, markets)
         return self._ask(app).row_values(self._share_matrix(shares, len(markets)), index, level)
 
     def _share_matrix(self, shares: np.ndarray, rows: int) -> np.ndarray:
@@ -415,12 +420,7 @@ class ImpactModel(BaseEstimator):
     def attribute(self, app: str, markets: list[str] | None = None, start: str | None = None,
                   end: str | None = None, level: float = 0.9) -> Attribution:
         """Incremental minutes and revenue over the observed rows in [start, end] (default: the whole history)."""
-        questions = self._ask(app)
-        known = questions.fit.panel.markets
-        if markets:
-            _check_known(app, markets, known)
-        index = np.array([known.index(m) for m in markets]) if markets else np.arange(len(known))
-        return questions.attribute(index, start, end, level)
+        return self._ask(app).attribute(self.market_index(app, markets, forecastable=False), start, end, level)
 
     def attribute_market_weeks(self, app: str, level: float = 0.9) -> pd.DataFrame:
         """Every market's attribution week by week within its window, with each cell's band, then
@@ -430,12 +430,6 @@ class ImpactModel(BaseEstimator):
 
 
 # ---------------------------------------------------------------------- helpers
-
-def _check_known(app: str, markets: list[str], known: list[str]) -> None:
-    unknown = [m for m in markets if m not in known]
-    if unknown:
-        raise QueryError(f"unknown market(s) {', '.join(unknown)} for app '{app}'")
-
 
 def de_effect(app_panel: AppPanel, draws: dict[str, np.ndarray], shapes: tuple[ResponseShape, ...]) -> np.ndarray:
     """(log time, log DAU, log revenue) x markets x weeks with the rollout's point effect removed:

@@ -15,6 +15,7 @@ from data.calendar import DAYS_PER_WEEK
 
 QUANTITIES = ("time_spent_min", "dau", "minutes", "ad_revenue_usd")
 ADDITIVE = ("dau", "minutes", "ad_revenue_usd")   # summed over markets; time per DAU is their ratio
+VALUED = ("minutes", "ad_revenue_usd")   # the totals a plan is valued in and a backtest scores
 
 
 def slopes(params: dict) -> dict[str, np.ndarray]:

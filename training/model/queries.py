@@ -31,11 +31,10 @@ from training.model.backtest import QUANTITY_OF_OUTCOME
 from training.model.baseline import future_weeks
 from training.model.effects import interval_inflation
 from training.model.fitted import AppFit
-from training.model.paths import (ADDITIVE, QUANTITIES, baseline_logs, combined_levels, interval, path_log_effects,
+from training.model.paths import (ADDITIVE, QUANTITIES, VALUED, baseline_logs, combined_levels, interval, path_log_effects,
                                   point_weights, slopes, with_time_per_dau)
 
 EFFECT_NAMES = ("log_time", "log_dau", "revenue_elasticity", "direct_log_revenue")
-VALUED = ("minutes", "ad_revenue_usd")   # the additive quantities a plan is valued in
 ROWS_PER_CHUNK = 128                     # plan rows valued at once (bounds memory: rows x weeks x paths)
 HISTORY_CHUNK = 32                       # markets attributed at once (memory: markets x history weeks x paths)
 
@@ -53,13 +52,13 @@ class Forecast:
     markets: list[str]
     weeks: list[str]         # YYYY-MM-DD
     level: float
-    per_market: dict         # rollout_share, and quantity -> {baseline, scenario, lo, hi}: markets x weeks arrays
+    per_market: dict         # rollout_share, and quantity -> {status_quo, scenario, lo, hi}: markets x weeks arrays
     combined: dict           # the same for the chosen markets together: 1 x weeks arrays
-    totals: dict             # quantity -> baseline, scenario, incremental: each {mean, lo, hi} over the horizon
+    totals: dict             # quantity -> status_quo, scenario, incremental: each {mean, lo, hi} over the horizon
 
     @property
     def weekly(self) -> pd.DataFrame:
-        """One row per week and market, then the "ALL" rows: `<quantity>_<baseline|scenario|lo|hi>`."""
+        """One row per week and market, then the "ALL" rows: `<quantity>_<status_quo|scenario|lo|hi>`."""
         return pd.concat([_forecast_rows(self.per_market, self.markets, self.weeks),
                           _forecast_rows(self.combined, ["ALL"], self.weeks)], ignore_index=True)
 
@@ -325,7 +324,7 @@ class AppQueries:
                 if one is not None:
                     one = plan
             per_market = {"rollout_share": shares} | {
-                q: {"baseline": point_quo[q], "scenario": point_plan[q], "lo": lo[n], "hi": hi[n]}
+                q: {"status_quo": point_quo[q], "scenario": point_plan[q], "lo": lo[n], "hi": hi[n]}
                 for n, q in enumerate(QUANTITIES)}
             quo_all, plan_all = with_time_per_dau(quo_sums), with_time_per_dau(sums)
             if one is not None:        # the chosen markets together are the one market: its rows and paths
@@ -333,10 +332,10 @@ class AppQueries:
             else:
                 point_plan_all, point_quo_all = combined_levels(point_plan), combined_levels(point_quo)
                 lo_all, hi_all = interval(np.stack([plan_all[q] for q in QUANTITIES]), level)
-                combined = {q: {"baseline": point_quo_all[q][None], "scenario": point_plan_all[q][None],
+                combined = {q: {"status_quo": point_quo_all[q][None], "scenario": point_plan_all[q][None],
                                 "lo": lo_all[n][None], "hi": hi_all[n][None]} for n, q in enumerate(QUANTITIES)}
                 combined["rollout_share"] = ((point_quo["dau"] * shares).sum(axis=0, keepdims=True)    # DAU-weighted
-                                             / combined["dau"]["baseline"])
+                                             / combined["dau"]["status_quo"])
             totals = _totals(point_quo, point_plan, quo_all, plan_all, level)
             yield Forecast(self.fit.panel.app, names, weeks, level, per_market, combined, totals)
 
@@ -501,14 +500,14 @@ def _only_market(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _totals(point_quo: dict, point_plan: dict, quo_all: dict, plan_all: dict, level: float) -> dict:
-    """Minutes' and revenue's baseline, scenario and incremental totals over the horizon, each
+    """Minutes' and revenue's status_quo, scenario and incremental totals over the horizon, each
     {mean, lo, hi}: the mean is the sum of the weekly rows (the point forecasts), the band is read
     off the chosen markets' weekly paths (weeks x paths) summed path by path."""
     parts = []                 # (quantity, part, mean, paths)
     for q in VALUED:
         mean_quo, mean_plan = float(point_quo[q].sum()), float(point_plan[q].sum())
         paths_quo, paths_plan = quo_all[q].astype(float).sum(axis=0), plan_all[q].astype(float).sum(axis=0)
-        parts += [(q, "baseline", mean_quo, paths_quo), (q, "scenario", mean_plan, paths_plan),
+        parts += [(q, "status_quo", mean_quo, paths_quo), (q, "scenario", mean_plan, paths_plan),
                   (q, "incremental", mean_plan - mean_quo, paths_plan - paths_quo)]
     lo, hi = interval(np.stack([paths for *_, paths in parts]), level)          # every band in one sort
     out = {q: {} for q in VALUED}
@@ -518,7 +517,7 @@ def _totals(point_quo: dict, point_plan: dict, quo_all: dict, plan_all: dict, le
 
 
 def _forecast_rows(values: dict, names: list[str], weeks: list[str]) -> pd.DataFrame:
-    """Long rows (week, market) with `<quantity>_<baseline|scenario|lo|hi>` columns."""
+    """Long rows (week, market) with `<quantity>_<status_quo|scenario|lo|hi>` columns."""
     frame = {"week": np.tile(weeks, len(names)), "market": np.repeat(names, len(weeks)),
              "rollout_share": values["rollout_share"].reshape(-1)}
     for quantity in QUANTITIES:

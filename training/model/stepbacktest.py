@@ -20,8 +20,8 @@ from sklearn.base import clone
 
 from data.calendar import DAYS_PER_WEEK
 from training.model.estimator import ImpactModel
+from training.model.paths import VALUED
 
-QUANTITIES = ("minutes", "ad_revenue_usd")
 COLUMNS = ("app", "market", "share_from", "share_to", "share_mean", "quantity", "predicted", "lo", "hi", "observed",
            "covered", "error")
 
@@ -73,7 +73,7 @@ def rollout_step_backtest(model: ImpactModel, panel: pd.DataFrame, weeks: int = 
         future = refit.forecast_weeks(app, weeks)
         actual = panel[(panel["app"] == app) & panel["market"].isin(markets) & panel["week"].isin(future)]
         actual = actual.assign(minutes=actual["dau"] * actual["time_spent_min"] * DAYS_PER_WEEK)
-        wide = {q: actual.pivot(index="market", columns="week", values=q) for q in ("rollout_share", *QUANTITIES)}
+        wide = {q: actual.pivot(index="market", columns="week", values=q) for q in ("rollout_share", *VALUED)}
         quo = refit.status_quo(app, weeks)[:, 0]
         for market, last in zip(markets, quo):
             if market not in wide["rollout_share"].index:
@@ -82,8 +82,8 @@ def rollout_step_backtest(model: ImpactModel, panel: pd.DataFrame, weeks: int = 
             if np.isnan(shares).any() or np.abs(shares - last).max() < min_move:
                 continue
             forecast = refit.forecast(app, shares[None, :], [market], level)
-            for quantity in QUANTITIES:
-                base = forecast.totals[quantity]["baseline"]["mean"]
+            for quantity in VALUED:
+                base = forecast.totals[quantity]["status_quo"]["mean"]
                 scenario = forecast.totals[quantity]["scenario"]
                 observed = float(wide[quantity].loc[market].reindex(future).sum()) - base
                 predicted = scenario["mean"] - base

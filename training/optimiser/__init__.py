@@ -1,7 +1,5 @@
-"""The rollout-plan optimiser: reads a fitted `ImpactModel` through its public queries and
-chooses a plan with a mixed-integer program (see `optimiser`)."""
+"""The rollout-plan optimiser (see `optimiser`); its request is `training.requests.OptimiseRequest`."""
 
-from training.optimiser.optimiser import OptimiseError, optimise
-from training.optimiser.request import OptimiseRequest
+from training.optimiser.optimiser import optimise
 
-__all__ = ["OptimiseError", "OptimiseRequest", "optimise"]
+__all__ = ["optimise"]

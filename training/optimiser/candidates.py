@@ -1,13 +1,13 @@
 """Rollout candidates: each market's possible moves as share rows, and plan points from them.
 
 A candidate takes one market from its status-quo share s0 to a target share l (one of the
-allowed `levels`), starting in week `start` and rising by equal steps over `ramp` weeks, the
+allowed `target_shares`), starting in week `start` and rising by equal steps over `ramp` weeks, the
 fewest `max_step` allows: ramp = ceil((l - s0) / max_step). A decrease (only with
 `allow_decrease`) happens in one week. Before `start` the share stays s0. A plan chooses at
 most one candidate per market; a market without one keeps its status quo.
 
 Start weeks run every week from the market's earliest allowed week, or every k weeks when
-markets x weeks x levels would exceed `MAX_CANDIDATES` (k is reported with the answer), which
+markets x weeks x target shares would exceed `MAX_CANDIDATES` (k is reported with the answer), which
 bounds the work of valuing them on every sample path.
 """
 
@@ -20,7 +20,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from training.model.scenario import PlanPoint
+from training.requests import PlanPoint
 
 MAX_CANDIDATES = 4000
 SAME_SHARE = 1e-9            # a target this close to the status quo is no move
@@ -79,18 +79,18 @@ def ramp_weeks(status_quo: float, level: float, max_step: float) -> int:
     return max(1, math.ceil((level - status_quo) / max_step - SAME_SHARE))
 
 
-def market_levels(status_quo: float, levels: list[float], allow_decrease: bool) -> list[float]:
+def market_targets(status_quo: float, target_shares: list[float], allow_decrease: bool) -> list[float]:
     """The targets a market at `status_quo` may move to."""
-    return [lv for lv in sorted(levels)
+    return [lv for lv in sorted(target_shares)
             if abs(lv - status_quo) > SAME_SHARE and (lv > status_quo or allow_decrease)]
 
 
-def build_candidates(markets: list[str], status_quo: np.ndarray, horizon: int, levels: list[float],
+def build_candidates(markets: list[str], status_quo: np.ndarray, horizon: int, target_shares: list[float],
                      max_step: float, allow_decrease: bool, earliest: dict[str, int],
                      fixed: set[str]) -> Candidates:
     """Every candidate of the markets that may change (`earliest`: market -> first week index a
     rise may start; `fixed` markets get none)."""
-    moves = {i: market_levels(float(status_quo[i]), levels, allow_decrease) if m not in fixed else []
+    moves = {i: market_targets(float(status_quo[i]), target_shares, allow_decrease) if m not in fixed else []
              for i, m in enumerate(markets)}
     slots = sum(len(targets) * (horizon - earliest.get(markets[i], 0)) for i, targets in moves.items())
     every = max(1, math.ceil(slots / MAX_CANDIDATES))

@@ -28,13 +28,13 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from training.model.estimator import ImpactModel, QueryError
+from training.model.estimator import ImpactModel
 from training.model.paths import interval
-from training.model.scenario import PlanError, parse_week
+from training.model.scenario import parse_week
 from training.optimiser import alternatives
 from training.optimiser.candidates import Candidates, build_candidates
 from training.optimiser.program import SOLVER, Limits, Solution, cvar, solve, violations
-from training.optimiser.request import OptimiseRequest
+from training.requests import OptimiseRequest, RequestError, check_horizon, field, markets_of
 
 RUNNER_UP_GAP = 0.01          # the runner-up is the best other plan proven within 1% (it only measures how close a call it is)
 COST_SEED = 20261129          # the per-path cost draws are fixed, so a question always gets one answer
@@ -43,10 +43,6 @@ ALTERNATIVES = {
     "everything_now": "every market to the highest target share in its first allowed week",
     "largest_first": "markets in order of DAU, each as soon as the launch limit and the exposure cap allow",
 }
-
-
-class OptimiseError(ValueError):
-    """A request the optimiser cannot answer as asked; the message names the field and why."""
 
 
 @dataclass
@@ -90,49 +86,38 @@ class Valuation:
 
 
 def check_request(model: ImpactModel, request: OptimiseRequest) -> Problem:
-    """The request checked against the fitted model, or OptimiseError naming the field."""
-    if request.app not in model.apps:
-        raise OptimiseError(f"app: unknown app '{request.app}'; the model knows {', '.join(sorted(model.apps))}")
-    if len(set(request.markets)) != len(request.markets):
-        raise OptimiseError("markets: a market is listed twice")
-    try:
-        model.forecast_index(request.app, request.markets)
-    except QueryError as exc:
-        raise OptimiseError(f"markets: {exc}") from None
-    if request.horizon_weeks > model.max_horizon:
-        raise OptimiseError(f"horizon_weeks: the model forecasts at most {model.max_horizon} weeks")
-    markets = list(request.markets) or model.markets(request.app, forecastable=True)
+    """The request checked against the fitted model, or RequestError naming the field."""
+    markets = markets_of(model, request.app, request.markets, forecast=True)
+    check_horizon(model, request.horizon_weeks)
     weeks = model.forecast_weeks(request.app, request.horizon_weeks)
     constraints = request.constraints
     outside = [m for m in [*constraints.fixed, *constraints.earliest] if m not in markets]
     if outside:
-        field = "fixed" if outside[0] in constraints.fixed else "earliest"
-        raise OptimiseError(f"constraints.{field}: {outside[0]} is not among the markets the plan may change "
+        name = "fixed" if outside[0] in constraints.fixed else "earliest"
+        raise RequestError(f"constraints.{name}: {outside[0]} is not among the markets the plan may change "
                             f"({', '.join(markets)})")
     earliest = {}
     for market, text in constraints.earliest.items():
-        try:
+        with field(f"constraints.earliest.{market}"):
             week = parse_week(text, f"constraints.earliest.{market}")
-        except PlanError as exc:
-            raise OptimiseError(str(exc)) from None
         if week > weeks[-1]:
-            raise OptimiseError(f"constraints.earliest.{market}: {week:%Y-%m-%d} is after the horizon's last week "
+            raise RequestError(f"constraints.earliest.{market}: {week:%Y-%m-%d} is after the horizon's last week "
                                 f"({weeks[-1]:%Y-%m-%d}), so {market} could not change: list it in constraints.fixed "
                                 "or raise horizon_weeks")
         earliest[market] = int(weeks.searchsorted(week))
     status_quo = model.status_quo(request.app, 1, markets)
-    dau = model.forecast(request.app, status_quo, markets).per_market["dau"]["baseline"][:, 0]
+    dau = model.forecast(request.app, status_quo, markets).per_market["dau"]["status_quo"][:, 0]
     return Problem(request, markets, weeks, status_quo[:, 0], dau, earliest)
 
 
 def candidates_of(problem: Problem) -> Candidates:
     constraints = problem.request.constraints
-    candidates = build_candidates(problem.markets, problem.status_quo, len(problem.weeks), constraints.levels,
+    candidates = build_candidates(problem.markets, problem.status_quo, len(problem.weeks), constraints.target_shares,
                                   constraints.max_step, constraints.allow_decrease, problem.earliest,
                                   set(constraints.fixed))
     if not len(candidates):
-        raise OptimiseError(f"constraints: no market can change: every market is fixed, or every level "
-                            f"({', '.join(map(str, constraints.levels))}) is at or below its current share and "
+        raise RequestError(f"constraints: no market can change: every market is fixed, or every target share "
+                            f"({', '.join(map(str, constraints.target_shares))}) is at or below its current share and "
                             "allow_decrease is false")
     return candidates
 
@@ -190,7 +175,7 @@ def prepare(model: ImpactModel, request: OptimiseRequest) -> Prepared:
 
 def optimise(model: ImpactModel, request: OptimiseRequest) -> dict:
     """The best plan under the request's constraints, its value, the alternatives and the solver's
-    report (see the module docstring); OptimiseError for a request that cannot be answered."""
+    report (see the module docstring); RequestError for a request that cannot be answered."""
     began = time.perf_counter()
     ready = prepare(model, request)
     candidates, valuation, limits = ready.candidates, ready.valuation, ready.limits
@@ -198,7 +183,7 @@ def optimise(model: ImpactModel, request: OptimiseRequest) -> dict:
                  valuation.added_exposure, limits, request.risk)
     solution = solve(*arguments, time_limit=request.time_limit_seconds, gap=request.optimality_gap)
     if solution.status == "infeasible":
-        raise OptimiseError(_clash(ready.problem, ready.quo_exposure))
+        raise RequestError(_clash(ready.problem, ready.quo_exposure))
     if not solution.found:
         solution = _best_feasible(ready, solution)
     remaining = max(0.1, request.time_limit_seconds - solution.seconds)
@@ -214,7 +199,7 @@ def _clash(problem: Problem, quo_exposure: np.ndarray) -> str:
     constraints = problem.request.constraints
     worst = int(np.argmax(quo_exposure))
     how = ("and allow_decrease is false" if not constraints.allow_decrease
-           else f"and no allowed level ({', '.join(map(str, constraints.levels))}) brings it down enough")
+           else f"and no allowed target share ({', '.join(map(str, constraints.target_shares))}) brings it down enough")
     return (f"constraints.max_exposed_dau: {constraints.max_exposed_dau:,.0f} is below the status quo's exposed DAU "
             f"in week {problem.weeks[worst]:%Y-%m-%d} ({quo_exposure[worst]:,.0f}), {how}: no plan fits")
 
@@ -227,7 +212,7 @@ def _best_feasible(ready: Prepared, solution: Solution) -> Solution:
              alternatives.largest_first(candidates, ready.problem.dau, valuation.added_exposure, limits)]
     feasible = [p for p in plans if not violations(p, candidates.rises, valuation.added_exposure, limits)]
     if not feasible:
-        raise OptimiseError(_clash(ready.problem, ready.quo_exposure))
+        raise RequestError(_clash(ready.problem, ready.quo_exposure))
     best = max(feasible, key=lambda p: valuation.net[p].sum())
     return Solution(best, solution.status, None, solution.seconds)
 
@@ -303,7 +288,8 @@ def _answer(problem: Problem, candidates: Candidates, valuation: Valuation, limi
         "runner_up": runner_up,
         "solver": {"name": SOLVER, "status": solution.status, "gap": solution.gap, "seconds": round(solution.seconds, 4),
                    "candidates": len(candidates), "start_every_weeks": candidates.start_every,
-                   "paths": int(chosen_paths.shape[0]), "total_seconds": round(seconds, 4)},
+                   "paths": int(chosen_paths.shape[0]), "total_seconds": round(seconds, 4),
+                   "time_limit_seconds": request.time_limit_seconds, "optimality_gap": request.optimality_gap},
     }
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from training.forecast import forecasts
+from training.answers import forecasts
 from training.model.estimator import ImpactModel
 from training.warehouse import ATTRIBUTION_LEVEL, DEFAULT_HORIZON_WEEKS, DEFAULT_LEVELS
 from training.warehouse.accuracy import accuracy_rows

@@ -1,8 +1,7 @@
 """The warehouse's rows, computed from a fitted model through its public queries: one long
 DataFrame per batch (a scenario at one level, one market's attribution), never a whole table.
 
-Column names are the tables' (`tables.py`); `planned` is /forecast's `scenario` (in a table that
-has a `scenario_id` column, the plan's value needs a name of its own).
+Column names are the tables' (`tables.py`), and /forecast's: `status_quo`, `scenario`, `lo`, `hi`.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from training.model.queries import Forecast
 
 
 def with_all(result: Forecast, quantity: str, column: str | None = None) -> np.ndarray:
-    """A forecast's `quantity` (its `column`: baseline, scenario, lo, hi), markets x weeks with
+    """A forecast's `quantity` (its `column`: status_quo, scenario, lo, hi), markets x weeks with
     the markets together (ALL) as the last row."""
     part = (lambda values: values[quantity]) if column is None else (lambda values: values[quantity][column])
     return np.vstack([part(result.per_market), part(result.combined)])
@@ -26,15 +25,15 @@ def with_all(result: Forecast, quantity: str, column: str | None = None) -> np.n
 
 def forecast_rows(result: Forecast, version: str, scenario_id: str, moved: np.ndarray | None = None) -> pd.DataFrame:
     """A forecast as rows (market incl. ALL, week, quantity): as_of, horizon, rollout share,
-    baseline, planned, lo, hi at the forecast's level; with `moved` (a mask of its markets), only
+    status_quo, scenario, lo, hi at the forecast's level; with `moved` (a mask of its markets), only
     those markets' rows and ALL's."""
     keep = np.append(np.ones(len(result.markets), dtype=bool) if moved is None else moved, True)
     names = np.array([*result.markets, "ALL"], dtype=object)[keep]
     weeks = [dt.date.fromisoformat(w) for w in result.weeks]
     n_series, n_weeks, n_quantities = len(names), len(weeks), len(QUANTITIES)
 
-    values = {column: np.stack([with_all(result, q, c)[keep] for q in QUANTITIES], axis=-1).reshape(-1)
-              for column, c in (("baseline", "baseline"), ("planned", "scenario"), ("lo", "lo"), ("hi", "hi"))}
+    values = {column: np.stack([with_all(result, q, column)[keep] for q in QUANTITIES], axis=-1).reshape(-1)
+              for column in ("status_quo", "scenario", "lo", "hi")}
     shares = with_all(result, "rollout_share")[keep]
     as_of = weeks[0] - dt.timedelta(weeks=1)
     per_row = n_weeks * n_quantities

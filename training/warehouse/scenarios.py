@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
+from pydantic import Field, RootModel, ValidationError
 
-from training.forecast import RequestError, plan_of
 from training.model.estimator import ImpactModel
-from training.model.scenario import ForecastRequest, PlanPoint
+from training.requests import ForecastRequest, PlanPoint, Request, RequestError, message, plan_of
 
 MAX_CUSTOM_SCENARIOS = 200
 ScenarioName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")]
@@ -76,8 +75,7 @@ def standard_scenarios(model: ImpactModel, horizon_weeks: int) -> list[Scenario]
     return scenarios
 
 
-class _Named(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Named(Request):
     description: Annotated[str, Field(max_length=500)] = ""
     request: ForecastRequest
 
@@ -97,10 +95,8 @@ def load_scenario_file(path: Path) -> dict[str, "_Named"]:
     try:
         return _ScenarioFile.model_validate(raw).root
     except ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(map(str, problem["loc"])) or "the file"
-        raise ScenarioFileError(f"--scenarios {path}: {where}: {problem['msg']} (a mapping of names "
-                                "[a-z0-9_-] to {description, request})") from None
+        raise ScenarioFileError(f"--scenarios {path}: {message(exc)} (a mapping of names [a-z0-9_-] to "
+                                "{description, request})") from None
 
 
 def read_scenarios(path: Path, model: ImpactModel) -> list[Scenario]:

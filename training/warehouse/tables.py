@@ -74,9 +74,9 @@ FORECAST_ROWS = sa.Table(
     sa.Column("as_of", sa.Date, nullable=False),        # the last trained week
     sa.Column("horizon", sa.Integer, nullable=False),   # weeks after as_of
     _number("rollout_share"),
-    _number("baseline"),        # point forecast under the status quo
-    _number("planned"),         # point forecast under the scenario's plan
-    _number("lo"),              # the planned value's central `level` interval
+    _number("status_quo"),      # point forecast under the status quo
+    _number("scenario"),        # point forecast under the scenario's plan
+    _number("lo"),              # the scenario value's central `level` interval
     _number("hi"),
     sa.PrimaryKeyConstraint("model_version", "scenario_id", "market", "week", "quantity", "level"),
 )
@@ -120,7 +120,7 @@ FORECAST_ACCURACY = sa.Table(
 )
 
 FORECAST_COLUMNS = ("model_version", "scenario_id", "app", "market", "week", "quantity", "level", "as_of", "horizon",
-                    "rollout_share", "baseline", "planned", "lo", "hi")
+                    "rollout_share", "status_quo", "scenario", "lo", "hi")
 VIEWS = {        # in the order they are created (a view may read the ones before it)
     "forecasts": f"""
         SELECT {", ".join(FORECAST_COLUMNS)} FROM forecast_rows
@@ -169,9 +169,13 @@ def table_type(conn: sa.Connection, name: str) -> str | None:
                         {"name": name}).scalar()
 
 
+RENAMED_COLUMNS = {"forecast_rows": {"baseline": "status_quo", "planned": "scenario"}}
+"""Columns renamed since an earlier release (the README's "Changes"): table -> old -> new."""
+
+
 def migrate(conn: sa.Connection) -> list[str]:
     """Create what is missing: tables, columns a newer release added (nullable, so old rows
-    stay valid), and the views (rebuilt every time). A warehouse from before `forecast_rows`
+    stay valid), columns it renamed (`RENAMED_COLUMNS`), and the views (rebuilt every time). A warehouse from before `forecast_rows`
     (every market's rows in a table `forecasts`) is converted: the table is renamed, and the rows
     its standard full-rollout scenarios share with the status quo are deleted (`compact`). Runs
     inside the caller's transaction, so a failed publish leaves no half-migrated schema. Returns
@@ -183,6 +187,12 @@ def migrate(conn: sa.Connection) -> list[str]:
     if table_type(conn, "forecasts") == "BASE TABLE" and table_type(conn, "forecast_rows") is None:
         conn.exec_driver_sql("ALTER TABLE forecasts RENAME TO forecast_rows")
         changes.append("renamed forecasts to forecast_rows")
+    for table, renames in RENAMED_COLUMNS.items():
+        have = existing_columns(conn, table)
+        for old, new in renames.items():
+            if old in have and new not in have:
+                conn.exec_driver_sql(f"ALTER TABLE {table} RENAME COLUMN {old} TO {new}")
+                changes.append(f"renamed {table}.{old} to {new}")
     for table in METADATA.sorted_tables:
         have = existing_columns(conn, table.name)
         if not have:
@@ -208,7 +218,7 @@ def compact(conn: sa.Connection) -> int | None:
     pending = conn.execute(sa.text("SELECT COUNT(*) FROM scenarios WHERE stored_markets IS NULL")).scalar()
     if not pending:
         return None
-    same = " AND ".join(f"ABS(q.{c} - f.{c}) <= 1e-9 * ABS(q.{c})" for c in ("baseline", "planned", "lo", "hi"))
+    same = " AND ".join(f"ABS(q.{c} - f.{c}) <= 1e-9 * ABS(q.{c})" for c in ("status_quo", "scenario", "lo", "hi"))
     deleted = conn.execute(sa.text(f"""
         DELETE FROM forecast_rows f
         WHERE f.market <> 'ALL' AND EXISTS (

@@ -7,7 +7,7 @@ const QUANTITIES = [
   ["time_spent_min", "Time spent per user, min/day"], ["dau", "Daily active users"],
   ["minutes", "Total minutes"], ["ad_revenue_usd", "Ad revenue, USD"]];
 const TOTALS = [["minutes", "Total minutes"], ["ad_revenue_usd", "Ad revenue, USD"]];
-const COLUMNS = ["baseline", "scenario", "lo", "hi"];
+const COLUMNS = ["status_quo", "scenario", "lo", "hi"];
 const TOKEN_KEY = "engagement-impact-token";
 
 const state = {model: null, token: sessionStorage.getItem(TOKEN_KEY), forecast: null, optimise: null,
@@ -101,7 +101,7 @@ function clearErrors() {
 // The API names the field first: "plan[2].week: ..." from the model, or pydantic's loc ["plan", 2, "week"].
 function problems(error) {
   const detail = error.body && Array.isArray(error.body.detail) ? error.body.detail : null;
-  if (detail) return detail.map((d) => ({path: (d.loc || []).map(String), message: `${(d.loc || []).join(".")}: ${d.msg}`}));
+  if (detail) return detail.map((d) => ({path: (d.loc || []).map(String), message: d.message || d.msg}));
   const message = error.message;
   const field = message.includes(": ") ? message.slice(0, message.indexOf(": ")) : "";
   return [{path: field.replace(/\[(\d+)\]/g, ".$1").split(".").filter(Boolean), message}];
@@ -389,7 +389,7 @@ function renderForecast(answer) {
     const total = answer.totals[quantity];
     const money = isMoney(quantity);
     body.append(el("tr", {"data-quantity": quantity}, el("th", {scope: "row"}, label),
-      valueCell(total.baseline.mean, money, `${quantity}.baseline.mean`),
+      valueCell(total.status_quo.mean, money, `${quantity}.status_quo.mean`),
       valueCell(total.scenario.mean, money, `${quantity}.scenario.mean`),
       valueCell(total.incremental.mean, money, `${quantity}.incremental.mean`),
       bandCell(total.incremental, money, `${quantity}.incremental.band`)));
@@ -421,7 +421,7 @@ function renderView() {
     charts.append(chart(label, [...past.map((row) => row.week), ...rows.map((row) => row.week)], {
       band: [[...none, ...rows.map((row) => row[quantity].lo)], [...none, ...rows.map((row) => row[quantity].hi)]],
       lines: [["hist", [...past.map((row) => row[quantity]), ...rows.map(() => null)]],
-              ["base", [...none, ...rows.map((row) => row[quantity].baseline)]],
+              ["base", [...none, ...rows.map((row) => row[quantity].status_quo)]],
               ["plan", [...none, ...rows.map((row) => row[quantity].scenario)]]],
       money: isMoney(quantity),
       legend: ["observed", "status quo", "plan", `${Math.round(state.forecast.interval * 100)}% band`]}));
@@ -556,7 +556,7 @@ function earliestOf(text) {
 
 function optimiseRequest() {
   const constraints = {max_step: numberOrNull($("max-step")),
-                       levels: listOf($("levels").value).map((v) => (Number.isNaN(Number(v)) ? v : Number(v))),
+                       target_shares: listOf($("target-shares").value).map((v) => (Number.isNaN(Number(v)) ? v : Number(v))),
                        fixed: listOf($("fixed").value), earliest: earliestOf($("earliest").value),
                        allow_decrease: $("allow-decrease").checked};
   const launches = numberOrNull($("max-launches"));

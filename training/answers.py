@@ -1,56 +1,76 @@
 """Requests to answers: the model's arrays and tables as the JSON the API returns.
 
-Pure functions of a loaded `ImpactModel`; the service only adds transport. Problems with the
-request raise `RequestError` (`training.forecast`'s, re-exported) with a message naming the field.
+Pure functions of a loaded `ImpactModel`, shared by the service, the command line and the
+warehouse, so the three give the same numbers for the same request and model. Each takes one
+request model (`training.requests`), checks it there once, and asks the model's public queries.
+Problems with the request raise `RequestError` with a message naming the field.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 import numpy as np
 
 from data.regions import by_region
-from serving.schemas import MAX_BATCH_ROWS, ForecastRequest
-from training.forecast import RequestError, check_app, check_markets
-from training.forecast import forecast as forecast_request
 from training.model.estimator import ImpactModel
 from training.model.paths import QUANTITIES
-from training.model.scenario import PlanError, parse_week
-from training.optimiser import OptimiseError, OptimiseRequest
+from training.model.queries import Forecast, level_key
 from training.optimiser import optimise as optimise_plan
+from training.requests import (AttributionRequest, BatchRequest, ForecastHistoryRequest, ForecastRequest,
+                               OptimiseRequest, RequestError, ResponseCurveRequest, check_batch, field,
+                               history_bounds, markets_of, plan_of)
 
-__all__ = ["RequestError", "attribution", "check_batch_size", "describe", "forecast", "optimise", "response_curve",
-           "weekly_rows"]
+__all__ = ["RequestError", "attribution", "batch", "describe", "forecast", "forecasts", "optimise", "response_curve"]
 
-COLUMNS = ("baseline", "scenario", "lo", "hi")
-
-
-def weekly_rows(model: ImpactModel, request: ForecastRequest) -> int:
-    """How many weekly rows the answer to `request` holds ((markets + 1) x horizon_weeks): the
-    measure of its work, read before doing any."""
-    every = model.markets(request.app, forecastable=True) if request.app in model.apps else []
-    return (len(request.markets or every) + 1) * request.horizon_weeks
+COLUMNS = ("status_quo", "scenario", "lo", "hi")
 
 
-def check_batch_size(model: ImpactModel, scenarios: list[ForecastRequest]) -> None:
-    """Refuse a batch whose answer would exceed MAX_BATCH_ROWS weekly rows, before any work: each
-    scenario is bounded, but 100 of them over every market for 104 weeks would be a 160 MB answer
-    that holds a worker for seconds."""
-    rows = sum(weekly_rows(model, scenario) for scenario in scenarios)
-    if rows > MAX_BATCH_ROWS:
-        raise RequestError(f"scenarios: the batch asks for {rows:,} weekly rows ((markets + 1) x horizon_weeks, "
-                           f"summed over scenarios); the limit is {MAX_BATCH_ROWS:,}: split it into smaller batches")
+def forecast_of(model: ImpactModel, request: ForecastRequest) -> Forecast:
+    """The request's plan against the status quo at its interval level (see `ImpactModel.forecast`)."""
+    chosen, shares = plan_of(model, request)
+    return model.forecast(request.app, shares, chosen, request.interval)
 
 
-def forecast(model: ImpactModel, version: str, request: ForecastRequest, history_weeks: int = 0) -> dict:
-    """The /forecast answer; with `history_weeks`, the observed weeks before the forecast as `history`."""
-    result = forecast_request(model, request)
+def forecasts(model: ImpactModel, requests: list[ForecastRequest]) -> Iterator[Forecast]:
+    """`forecast_of` each request, in order. Requests of one app, markets, horizon and interval that
+    follow one another are answered together (`ImpactModel.forecasts`: the status quo's paths once,
+    each plan's only for the markets it moves), so the warehouse's many one-market scenarios cost
+    about one forecast each app and level."""
+    def question(request: ForecastRequest) -> tuple:
+        return request.app, tuple(request.markets), request.horizon_weeks, level_key(request.interval)
+
+    for (app, markets, _, level), group in itertools.groupby(requests, key=question):
+        plans = [plan_of(model, request) for request in group]
+        yield from model.forecasts(app, [shares for _, shares in plans], list(markets), level)
+
+
+def forecast(model: ImpactModel, version: str, request: ForecastRequest) -> dict:
+    """The /forecast answer; with `history_weeks` (a ForecastHistoryRequest), the observed weeks
+    before the forecast as `history`."""
+    result = forecast_of(model, request)
     answer = {"model_version": version, "app": request.app, "interval": request.interval, "first_week": result.weeks[0],
               "weekly": _weekly_rows(result.per_market, result.markets, result.weeks)
                         + _weekly_rows(result.combined, ["ALL"], result.weeks),
               "totals": result.totals}
-    if history_weeks:
-        answer["history"] = history(model, request.app, result.markets, history_weeks)
+    weeks = request.history_weeks if isinstance(request, ForecastHistoryRequest) else 0
+    if weeks:
+        answer["history"] = history(model, request.app, result.markets, weeks)
     return answer
+
+
+def batch(model: ImpactModel, version: str, request: BatchRequest) -> dict:
+    """The /forecast_batch answer: each scenario's /forecast answer in order; a bad one fails the
+    batch with its position in the message."""
+    check_batch(model, request)
+    answers = []
+    for n, scenario in enumerate(request.scenarios):
+        try:
+            answers.append(forecast(model, version, scenario))
+        except RequestError as exc:
+            raise RequestError(f"scenarios[{n}].{exc}") from None
+    return {"answers": answers}
 
 
 def history(model: ImpactModel, app: str, markets: list[str], weeks: int) -> list[dict]:
@@ -69,27 +89,26 @@ def history(model: ImpactModel, app: str, markets: list[str], weeks: int) -> lis
     return rows
 
 
-def response_curve(model: ImpactModel, version: str, app: str, market: str, horizon_weeks: int, interval: float,
-                   points: int) -> dict:
+def response_curve(model: ImpactModel, version: str, request: ResponseCurveRequest) -> dict:
     """A market's response curve from its current share to 1 (`ImpactModel.response_curve`)."""
-    check_app(model, app)
-    check_markets(model, app, [market], forecast=True)
-    return {"model_version": version, "app": app, "first_week": str(model.forecast_weeks(app, 1)[0].date()),
-            **model.response_curve(app, market, horizon_weeks, interval, points)}
+    markets_of(model, request.app, [request.market], forecast=True, name="market")
+    with field("horizon_weeks"):
+        curve = model.response_curve(request.app, request.market, request.horizon_weeks, request.interval,
+                                     request.points)
+    return {"model_version": version, "app": request.app, "first_week": str(model.forecast_weeks(request.app, 1)[0].date()),
+            **curve}
 
 
 def optimise(model: ImpactModel, version: str, request: OptimiseRequest) -> dict:
-    """The optimiser's answer (see `training.optimiser`), with the model version."""
-    try:
-        return {"model_version": version, **optimise_plan(model, request)}
-    except OptimiseError as exc:
-        raise RequestError(str(exc)) from None
+    """The optimiser's answer (see `training.optimiser`), with the model version and the request as
+    checked (every field, defaults filled in)."""
+    return {"model_version": version, "request": request.model_dump(mode="json"), **optimise_plan(model, request)}
 
 
 def _weekly_rows(values: dict, markets: list[str], weeks: list[str]) -> list[dict]:
-    """Rows (week, market) with one object per quantity: {baseline, scenario, lo, hi}."""
-    cells = [[{"baseline": baseline, "scenario": scenario, "lo": lo, "hi": hi}     # a literal: the fastest to build
-              for baseline, scenario, lo, hi in zip(*(values[q][c].ravel().tolist() for c in COLUMNS))]
+    """Rows (week, market) with one object per quantity: {status_quo, scenario, lo, hi}."""
+    cells = [[{"status_quo": status_quo, "scenario": scenario, "lo": lo, "hi": hi}     # a literal: the fastest to build
+              for status_quo, scenario, lo, hi in zip(*(values[q][c].ravel().tolist() for c in COLUMNS))]
              for q in QUANTITIES]
     shares = np.round(values["rollout_share"], 6).ravel().tolist()
     labels = [(week, market) for market in markets for week in weeks]
@@ -97,22 +116,15 @@ def _weekly_rows(values: dict, markets: list[str], weeks: list[str]) -> list[dic
             for (week, market), share, *row in zip(labels, shares, *cells)]
 
 
-def attribution(model: ImpactModel, version: str, app: str, markets: list[str], start: str | None,
-                end: str | None, interval: float) -> dict:
-    check_app(model, app)
-    chosen = check_markets(model, app, markets)
+def attribution(model: ImpactModel, version: str, request: AttributionRequest) -> dict:
+    """The /attribution answer: the observed history against the same history with zero rollout."""
+    chosen = markets_of(model, request.app, request.markets, forecast=False)
+    bounds = history_bounds(request)
     try:
-        bounds = {name: (None if value is None else str(parse_week(value, name).date()))
-                  for name, value in (("start", start), ("end", end))}
-    except PlanError as exc:
-        raise RequestError(str(exc)) from None
-    if bounds["start"] and bounds["end"] and bounds["start"] > bounds["end"]:
-        raise RequestError(f"start: {bounds['start']} is after end {bounds['end']}")
-    try:
-        result = model.attribute(app, chosen, bounds["start"], bounds["end"], interval)
+        result = model.attribute(request.app, chosen, bounds["start"], bounds["end"], request.interval)
     except ValueError as exc:
         raise RequestError(f"start/end: {exc}") from None
-    return {"model_version": version, "app": app, "interval": interval,
+    return {"model_version": version, "app": request.app, "interval": request.interval,
             "start": str(result.weeks[0].date()), "end": str(result.weeks[-1].date()),
             "totals": result.totals,
             "by_market": result.by_market.to_dict("records"),

@@ -17,21 +17,22 @@ import pandas as pd
 
 from data.calendar import DAYS_PER_WEEK
 from data.simulator import WorldSpec, simulate_world
-from training.model.backtest import QUANTITIES, SCALE_LEVELS, WEEKS_AHEAD
+from training.model.backtest import SCALE_LEVELS, WEEKS_AHEAD
 from training.model.effects import ResponseShape
 from training.model.estimator import ImpactModel
-from training.model.scenario import PlanPoint, plan_shares
+from training.model.paths import VALUED
+from training.model.scenario import plan_shares
 from training.model.stepbacktest import rollout_step_backtest
 from training.optimiser.optimiser import optimise, plan_points, prepare
 from training.optimiser.program import solve
-from training.optimiser.request import OptimiseRequest
+from training.requests import OptimiseRequest, PlanPoint
 
 
 def status_quo_truth(model: ImpactModel, app: str, seed: int, spec: WorldSpec, horizon: int) -> dict[str, np.ndarray]:
     """Weekly total minutes and ad revenue (forecastable markets x horizon) of the world played
     forward at the status quo."""
     played = plan_truth(model, app, seed, spec, model.status_quo(app, horizon))
-    return {q: played[q] for q in QUANTITIES}
+    return {q: played[q] for q in VALUED}
 
 
 def plan_truth(model: ImpactModel, app: str, seed: int, spec: WorldSpec, shares: np.ndarray) -> dict[str, np.ndarray]:
@@ -45,7 +46,7 @@ def plan_truth(model: ImpactModel, app: str, seed: int, spec: WorldSpec, shares:
     played = played[(played["app"] == app) & played["week"].isin(weeks)]
     played = played.assign(minutes=played["dau"] * played["time_spent_min"] * DAYS_PER_WEEK)
     return {q: played.pivot(index="market", columns="week", values=q).loc[markets, weeks].to_numpy()
-            for q in (*QUANTITIES, "dau")}
+            for q in (*VALUED, "dau")}
 
 
 def band_scores(model: ImpactModel, app: str, truth: dict[str, np.ndarray], level: float) -> list[dict]:
@@ -58,9 +59,9 @@ def band_scores(model: ImpactModel, app: str, truth: dict[str, np.ndarray], leve
     buckets = [(1, horizon)] + [(first, last) for first, last in WEEKS_AHEAD if last <= horizon]
     rows = []
     for quantity, actual in truth.items():
-        market = {k: forecast.per_market[quantity][k] for k in ("baseline", "lo", "hi")}
-        combined = {k: forecast.combined[quantity][k][0] for k in ("baseline", "lo", "hi")}
-        total = forecast.totals[quantity]["baseline"]
+        market = {k: forecast.per_market[quantity][k] for k in ("status_quo", "lo", "hi")}
+        combined = {k: forecast.combined[quantity][k][0] for k in ("status_quo", "lo", "hi")}
+        total = forecast.totals[quantity]["status_quo"]
         everything = actual.sum(axis=0)
         for first, last in buckets:
             weeks = slice(first - 1, last)
@@ -72,8 +73,8 @@ def band_scores(model: ImpactModel, app: str, truth: dict[str, np.ndarray], leve
                 "all_coverage": _held(everything[weeks], combined_w),
                 "total_covered": float(total["lo"] <= everything.sum() <= total["hi"])
                                  if (first, last) == (1, horizon) else float("nan"),
-                "market_ape": float(np.median(np.abs(market_w["baseline"] / actual[:, weeks] - 1))),
-                "all_ape": float(np.median(np.abs(combined_w["baseline"] / everything[weeks] - 1))),
+                "market_ape": float(np.median(np.abs(market_w["status_quo"] / actual[:, weeks] - 1))),
+                "all_ape": float(np.median(np.abs(combined_w["status_quo"] / everything[weeks] - 1))),
                 "market_error_per_halfwidth": _error_per_halfwidth(actual[:, weeks], market_w),
                 "all_error_per_halfwidth": _error_per_halfwidth(everything[weeks], combined_w),
             })
@@ -85,7 +86,7 @@ def _held(actual: np.ndarray, band: dict) -> float:
 
 
 def _error_per_halfwidth(actual: np.ndarray, band: dict) -> float:
-    return float(np.median(np.abs(actual - band["baseline"]) / ((band["hi"] - band["lo"]) / 2)))
+    return float(np.median(np.abs(actual - band["status_quo"]) / ((band["hi"] - band["lo"]) / 2)))
 
 
 def _true_gains(model: ImpactModel, request: OptimiseRequest, seed: int, spec: WorldSpec, shares: np.ndarray,
@@ -278,7 +279,7 @@ def response_cases(seed: int, spec: WorldSpec | None = None, horizon: int = 26, 
         base = plan_truth(model, app, seed, spec, quo)
         full = plan_truth(model, app, seed, spec, np.ones_like(quo))
         answers = {level: model.forecast(app, np.ones_like(quo), level=level) for level in levels}
-        for q in QUANTITIES:
+        for q in VALUED:
             true = float((full[q] - base[q]).sum())
             point = answers[levels[0]].totals[q]["incremental"]["mean"]
             bands = {f"{side}_{round(level * 100)}": answers[level].totals[q]["incremental"][side]
@@ -290,7 +291,7 @@ def response_cases(seed: int, spec: WorldSpec | None = None, horizon: int = 26, 
             index = [markets.index(m) for m in steps]
             values = {level: model.plan_values(app, np.ones((len(steps), horizon)), steps, level=level)
                       for level in levels}
-            for q in QUANTITIES:
+            for q in VALUED:
                 true = (full[q] - base[q]).sum(axis=1)[index]
                 for k, market in enumerate(steps):
                     bands = {}
