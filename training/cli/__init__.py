@@ -32,7 +32,8 @@ def serve(
     port: int = typer.Option(3000, "--port", min=1, max=65535, help="Port to listen on."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (0.0.0.0 for every one)."),
 ) -> None:
-    """Serve the champion model over HTTP (BentoML): /forecast, /forecast_batch, /attribution, /model."""
+    """Serve the champion model over HTTP (BentoML): the planner page at /, and /forecast, /forecast_batch,
+    /response_curve, /attribution, /optimise and /model."""
     import shutil
     bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or shutil.which("bentoml")
     if bentoml is None:
