@@ -9,7 +9,8 @@ child runs at a lower CPU priority, so where the cores are short the short answe
 At most `size` run at once per worker (IMPACT_LONG_QUESTIONS, default 1: a second one on two cores
 would only slow both). When all are busy a new one is refused at once with `Busy`, which carries
 when the running ones' time limits run out (the service answers 429 with Retry-After): waiting
-behind another would overrun the request timeout.
+behind another would overrun the request timeout. A process that dies mid-answer (killed, out of
+memory) is replaced, and its question answered with `Stopped` (the service's 503).
 """
 
 from __future__ import annotations
@@ -20,11 +21,22 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import orjson
 
 NICENESS = 10        # added to the child's nice value: its CPU yields to the worker's
 _model = None
+
+
+class Stopped(RuntimeError):
+    """The long-question process died mid-answer (killed, out of memory); a new one is starting."""
+
+    retry_after = 5
+
+    def __init__(self):
+        super().__init__(f"the optimisation process stopped before it answered; a new one is starting, retry in "
+                         f"{self.retry_after} s")
 
 
 class Busy(RuntimeError):
@@ -61,11 +73,14 @@ class LongQuestions:
     """A pool of `size` processes with the model at `path` loaded, started now."""
 
     def __init__(self, path: str, size: int = 1):
-        self.size = size
+        self.path, self.size = path, size
         self.running: dict[int, float] = {}        # id -> when its time limit runs out
-        self._executor = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_load, initargs=(path,))
-        self._started = [self._executor.submit(_ready) for _ in range(size)]   # load the model before the first question
+        self._start()
+
+    def _start(self) -> None:
+        self._executor = ProcessPoolExecutor(max_workers=self.size, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_load, initargs=(self.path,))
+        self._started = [self._executor.submit(_ready) for _ in range(self.size)]   # the model loads before a question
 
     async def optimise(self, version: str, body: dict, time_limit: float) -> bytes:
         """The answer to an /optimise body (validated, as `model_dump(exclude_unset=True)`), or Busy
@@ -77,6 +92,10 @@ class LongQuestions:
         self.running[key] = time.monotonic() + time_limit + 2     # the solves share the limit; valuing adds a little
         try:
             return await asyncio.wrap_future(self._executor.submit(_optimise, version, body))
+        except BrokenProcessPool:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._start()
+            raise Stopped() from None
         finally:
             del self.running[key]
 

@@ -18,7 +18,7 @@ import orjson
 from starlette.responses import Response
 
 from serving.guard import Guard
-from serving.long import Busy, LongQuestions
+from serving.long import Busy, LongQuestions, Stopped
 from serving.planner import planner_app
 from training import answers
 from training.model.persist import ModelFileError, load_model
@@ -152,7 +152,7 @@ class EngagementImpact:
         """The best rollout plan under constraints, net of its serving cost: the plan (send it to /forecast),
         per market, its value with bands, the alternatives and regret, how sure the choice is, the solver.
         Runs apart from the other endpoints; 429 with Retry-After while as many as the service runs at once
-        are running."""
+        are running (503 with Retry-After if its process died mid-answer)."""
         if self.impact is None:
             return self._answer(ctx, None)
         try:
@@ -161,8 +161,8 @@ class EngagementImpact:
         except answers.RequestError as exc:
             ctx.response.status_code = 400
             return {"error": str(exc)}
-        except Busy as exc:
-            ctx.response.status_code = 429
+        except (Busy, Stopped) as exc:
+            ctx.response.status_code = 429 if isinstance(exc, Busy) else 503
             ctx.response.headers["Retry-After"] = str(exc.retry_after)
             return {"error": str(exc)}
 
