@@ -14,7 +14,8 @@ from training import answers
 from training.requests import OptimiseRequest
 
 BODY = {"app": "instagram", "horizon_weeks": 13}
-LONG = {"app": "instagram", "horizon_weeks": 104, "risk": 0.05}     # a few seconds
+LONG = {"app": "instagram", "horizon_weeks": 104, "risk": 0.05, "optimality_gap": 0.0,     # about 5 s
+        "constraints": {"target_shares": [0.25, 0.5, 0.75, 1.0], "max_step": 0.05, "max_launches_per_week": 1}}
 
 
 @pytest.fixture(scope="module")
