@@ -29,23 +29,30 @@ NICENESS = 10        # added to the child's nice value: its CPU yields to the wo
 _model = None
 
 
-class Stopped(RuntimeError):
-    """The long-question process died mid-answer (killed, out of memory); a new one is starting."""
+class Unavailable(RuntimeError):
+    """A long question that cannot be answered now: its HTTP `status`, and `retry_after` seconds."""
 
-    retry_after = 5
+    status = 503
 
-    def __init__(self):
-        super().__init__(f"the optimisation process stopped before it answered; a new one is starting, retry in "
-                         f"{self.retry_after} s")
+    def __init__(self, reason: str, retry_after: int):
+        super().__init__(f"{reason}; retry in {retry_after} s")
+        self.retry_after = retry_after
 
 
-class Busy(RuntimeError):
-    """Every long-question process is busy; `retry_after` seconds until one should be free."""
+class Busy(Unavailable):
+    """Every long-question process is busy; `retry_after`: when the first should be free."""
+
+    status = 429
 
     def __init__(self, retry_after: int):
-        super().__init__(f"the service is answering as many optimisations as it runs at once; retry in "
-                         f"{retry_after} s")
-        self.retry_after = retry_after
+        super().__init__("the service is answering as many optimisations as it runs at once", retry_after)
+
+
+class Stopped(Unavailable):
+    """The long-question process died mid-answer (killed, out of memory); a new one is starting."""
+
+    def __init__(self):
+        super().__init__("the optimisation process stopped before it answered; a new one is starting", 5)
 
 
 def _load(path: str) -> None:
@@ -80,7 +87,8 @@ class LongQuestions:
     def _start(self) -> None:
         self._executor = ProcessPoolExecutor(max_workers=self.size, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_load, initargs=(self.path,))
-        self._started = [self._executor.submit(_ready) for _ in range(self.size)]   # the model loads before a question
+        for _ in range(self.size):          # the processes start, and load the model, before the first question
+            self._executor.submit(_ready)
 
     async def optimise(self, version: str, body: dict, time_limit: float) -> bytes:
         """The answer to an /optimise body (validated, as `model_dump(exclude_unset=True)`), or Busy

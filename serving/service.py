@@ -18,7 +18,7 @@ import orjson
 from starlette.responses import Response
 
 from serving.guard import Guard
-from serving.long import Busy, LongQuestions, Stopped
+from serving.long import LongQuestions, Unavailable
 from serving.planner import planner_app
 from training import answers
 from training.model.persist import ModelFileError, load_model
@@ -52,6 +52,12 @@ def _json(answer: dict | bytes) -> Response:
     NaN, e.g. a metric a model was fitted without, becomes null)."""
     body = answer if isinstance(answer, bytes) else orjson.dumps(answer, option=orjson.OPT_NON_STR_KEYS)
     return Response(body, media_type="application/json")
+
+
+def _refused(ctx: bentoml.Context, status: int, message: str) -> dict:
+    """{"error": message} with `status` (BentoML would hide a 5xx message of its own)."""
+    ctx.response.status_code = status
+    return {"error": message}
 
 
 def _resolve(reference):
@@ -110,16 +116,13 @@ class EngagementImpact:
             self.long.close()
 
     def _answer(self, ctx: bentoml.Context, compute) -> dict:
-        """Run `compute(model)`; 503 without a model and 400 for a request it cannot answer,
-        each with {"error": message} (BentoML would hide a 5xx message)."""
+        """Run `compute(model)`; 503 without a model and 400 for a request it cannot answer."""
         if self.impact is None:
-            ctx.response.status_code = 503
-            return {"error": self.problem}
+            return _refused(ctx, 503, self.problem)
         try:
             return _json(compute(self.impact))
         except answers.RequestError as exc:
-            ctx.response.status_code = 400
-            return {"error": str(exc)}
+            return _refused(ctx, 400, str(exc))
 
     @bentoml.api
     async def forecast(self, request: ForecastHistoryRequest, /, ctx: bentoml.Context) -> dict:
@@ -154,17 +157,15 @@ class EngagementImpact:
         Runs apart from the other endpoints; 429 with Retry-After while as many as the service runs at once
         are running (503 with Retry-After if its process died mid-answer)."""
         if self.impact is None:
-            return self._answer(ctx, None)
+            return _refused(ctx, 503, self.problem)
         try:
             return _json(await self.long.optimise(self.version, request.model_dump(exclude_unset=True),
                                                    request.time_limit_seconds))
         except answers.RequestError as exc:
-            ctx.response.status_code = 400
-            return {"error": str(exc)}
-        except (Busy, Stopped) as exc:
-            ctx.response.status_code = 429 if isinstance(exc, Busy) else 503
+            return _refused(ctx, 400, str(exc))
+        except Unavailable as exc:
             ctx.response.headers["Retry-After"] = str(exc.retry_after)
-            return {"error": str(exc)}
+            return _refused(ctx, exc.status, str(exc))
 
     @bentoml.api
     def model(self, request: ModelRequest, /, ctx: bentoml.Context) -> dict:

@@ -36,3 +36,18 @@ def small_spec():
     from data.markets import MARKETS
     from data.simulator import WorldSpec
     return WorldSpec(apps=("facebook", "instagram"), markets=tuple(m for m in MARKETS if m.code in SMALL_MARKETS))
+
+
+def as_served(answer: dict) -> dict:
+    """An answer as the service sends it: through orjson (NaN becomes null, keys strings)."""
+    import orjson
+    return orjson.loads(orjson.dumps(answer, option=orjson.OPT_NON_STR_KEYS))
+
+
+def without(value, keys: set[str]):
+    """`value` with every dict entry named in `keys` dropped, at every depth (e.g. the solver's seconds)."""
+    if isinstance(value, dict):
+        return {k: without(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [without(v, keys) for v in value]
+    return value
