@@ -126,13 +126,12 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
 
 def _load_in_background() -> threading.Thread:
     """Load, while the fit's workers run, what the steps after it need and would otherwise load
-    on the critical path: the plots' matplotlib, BentoML's model store (with its usage-tracking
+    on the critical path: BentoML's model store (with its usage-tracking
     schemas, half a second), and MLflow's map of installed packages (which its model logging
     reads to check the pinned requirements; building it scans every installed distribution, most
     of a second)."""
     def load() -> None:
         import bentoml.models  # noqa: F401
-        import training.plots  # noqa: F401
         try:
             from mlflow.utils.requirements_utils import _init_packages_to_modules_map
             _init_packages_to_modules_map()

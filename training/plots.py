@@ -3,7 +3,8 @@
 `run_plots` reads what they show from a fitted model's public queries, as plain data; `draw`
 renders them to PNG, here or on the fit's local worker processes, so a run can go on logging
 while they are drawn. Figures are made without pyplot (`Figure` itself, drawn by Agg when
-saved), so they need no closing.
+saved), so they need no closing. Matplotlib is imported where a figure is made, so a process
+that only gathers the plots' data (the training run's, when its workers draw) never loads it.
 """
 
 from __future__ import annotations
@@ -14,17 +15,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter
-
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from training.model.backtest import BacktestResult
     from training.model.effects import ResponseShape
     from training.model.estimator import ImpactModel
     from training.model.queries import Attribution
     from training.model.stepbacktest import StepBacktest
 
-Plot = tuple[str, Callable[..., Figure], tuple]      # artifact name, plot function, its arguments
+Plot = tuple[str, Callable[..., "Figure"], tuple]      # artifact name, plot function, its arguments
 
 
 def run_plots(model: ImpactModel, steps: StepBacktest, attributions: dict[str, Attribution]) -> list[Plot]:
@@ -58,9 +58,14 @@ def draw(plots: list[Plot], n_jobs: int | None) -> dict[str, bytes]:
     return dict(zip((name for name, _, _ in plots), drawn))
 
 
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.figure import Figure
+    return Figure(figsize=(width, height))
+
+
 def dose_response(app: str, curve: dict[str, np.ndarray], shape: ResponseShape, level: float) -> Figure:
     """Steady-state effect on total minutes (%) against the rollout share, with the interval band."""
-    fig = Figure(figsize=(6, 4))
+    fig = _figure(6, 4)
     ax = fig.subplots()
     ax.fill_between(curve["share"], curve["lo"], curve["hi"], alpha=0.25, label=f"{level:.0%} interval")
     ax.plot(curve["share"], curve["estimate"], lw=2, label=f"estimate (carry-over {shape.carryover:.2f}, "
@@ -75,7 +80,7 @@ def dose_response(app: str, curve: dict[str, np.ndarray], shape: ResponseShape, 
 
 def event_study(app: str, study: dict) -> Figure:
     """Callaway-Sant'Anna dynamic ATT of the launch on log time per DAU, with 95% bands."""
-    fig = Figure(figsize=(7, 4))
+    fig = _figure(7, 4)
     ax = fig.subplots()
     if not study.get("available"):
         ax.text(0.5, 0.5, study.get("reason", "not available"), ha="center", wrap=True)
@@ -96,7 +101,7 @@ def attribution_over_time(app: str, weekly: pd.DataFrame, level: float) -> Figur
     """Weekly total minutes as observed and without the rollout, with the band."""
     weeks = pd.to_datetime(weekly["week"])
     observed = weekly["observed_minutes"].to_numpy()
-    fig = Figure(figsize=(8, 4))
+    fig = _figure(8, 4)
     ax = fig.subplots()
     ax.plot(weeks, observed / 1e9, lw=1, label="observed")
     ax.plot(weeks, (observed - weekly["incremental_minutes"]) / 1e9, lw=1, label="without the rollout")
@@ -111,7 +116,7 @@ def attribution_over_time(app: str, weekly: pd.DataFrame, level: float) -> Figur
 def backtest_example(app: str, backtest: BacktestResult) -> Figure:
     """The last backtest origin: forecast vs actual total minutes, with the calibrated band."""
     example = backtest.example
-    fig = Figure(figsize=(7, 4))
+    fig = _figure(7, 4)
     ax = fig.subplots()
     if not example:
         ax.text(0.5, 0.5, "no backtest", ha="center")
@@ -131,7 +136,8 @@ def backtest_example(app: str, backtest: BacktestResult) -> Figure:
 def step_backtest(steps: StepBacktest) -> Figure:
     """Each held-out rollout step: the predicted increment with its band against what the panel
     shows (observed less the status quo's forecast), minutes and ad revenue."""
-    fig = Figure(figsize=(10, 4))
+    from matplotlib.ticker import EngFormatter
+    fig = _figure(10, 4)
     axes = fig.subplots(1, 2)
     for ax, (quantity, label) in zip(axes, (("minutes", "incremental minutes"), ("ad_revenue_usd", "incremental ad revenue (USD)"))):
         rows = steps.rows[steps.rows["quantity"] == quantity] if len(steps.rows) else steps.rows

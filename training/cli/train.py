@@ -35,7 +35,8 @@ def train(
 
     from training.model.fanout import warm_up
     if cluster is None and not if_no_champion and not any(s.startswith("n_jobs=") for s in settings):
-        warm_up(-1)         # the fit's local workers start while the rest is imported and the data read
+        warm_up(-1, ("matplotlib.figure",))   # the fit's local workers start while the rest is imported
+                                              # and the data read; they draw the run's plots later
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from sklearn.utils._param_validation import InvalidParameterError

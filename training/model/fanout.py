@@ -36,10 +36,11 @@ def fan_out(function: Callable, calls: list[tuple], n_jobs: int | None) -> list:
     return Parallel(n_jobs=n_jobs)(delayed(_one_blas_thread)(function, args) for args in calls)
 
 
-def warm_up(n_jobs: int | None) -> None:
+def warm_up(n_jobs: int | None, modules: tuple[str, ...] = ()) -> None:
     """Start the local worker processes now, in the background, with the model's modules imported
-    (a second and a half on a cold start), so that a command's first fan-out finds them ready;
-    `fan_out` waits for it. Nothing to do for n_jobs None or 1, or on a Dask cluster."""
+    (a second and a half on a cold start) and `modules` too (what later tasks need), so that a
+    command's first fan-out finds them ready; `fan_out` waits for it. Nothing to do for n_jobs
+    None or 1, or on a Dask cluster."""
     global _warming
     if n_jobs in (None, 1) or os.environ.get(CLUSTER_VARIABLE) or _warming is not None:
         return
@@ -47,7 +48,7 @@ def warm_up(n_jobs: int | None) -> None:
     def start() -> None:
         from joblib import Parallel, delayed
         try:
-            Parallel(n_jobs=n_jobs)(delayed(_import_model)() for _ in range(os.cpu_count() or 1))
+            Parallel(n_jobs=n_jobs)(delayed(_import_model)(modules) for _ in range(os.cpu_count() or 1))
         except Exception:       # the first real fan-out starts the workers again and reports what fails
             pass
 
@@ -55,8 +56,12 @@ def warm_up(n_jobs: int | None) -> None:
     _warming.start()
 
 
-def _import_model() -> None:
+def _import_model(modules: tuple[str, ...]) -> None:
+    import importlib
+
     import training.model.estimator  # noqa: F401
+    for name in modules:
+        importlib.import_module(name)
 
 
 def _one_blas_thread(function: Callable, args: tuple):
