@@ -69,3 +69,25 @@ def test_a_planted_pickle_is_never_executed(saved, tmp_path):
     with pytest.raises(ModelFileError, match="not a readable model"):
         load_model(planted)
     assert not MARKER.exists()
+
+
+def test_a_model_saved_before_market_effects_loads_with_one_effect_for_every_market(heldback_model, saved, tmp_path):
+    """A format-4 model file (no market effects) still loads and answers as it did: every market
+    with its app's effect, as a model that finds no spread between markets answers."""
+    from training.model.persist import FILES, sha256
+    old = tmp_path / "format4"
+    old.mkdir()
+    meta = json.loads((saved / "model.json").read_text())
+    for info in meta["apps"].values():
+        del info["market_effects"]
+    meta["format_version"] = 4
+    (old / "model.json").write_text(json.dumps(meta))
+    with np.load(saved / "arrays.npz") as npz:
+        np.savez(old / "arrays.npz", **{k: npz[k] for k in npz.files if "/market" not in k})
+    (old / "manifest.json").write_text(json.dumps({"format_version": 4, "sha256": {n: sha256(old / n) for n in FILES}}))
+    loaded = load_model(old)
+    for app in heldback_model.apps:
+        pooling, table = loaded.market_effect_summary(app)
+        assert not pooling.pooled and (table["relative"] == 1).all()
+    shares = np.ones((32, 26))
+    assert loaded.forecast("instagram", shares).totals == heldback_model.forecast("instagram", shares).totals

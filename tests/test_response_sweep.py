@@ -46,15 +46,15 @@ def test_every_point_lies_inside_its_own_50_percent_band(cases):
     assert model["centred"].mean() >= 0.9, model.groupby("response")["centred"].mean()
 
 
-@pytest.mark.xfail(strict=True, reason="case (a) is within 10% but for ad revenue on default worlds (15.2%) and "
-                                      "market_varied (15.0% / 17.2%): bench/RESULTS.md 'Response curves'")
+@pytest.mark.xfail(strict=True, reason="case (a) is within 10% but for ad revenue on default worlds (13.9%) and "
+                                      "market_varied (16.6% / 17.5%): bench/RESULTS.md 'Response curves'")
 def test_every_market_to_1_is_within_10_percent_per_design(cases):
     errors = median_errors(cases, "all")
     assert (errors["model"] <= 0.10).all(), errors
 
 
-@pytest.mark.xfail(strict=True, reason="case (b) is within 10% on threshold worlds only (default 29%, saturating "
-                                      "15-23%, linear 16-18%, slow_carryover 11-13%); the oracle gets 1.5-4.6%")
+@pytest.mark.xfail(strict=True, reason="case (b) is within 10% on threshold worlds only (default 27-29%, saturating "
+                                      "15-25%, linear 15-18%, slow_carryover 10-12%); the oracle gets 1.5-4.8%")
 def test_one_partial_market_to_1_is_within_10_percent_or_1_5_times_the_oracle_per_design(cases):
     errors = median_errors(cases, "step").drop(index="market_varied", level="response")
     assert ((errors["model"] <= 0.10) | (errors["model"] <= 1.5 * errors["oracle"])).all(), errors
@@ -76,8 +76,8 @@ def test_the_rollout_step_backtest_holds_its_own_coverage():
     assert len(steps) >= 24 * 4 and 0.8 <= held <= 0.97, steps.groupby(["response", "quantity"])["covered"].mean()
 
 
-@pytest.mark.xfail(strict=True, reason="one market_varied case earns 88.4% of the true best; every other case of "
-                                      "every design at least 94.2%, the median of each design at least 99.2%")
+@pytest.mark.xfail(strict=True, reason="two market_varied cases (WhatsApp) earn 86.9% and 88.5% of the true best; "
+                                      "every other case of every design at least 91.2%, each design's median at least 99.7%")
 def test_the_optimiser_earns_at_least_90_percent_of_the_true_best_in_every_design():
     plans = worlds(optimiser_on_response_world)
     by_design = plans.groupby("response")["share_of_best"]

@@ -51,6 +51,10 @@ def test_model_lists_each_markets_window_and_a_market_that_ended_gets_a_400(serv
     shape = info["response_shape"]
     assert all(shape[p]["lo90"] < shape[p]["estimate"] < shape[p]["hi90"] for p in ("carryover", "half_saturation",
                                                                                   "hill_exponent"))
+    markets = info["market_effects"]        # every market with its effect and 90% interval
+    assert [row["market"] for row in markets["markets"]] == info["markets"]
+    assert all(row["log_time"]["lo90"] <= row["log_time"]["estimate"] <= row["log_time"]["hi90"]
+               for row in markets["markets"])
     r = server.post("/forecast", json={"app": "facebook", "markets": ["KR", "US"], "horizon_weeks": 4})
     assert r.status_code == 400
     assert r.json()["error"] == ("markets: market KR: its data ends on 2026-03-30, before facebook's last week "

@@ -131,6 +131,18 @@ def attribution(model: ImpactModel, version: str, request: AttributionRequest) -
             "weekly": result.weekly.to_dict("records")}
 
 
+def market_effects(model: ImpactModel, app: str) -> dict:
+    """How much the app's markets' effects differ, and each market's effect on log time per DAU
+    with its 90% interval (`ImpactModel.market_effect_summary`)."""
+    pooling, table = model.market_effect_summary(app, 0.9)
+    return {"pooled": pooling.pooled, "spread": pooling.spread, "spread_z": pooling.spread_z,
+            "variance_factor": pooling.variance_factor,
+            "markets": [{"market": row.market, "relative": float(row.relative), "relative_sd": float(row.relative_sd),
+                         "own_estimate": None if np.isnan(row.own_estimate) else float(row.own_estimate),
+                         "log_time": {"estimate": float(row.log_time), "lo90": float(row.lo), "hi90": float(row.hi)}}
+                        for row in table.itertuples()]}
+
+
 def describe(model: ImpactModel, version: str, run_id: str) -> dict:
     """What the served model is: version, run, training window and first forecast week, apps, each
     market's window, the forecastable markets by world region, response shape, effects with their 90%
@@ -150,6 +162,7 @@ def describe(model: ImpactModel, version: str, run_id: str) -> dict:
                                for name, v in model.shape_summary(app, 0.9).items()},
             "effects": {name: {"estimate": e["estimate"], "lo90": e["lo"], "hi90": e["hi"]}
                         for name, e in model.effect_summary(app, 0.9).items()},
+            "market_effects": market_effects(model, app),
             "backtest": {"mase": bt.mase, "seasonal_naive_mase": bt.mase_seasonal_naive, "coverage90": bt.coverage,
                          "coverage90_all": bt.coverage_all, "coverage_by_level": bt.coverage_levels,
                          "coverage_by_weeks_ahead": bt.coverage_weeks_ahead,

@@ -221,6 +221,9 @@ def _log_run(model: ImpactModel, steps: StepBacktest, attributions: dict[str, At
         for name, effect in model.effect_summary(app, 0.9).items():
             metrics[f"{app}.effect_{name}"] = effect["estimate"]
             metrics[f"{app}.effect_{name}_lo90"], metrics[f"{app}.effect_{name}_hi90"] = effect["lo"], effect["hi"]
+        pooling, by_market = model.market_effect_summary(app, 0.9)
+        metrics[f"{app}.market_spread"], metrics[f"{app}.market_spread_z"] = pooling.spread, pooling.spread_z
+        mlflow.log_text(by_market.to_csv(index=False), f"tables/{app}_market_effects.csv")
         attribution = attributions[app]
         for quantity in ("minutes", "ad_revenue_usd"):
             inc = attribution.totals[quantity]["incremental"]
@@ -243,6 +246,7 @@ def _log_run(model: ImpactModel, steps: StepBacktest, attributions: dict[str, At
     mlflow.log_metrics(metrics, model_id=logged.model_id)
     headline_metrics = {"backtest_mase_13w": headline, "seasonal_naive_mase_13w": naive,
                         **{k: v for k, v in metrics.items() if k.endswith("incremental_minutes")},
+                        **{k: v for k, v in metrics.items() if k.endswith(".market_spread")},
                         **{k: v for k, v in step_metrics.items() if "_minutes_" in k and not k.endswith("_ratio")}}
     return headline_metrics, logged.model_uri
 

@@ -422,3 +422,112 @@ def interval_inflation(max_t: np.ndarray, level: float) -> float:
     The ratio of the simultaneous critical value over shapes to the normal one at that level.
     """
     return max(1.0, float(np.quantile(max_t, level) / stats.norm.ppf(0.5 + level / 2.0)))
+
+
+# ------------------------------------------------------------------------- market effects, partially pooled
+
+SPLIT_WEEKS = 13          # market effects: the history split into alternating blocks of this many weeks
+MIN_SPREAD_Z = 1.645      # the spread between markets counts when its split estimate is this many se above 0
+MIN_EFFECT_T = 2.0        # ... and the app's own effect is this many se away from 0
+
+
+@dataclass(frozen=True)
+class MarketEffects:
+    """Each market's effect relative to its app's (1 is the app's), partially pooled.
+
+    A market's own estimate b_m (its cells' slope of the residualised log time per DAU on the
+    residualised response) is shrunk towards the app's by s_m = T^2 / (T^2 + V_m): T the spread
+    of the true relative effects between markets, V_m the variance of the market's own estimate.
+    Both come from splitting the history into alternating blocks of `SPLIT_WEEKS` weeks, whose
+    noise is nearly independent: the mean cross product of the markets' deviations in the two
+    halves estimates T^2 (noise drops out of it), and the halves' squared differences calibrate
+    V_m (the market's effect drops out of them), which the textbook variance understates because
+    weeks are autocorrelated. T is 0 unless its estimate is `MIN_SPREAD_Z` standard errors above
+    0 and the app's effect `MIN_EFFECT_T` from 0, so a world whose markets share one effect keeps
+    it. A market with little rollout history gets the app's effect and the spread T as its sd.
+    """
+
+    relative: np.ndarray      # markets: posterior mean of the market's effect over the app's
+    sd: np.ndarray            # markets: its posterior sd
+    own: np.ndarray           # markets: the market's own estimate over the app's (nan where it has none)
+    spread: float             # T
+    spread_z: float           # the split estimate of T^2 over its standard error
+    variance_factor: float    # the calibration of V_m (1 for independent weeks)
+
+    @property
+    def pooled(self) -> bool:
+        return self.spread > 0
+
+    @classmethod
+    def shared(cls, n_markets: int, own: np.ndarray | None = None, spread_z: float = 0.0,
+               variance_factor: float = 1.0) -> "MarketEffects":
+        """Every market with its app's effect (no spread found, or none looked for)."""
+        own = np.full(n_markets, np.nan) if own is None else own
+        return cls(np.ones(n_markets), np.zeros(n_markets), own, 0.0, spread_z, variance_factor)
+
+    def draws(self, n: int, seed: int) -> np.ndarray:
+        """Markets x n relative effects from the posterior (all 1 when the markets share the app's)."""
+        if not self.pooled:
+            return np.ones((len(self.relative), n))
+        noise = np.random.default_rng(seed).standard_normal((len(self.relative), n))
+        return self.relative[:, None] + self.sd[:, None] * noise
+
+
+def market_slopes(values: np.ndarray, response: np.ndarray, fe: FixedEffects) -> tuple[np.ndarray, np.ndarray]:
+    """Each market's own slope of `values` on `response` (markets x weeks, on the cells `fe`
+    observes) with the week effects estimated jointly, so that no market's estimate is pulled
+    towards the others' through them; and each slope's variance over the noise variance (the
+    diagonal of the inverse normal matrix). With u_m, v_m the series with their market's basis
+    removed, A+ the week effects' solver and V the v_m as columns, the slopes solve
+    (diag(|v_m|^2) - V' A+ V) b = (<u_m, v_m>)_m - V' A+ sum_m u_m. A market whose response never
+    moves has nan and an infinite variance."""
+    u, v = fe.within(values), fe.within(response)
+    solved = fe.week_effects(v.T, np.ones(len(v)))                  # A+ V: weeks x markets
+    normal = np.diag(np.sum(v * v, axis=1)) - v @ solved
+    right = np.sum(u * v, axis=1) - solved.T @ u.sum(axis=0)
+    moved = np.sum(v * v, axis=1) > 1e-10 * max(float(np.sum(v * v, axis=1).max()), 1e-300)
+    slopes, variance = np.full(len(v), np.nan), np.full(len(v), np.inf)
+    if moved.any():
+        inverse = np.linalg.pinv(normal[np.ix_(moved, moved)])
+        slopes[moved], variance[moved] = inverse @ right[moved], np.maximum(np.diag(inverse), 0.0)
+    return slopes, variance
+
+
+def market_effects(app_panel: AppPanel, fe: FixedEffects, shape: ResponseShape) -> MarketEffects:
+    """`MarketEffects` of one app at the response `shape` (see there)."""
+    observed = app_panel.observed
+    values, response = np.where(observed, app_panel.log_time, 0.0), shape.response(app_panel.share)
+    y, x = fe.residualise(values), fe.residualise(response)
+    n_markets = len(observed)
+    none = MarketEffects.shared(n_markets)
+    xx = np.vdot(x, x)
+    if xx <= 0:
+        return none
+    beta = np.vdot(x, y) / xx
+    residual = np.where(observed, y - beta * x, 0.0)
+    noise = np.sum(residual**2, axis=1) / np.maximum(observed.sum(axis=1) - 1, 1)     # per market
+    own, own_variance = market_slopes(values, response, fe)
+    half = (np.arange(observed.shape[1]) // SPLIT_WEEKS) % 2 == 0
+    (first, var_first), (second, var_second) = (
+        market_slopes(values, response, FixedEffects(fe.basis, observed & weeks)) for weeks in (half, ~half))
+    in_both = np.isfinite(var_first) & np.isfinite(var_second)
+    in_both &= (var_first < 20 * np.nanmin(np.where(in_both, var_first, np.inf))) \
+        & (var_second < 20 * np.nanmin(np.where(in_both, var_second, np.inf)))
+    if in_both.sum() < 4:
+        return none
+    var_first, var_second = noise * var_first, noise * var_second
+    factor = float(np.mean((first - second)[in_both] ** 2 / (var_first + var_second)[in_both]))
+    centre = [np.average(b[in_both], weights=1 / v[in_both]) for b, v in ((first, var_first), (second, var_second))]
+    products = (first[in_both] - centre[0]) * (second[in_both] - centre[1])
+    z = float(products.mean() / max(products.std(ddof=1) / np.sqrt(len(products)), 1e-300))
+    effect_t = abs(beta) / np.sqrt(factor * noise.mean() / xx)
+    has_own = np.isfinite(own_variance)
+    own_relative = own / beta
+    if z < MIN_SPREAD_Z or effect_t < MIN_EFFECT_T:
+        return MarketEffects.shared(n_markets, own_relative, z, factor)
+    spread2 = float(products.mean()) / beta**2
+    own_variance = factor * noise * np.where(has_own, own_variance, 1.0) / beta**2
+    shrink = np.where(has_own, spread2 / (spread2 + own_variance), 0.0)
+    relative = 1 + shrink * (np.nan_to_num(own_relative, nan=1.0) - 1)
+    sd = np.sqrt(np.where(has_own, shrink * own_variance, spread2))
+    return MarketEffects(relative, sd, own_relative, float(np.sqrt(spread2)), z, factor)

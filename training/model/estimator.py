@@ -37,9 +37,9 @@ from training.model.backtest import (BacktestResult, break_spans, headline_mase,
                                      rolling_origin_backtest, uncalibrated_backtest)
 from training.model.baseline import fit_baselines
 from training.model.effects import (DEFAULT_GRID, POSTERIOR_SHAPES, BootstrapGram, EffectEstimate, FixedEffects,
-                                    ResponseShape, ShapeLikelihood, bootstrap_effects, bootstrap_gram, fit_shape,
-                                    market_bootstrap_weights, max_t_over_shapes, posterior_shapes, searched_max_t,
-                                    shape_from_parameters, shape_parameters)
+                                    MarketEffects, ResponseShape, ShapeLikelihood, bootstrap_effects, bootstrap_gram,
+                                    fit_shape, market_bootstrap_weights, market_effects, max_t_over_shapes,
+                                    posterior_shapes, searched_max_t, shape_from_parameters, shape_parameters)
 from training.model.paths import mean_log_effects
 from training.model.fanout import fan_out
 from training.model.fitted import AppFit
@@ -145,7 +145,10 @@ class ImpactModel(BaseEstimator):
         clock = time.perf_counter()
         grams, searched, choice = self._bootstrap_design(panels, designs, shapes)
         self.stage_seconds_["bootstrap"] += time.perf_counter() - clock
-        fits = fan_out(self._fit_app, [(p, shapes[app], grams[app], searched[app], choice)
+        clock = time.perf_counter()
+        markets = {app: market_effects(p, designs[app], shapes[app][0]) for app, p in panels.items()}
+        self.stage_seconds_["effects"] += time.perf_counter() - clock
+        fits = fan_out(self._fit_app, [(p, shapes[app], grams[app], searched[app], choice, markets[app])
                                        for app, p in panels.items()], self.n_jobs)
         for app, (fit, seconds) in zip(panels, fits):
             self.apps_[app] = fit
@@ -195,7 +198,7 @@ class ImpactModel(BaseEstimator):
         return grams, searched, np.arange(self.n_bootstrap) % n_shapes
 
     def _fit_app(self, app_panel: AppPanel, shapes: tuple, gram: BootstrapGram, searched: np.ndarray,
-                 choice: np.ndarray) -> tuple[AppFit, dict[str, float]]:
+                 choice: np.ndarray, markets: MarketEffects) -> tuple[AppFit, dict[str, float]]:
         """One app's fit (a task of the fan-out, so it reads only its arguments and the parameters),
         and the seconds each stage took."""
         app = app_panel.app
@@ -211,11 +214,12 @@ class ImpactModel(BaseEstimator):
 
         draws = bootstrap_effects(gram, choice)
         effect = EffectEstimate(**{f.name: float(np.mean(draws[f.name])) for f in fields(EffectEstimate)})
+        market_draws = markets.draws(len(choice), stable_seed(self.seed, f"{app}/markets")) if markets.pooled else None
         done("effects")
         max_t = np.fmax(max_t_over_shapes(gram, len(drawn)), searched)     # over the drawn and the searched shapes
         done("bootstrap")
 
-        de_effected = de_effect(app_panel, draws, drawn)
+        de_effected = de_effect(app_panel, draws, drawn, market_draws)
         breaks = break_spans(self.known_breaks, app, app_panel.weeks)
         if self.backtest_origins > 0:
             backtest = rolling_origin_backtest(de_effected, app_panel.weeks, self.backtest_horizon,
@@ -237,7 +241,7 @@ class ImpactModel(BaseEstimator):
                       effect=effect, shapes=tuple(drawn), draws=draws, max_t=max_t,
                       last_exposure=np.array([s.exposure(app_panel.share)[:, -1] for s in drawn]),
                       baseline=baseline, backtest=backtest, event_study=event_study,
-                      noise_seed=stable_seed(self.seed, app)), seconds)
+                      noise_seed=stable_seed(self.seed, app), market_effects=markets, market_draws=market_draws), seconds)
 
     def backtest_on(self, panel: pd.DataFrame) -> dict[str, BacktestResult]:
         """This fitted model backtested on another panel (the promotion gate's comparison): its
@@ -250,7 +254,7 @@ class ImpactModel(BaseEstimator):
             if app not in self.apps:
                 continue
             fit = self.apps_[app]
-            series = de_effect(app_panel, fit.draws, fit.shapes)
+            series = de_effect(app_panel, fit.draws, fit.shapes, fit.market_draws)
             trend = fit.backtest.trend
             out[app] = rolling_origin_backtest(series, app_panel.weeks, self.backtest_horizon, self.backtest_origins,
                                                fit_weeks=self.baseline_fit_weeks, seed=self.seed,
@@ -313,6 +317,12 @@ class ImpactModel(BaseEstimator):
     def effect_summary(self, app: str, level: float = 0.9) -> dict[str, dict[str, float]]:
         """Estimate and `level` interval of each effect parameter (the widened draws, as in every path)."""
         return self._ask(app).effect_summary(level)
+
+    def market_effect_summary(self, app: str, level: float = 0.9) -> tuple[MarketEffects, pd.DataFrame]:
+        """How much the app's markets differ (`MarketEffects`: the spread, its evidence, whether
+        the markets were pooled) and each market's effect with its `level` interval."""
+        questions = self._ask(app)
+        return questions.fit.market_effects, questions.market_effect_summary(level)
 
     def dose_response(self, app: str, level: float = 0.9) -> dict[str, np.ndarray]:
         """Steady-state effect on total minutes (%) by rollout share, with its `level` band."""
@@ -431,10 +441,12 @@ class ImpactModel(BaseEstimator):
 
 # ---------------------------------------------------------------------- helpers
 
-def de_effect(app_panel: AppPanel, draws: dict[str, np.ndarray], shapes: tuple[ResponseShape, ...]) -> np.ndarray:
+def de_effect(app_panel: AppPanel, draws: dict[str, np.ndarray], shapes: tuple[ResponseShape, ...],
+              markets: np.ndarray | None = None) -> np.ndarray:
     """(log time, log DAU, log revenue) x markets x weeks with the rollout's point effect removed:
-    the mean over the draws of each draw's effect under its own shape (`paths.mean_log_effects`)."""
-    effects = mean_log_effects(draws, np.stack([s.response(app_panel.share) for s in shapes], axis=-1))
+    the mean over the draws of each draw's effect under its own shape (`paths.mean_log_effects`),
+    and with `markets` (markets x draws) each market's own relative effect."""
+    effects = mean_log_effects(draws, np.stack([s.response(app_panel.share) for s in shapes], axis=-1), markets)
     return np.stack([app_panel.log_time - effects["time_spent_min"], app_panel.log_dau - effects["dau"],
                      app_panel.log_revenue - effects["ad_revenue_usd"]])
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from training.model.backtest import BacktestResult
 from training.model.baseline import BaselineFit
-from training.model.effects import EffectEstimate, ResponseShape
+from training.model.effects import EffectEstimate, MarketEffects, ResponseShape
 from training.model.panel import AppPanel
 
 
@@ -32,3 +32,5 @@ class AppFit:
     backtest: BacktestResult
     event_study: dict                # dynamic aggregation table, overall ATT and the pre-trend test
     noise_seed: int = 0
+    market_effects: MarketEffects | None = None   # each market's effect relative to the app's
+    market_draws: np.ndarray | None = None        # markets x draws: its relative effect in each draw (None: all 1)

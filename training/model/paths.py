@@ -30,20 +30,31 @@ def slopes(params: dict) -> dict[str, np.ndarray]:
             "ad_revenue_usd": via_engagement + np.asarray(params["direct_log_revenue"])}
 
 
-def point_weights(draws: dict[str, np.ndarray], n_shapes: int) -> dict[str, np.ndarray]:
+def point_weights(draws: dict[str, np.ndarray], n_shapes: int,
+                  markets: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per quantity, the weight of each shape in the mean over draws: sum of the slopes of the
-    draws under shape k, over the number of draws (a vector over the `n_shapes` shapes)."""
+    draws under shape k, over the number of draws (a vector over the `n_shapes` shapes); with
+    `markets` (markets x draws: each market's relative effect in each draw), per market
+    (markets x shapes)."""
     index, count = draws["shape_index"], len(draws["shape_index"])
-    return {name: np.bincount(index, weights=slope, minlength=n_shapes) / count
-            for name, slope in slopes(draws).items()}
+    if markets is None:
+        return {name: np.bincount(index, weights=slope, minlength=n_shapes) / count
+                for name, slope in slopes(draws).items()}
+    of_shape = np.eye(n_shapes)[index]                                   # draws x shapes
+    return {name: (markets * slope) @ of_shape / count for name, slope in slopes(draws).items()}
 
 
-def mean_log_effects(draws: dict[str, np.ndarray], responses: np.ndarray) -> dict[str, np.ndarray]:
+def mean_log_effects(draws: dict[str, np.ndarray], responses: np.ndarray,
+                     markets: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The point log effects: the mean over the draws of each draw's slope times its own shape's
-    response. `responses` is (..., shapes) in the order `draws["shape_index"]` points into; the
-    result drops that axis. The centre of the paths (`path_log_effects`), so a point and its band
-    are one model."""
-    return {name: responses @ weights for name, weights in point_weights(draws, responses.shape[-1]).items()}
+    response (and, with `markets`, its market's relative effect in that draw; responses then
+    markets x ... x shapes). `responses` is (..., shapes) in the order `draws["shape_index"]`
+    points into; the result drops that axis. The centre of the paths (`path_log_effects`), so
+    a point and its band are one model."""
+    weights = point_weights(draws, responses.shape[-1], markets)
+    if markets is None:
+        return {name: responses @ w for name, w in weights.items()}
+    return {name: np.einsum("m...s,ms->m...", responses, w) for name, w in weights.items()}
 
 
 def path_log_effects(draws: dict[str, np.ndarray], response: np.ndarray, point: dict[str, np.ndarray],

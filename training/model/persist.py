@@ -20,16 +20,19 @@ import pandas as pd
 
 from training.model.backtest import SCALE_LEVELS, BacktestResult, ScaleLaw
 from training.model.baseline import BaselineFit
-from training.model.effects import EffectEstimate, ResponseShape
+from training.model.effects import EffectEstimate, MarketEffects, ResponseShape
 from training.model.estimator import ImpactModel
 from training.model.fitted import AppFit
 from training.model.panel import AppPanel
 
-FORMAT_VERSION = 4      # 2: unbalanced panels (observed mask, baselines of the forecastable markets)
+FORMAT_VERSION = 5      # 2: unbalanced panels (observed mask, baselines of the forecastable markets)
                         # 3: common and own noise, each with its calibrated scale law; 4: the shape posterior
+                        # 5: market effects, partially pooled
+READS = (4, FORMAT_VERSION)   # a format-4 model (before market effects) is read with one effect for every market
 FILES = ("model.json", "arrays.npz")
 PANEL_ARRAYS = ("observed", "share", "log_time", "log_dau", "log_revenue")
 BASELINE_ARRAYS = ("mean", "phi", "residuals", "integrated", "weights")
+MARKET_ARRAYS = ("relative", "sd", "own")
 
 
 class ModelFileError(ValueError):
@@ -64,6 +67,10 @@ def save_model(model: ImpactModel, directory: str | Path) -> Path:
         arrays[prefix + "last_exposure"] = fit.last_exposure
         for name in BASELINE_ARRAYS:
             arrays[prefix + "baseline/" + name] = getattr(fit.baseline, name)
+        for name in MARKET_ARRAYS:
+            arrays[prefix + "market/" + name] = getattr(fit.market_effects, name)
+        if fit.market_draws is not None:
+            arrays[prefix + "market_draws"] = fit.market_draws
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".model-", dir=directory.parent))
     try:
@@ -91,9 +98,9 @@ def verify_model_files(directory: str | Path) -> None:
         expected = manifest["sha256"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelFileError(f"{manifest_path}: unreadable manifest ({exc})") from None
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READS:
         raise ModelFileError(f"{directory}: model format {manifest.get('format_version')}, "
-                             f"this code reads format {FORMAT_VERSION}")
+                             f"this code reads formats {', '.join(map(str, READS))}")
     for name in FILES:
         path = directory / name
         if not path.is_file():
@@ -153,6 +160,7 @@ def _app_meta(fit: AppFit) -> dict:
                      "scales": {q: {part: vars(law) for part, law in laws.items()} for q, laws in backtest.scales.items()},
                      "example": backtest.example, "calibration_skipped": backtest.calibration_skipped},
         "event_study": fit.event_study,
+        "market_effects": {name: getattr(fit.market_effects, name) for name in ("spread", "spread_z", "variance_factor")},
     }
 
 
@@ -193,7 +201,11 @@ def _app_fit(app: str, info: dict, arrays: dict[str, np.ndarray]) -> AppFit:
                                                                         for row in get("shapes")),
                   draws={k: get("draws/" + k) for k in draw_names},
                   max_t=get("max_t"), last_exposure=get("last_exposure"), baseline=baseline, backtest=backtest,
-                  event_study=info["event_study"], noise_seed=info["noise_seed"])
+                  event_study=info["event_study"], noise_seed=info["noise_seed"],
+                  market_effects=MarketEffects(**{name: get("market/" + name) for name in MARKET_ARRAYS},
+                                               **info["market_effects"]) if "market_effects" in info
+                  else MarketEffects.shared(len(panel.markets)),
+                  market_draws=arrays.get(prefix + "market_draws"))
 
 
 def _json_default(value):

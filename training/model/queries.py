@@ -148,6 +148,8 @@ class AppQueries:
             "hill_exponent": np.array([fit.shapes[u].hill_exponent for u in used]),
             "of_draw": np.searchsorted(used, fit.draws["shape_index"]),
             "point_weights": {name: w[used] for name, w in point_weights(fit.draws, len(fit.shapes)).items()},
+            "market_point_weights": None if fit.market_draws is None else
+            {name: w[:, used] for name, w in point_weights(fit.draws, len(fit.shapes), fit.market_draws).items()},
         }
 
     def inflation(self, level: float) -> float:
@@ -183,9 +185,14 @@ class AppQueries:
             exposure = np.moveaxis(adstock(shares[:, None, :], t["distinct"]), 1, -1)
         return hill(exposure[..., t["carryover_of_used"]], t["half_saturation"], t["hill_exponent"]).astype(dtype)
 
-    def point_log_effects(self, responses: np.ndarray) -> dict[str, np.ndarray]:
-        """Point log effects (markets x weeks x 1) from `responses`: the mean over the draws of
-        each draw's effect under its own shape, the centre of the paths."""
+    def point_log_effects(self, responses: np.ndarray, markets: np.ndarray) -> dict[str, np.ndarray]:
+        """Point log effects (markets x weeks x 1) from `responses` of the markets at positions
+        `markets`: the mean over the draws of each draw's effect under its own shape (and in its
+        market), the centre of the paths."""
+        by_market = self.shape_tables["market_point_weights"]
+        if by_market is not None:
+            return {name: np.einsum("mws,ms->mw", responses, w[markets].astype(responses.dtype))[..., None]
+                    for name, w in by_market.items()}
         weights = self.shape_tables["point_weights"]
         return {name: (responses @ w.astype(responses.dtype))[..., None] for name, w in weights.items()}
 
@@ -193,13 +200,16 @@ class AppQueries:
                     dtype=np.float64, quantities: tuple[str, ...] | None = None) -> tuple[dict, dict]:
         """Point and per-path log effects (markets x weeks x 1 / x paths) of a share path (see
         `responses`); paths are widened for a `level` interval."""
-        return self.effects_of(self.responses(shares, markets, forecast, dtype), level, quantities)
+        return self.effects_of(self.responses(shares, markets, forecast, dtype), markets, level, quantities)
 
-    def effects_of(self, responses: np.ndarray, level: float,
+    def effects_of(self, responses: np.ndarray, markets: np.ndarray, level: float,
                    quantities: tuple[str, ...] | None = None) -> tuple[dict, dict]:
-        """Point and per-path log effects of `responses` (see `log_effects`)."""
-        point = self.point_log_effects(responses)
+        """Point and per-path log effects of `responses` of the markets at positions `markets`
+        (see `log_effects`); each path takes its draw's relative effect of the market."""
+        point = self.point_log_effects(responses, markets)
         each_draw = np.take(responses, self.shape_tables["of_draw"], axis=-1)   # C order, paths innermost
+        if self.fit.market_draws is not None:
+            each_draw *= self.fit.market_draws[markets][:, None, :].astype(each_draw.dtype)
         paths = path_log_effects(self.fit.draws, each_draw, point, self.inflation(level), quantities)
         return point, paths
 
@@ -215,6 +225,21 @@ class AppQueries:
             lo, hi = interval(widened, level)
             out[name] = {"estimate": float(point[name]), "lo": float(lo), "hi": float(hi)}
         return out
+
+    def market_effect_summary(self, level: float = 0.9) -> pd.DataFrame:
+        """Each market's effect: relative to the app's (posterior mean, and the market's own
+        estimate before pooling), and on log time per DAU with a `level` interval: the widened
+        draws of the app's effect times the market's relative effect in each draw, the same
+        product every path uses, and the estimate their mean."""
+        fit, level = self.fit, level_key(level)
+        markets = fit.market_effects
+        point = fit.effect.log_time
+        widened = point + self.inflation(level) * (fit.draws["log_time"] - point)
+        relative = np.ones((len(fit.panel.markets), len(widened))) if fit.market_draws is None else fit.market_draws
+        per_market = widened * relative
+        lo, hi = interval(per_market, level)
+        return pd.DataFrame({"market": fit.panel.markets, "relative": markets.relative, "relative_sd": markets.sd,
+                             "own_estimate": markets.own, "log_time": per_market.mean(axis=1), "lo": lo, "hi": hi})
 
     def dose_response(self, level: float = 0.9, n_points: int = 101) -> dict[str, np.ndarray]:
         """Steady-state effect on total minutes (%) against a share held long enough, with the
@@ -273,9 +298,9 @@ class AppQueries:
         several rows of `index`."""
         rows, horizon = plans[0].shape
         baseline = self.baseline_paths(index, horizon, level)
-        responses = self.responses(np.concatenate(plans), np.tile(self.forecast_rows[index], len(plans)),
-                                   forecast=True)
-        _, effects = self.effects_of(responses.astype(np.float32), level, quantities)
+        markets = np.tile(self.forecast_rows[index], len(plans))
+        responses = self.responses(np.concatenate(plans), markets, forecast=True)
+        _, effects = self.effects_of(responses.astype(np.float32), markets, level, quantities)
         levels = [{q: effect[n * rows:(n + 1) * rows] for q, effect in effects.items()} for n in range(len(plans))]
         for plan in levels:                # in place (no new arrays): the log effects become exp(baseline + effect)
             for q, values in plan.items():
@@ -351,7 +376,7 @@ class AppQueries:
 
     def _point_levels(self, responses: np.ndarray, index: np.ndarray) -> dict[str, np.ndarray]:
         base = baseline_logs(self.fit.baseline.mean[:, index, :responses.shape[1]])
-        effects = self.point_log_effects(responses)
+        effects = self.point_log_effects(responses, self.forecast_rows[index])
         return {q: np.exp(base[q] + effects[q][..., 0]) for q in QUANTITIES}
 
     @cached_property
