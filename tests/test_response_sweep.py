@@ -81,9 +81,10 @@ def test_the_rollout_step_backtest_holds_its_own_coverage_for_minutes(steps):
     assert len(minutes) >= 24 * 2 and 0.8 <= held <= 0.97, minutes.groupby("response")["covered"].mean()
 
 
-@pytest.mark.xfail(strict=True, reason="97.4% over the 192 step-quantities: minutes 95%, but revenue's band holds "
-                                      "all 96 revenue steps, its |error| a median 0.53 of its half-width (the "
-                                      "revenue scales of issue 28 are too wide for May-October)")
+@pytest.mark.xfail(strict=True, reason="97.4% over the 192 step-quantities (minutes 95%, revenue 100%). They are "
+                                      "16 steps (4 per seed) replayed in 6 designs on the same baseline noise: "
+                                      "all 16 inside a calibrated 90% band happens 19% of the time, and revenue's "
+                                      "median |error| is 0.53 of its half-width (0.41 for a calibrated normal band)")
 def test_the_rollout_step_backtest_holds_its_own_coverage(steps):
     held = steps["covered"].mean()
     assert len(steps) >= 24 * 4 and 0.8 <= held <= 0.97, steps.groupby(["response", "quantity"])["covered"].mean()
