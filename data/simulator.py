@@ -535,3 +535,92 @@ def _truth(spec: WorldSpec, seed: int, null: bool, effects: EffectTruth, cf: pd.
                       "summed over every week of the history",
         "incremental": incremental,
     }
+
+
+# ---------------------------------------------------------------------------------------
+# Lift tests the world ran
+
+EXPERIMENT_USER_SD = 1.0      # sd of one user's weekly log time per DAU around the arm's mean
+EXPERIMENT_ARM_SHARE = 0.01   # each arm's share of the market's daily active users
+EXPERIMENT_WEEKS = (6, 8, 10, 12)
+
+
+def experiment_standard_error(dau: float, weeks: int, arm_share: float = EXPERIMENT_ARM_SHARE) -> float:
+    """The standard error of a lift of log time per DAU read between two arms of `arm_share` of
+    a market's `dau` users each, over `weeks` weeks: user sd x sqrt(2 / (arm_share dau weeks)).
+    A lift of log DAU is read with half of it, one of log ad revenue with twice."""
+    return EXPERIMENT_USER_SD * float(np.sqrt(2.0 / (arm_share * dau * weeks)))
+
+
+def experiment_lift(share: np.ndarray, first: int, last: int, test: float, reference: float,
+                    carryover: float, half_saturation: float, hill_exponent: float) -> float:
+    """The response a test adds, averaged over its weeks `first`..`last` (indices into `share`,
+    one market's rollout share by week): hill(adstock(.)) of the test arm's share path less the
+    reference arm's, both following `share` before the test."""
+    arms = np.repeat(np.asarray(share[:last + 1], dtype=float)[None, :], 2, axis=0)
+    arms[0, first:], arms[1, first:] = test, reference
+    response = rollout_response(arms, carryover, half_saturation, hill_exponent)
+    return float(np.mean(response[0, first:] - response[1, first:]))
+
+
+def simulate_experiments(world: SimulatedWorld, spec: WorldSpec, n: int, seed: int,
+                         last_week: date | pd.Timestamp | None = None) -> tuple[pd.DataFrame, list[dict]]:
+    """`n` lift tests the world ran, before `last_week` (default: its last week), and their truth.
+
+    Each holds one arm of a random market's users at share 1 for 6-12 weeks within the last 60,
+    against a reference arm at the market's own share when the test starts (0 where it had not
+    launched, or had finished): what finishing its rollout adds. See `run_experiments`."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 30]))
+    weeks = np.sort(world.panel["week"].unique())
+    end = len(weeks) - 1 if last_week is None else int(np.searchsorted(weeks, np.datetime64(pd.Timestamp(last_week)),
+                                                                     side="right")) - 1
+    keys = sorted(world.panel.groupby(["app", "market"]).groups)
+    chosen = []
+    for _ in range(n):
+        app, market = keys[rng.integers(len(keys))]
+        duration = int(rng.choice(EXPERIMENT_WEEKS))
+        first = int(rng.integers(max(end - 60, 0), end - duration + 2))
+        chosen.append({"app": app, "market": market, "first_week": pd.Timestamp(weeks[first]), "weeks": duration})
+    return run_experiments(world, spec, chosen, seed)
+
+
+def run_experiments(world: SimulatedWorld, spec: WorldSpec, chosen: list[dict], seed: int
+                    ) -> tuple[pd.DataFrame, list[dict]]:
+    """The lift tests `chosen` (each: app, market, first_week, weeks; optional test_share, default 1,
+    and reference_share, default the market's share at first_week, or 0 if that is under 0.05 or
+    over 0.95), run in the world: read from two arms of EXPERIMENT_ARM_SHARE of the market's users.
+
+    The measured lifts are the true ones (the world's shape and the market's own effect sizes,
+    `experiment_lift`) plus normal noise with the standard error reported
+    (`experiment_standard_error`). Rows as `data.experiments.read_experiments` gives them; the
+    truth one dict per row."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 31]))
+    effects = spec.effects.scaled(0.0) if world.truth.get("null") else spec.effects
+    series = {key: group.sort_values("week") for key, group in world.panel.groupby(["app", "market"])}
+    rows, truth = [], []
+    for test in chosen:
+        app, market = test["app"], test["market"]
+        group = series[(app, market)]
+        weeks = group["week"].to_numpy()
+        first = int(np.searchsorted(weeks, np.datetime64(pd.Timestamp(test["first_week"]))))
+        last = first + int(test["weeks"]) - 1
+        share = group["rollout_share"].to_numpy()
+        default_reference = round(float(share[first]), 2) if 0.05 <= share[first] <= 0.95 else 0.0
+        test_share, reference = float(test.get("test_share", 1.0)), float(test.get("reference_share", default_reference))
+        x = experiment_lift(share, first, last, test_share, reference, effects.carryover, effects.half_saturation,
+                            effects.hill_exponent)
+        scale = world.truth["market_effect"][app][market]
+        lifts = {"log_time": effects.log_time_per_dau[app] * scale * x, "log_dau": effects.log_dau[app] * scale * x}
+        lifts["log_revenue"] = (effects.revenue_elasticity * (lifts["log_time"] + lifts["log_dau"])
+                                + effects.direct_log_revenue[app] * scale * x)
+        se = experiment_standard_error(float(group["dau"].iloc[first]), int(test["weeks"]))
+        errors = {"log_time": se, "log_dau": se / 2, "log_revenue": 2 * se}
+        row = {"app": app, "market": market, "first_week": pd.Timestamp(weeks[first]),
+               "last_week": pd.Timestamp(weeks[last]), "test_share": test_share, "reference_share": reference}
+        for name, value in lifts.items():
+            row[f"lift_{name}"] = value + errors[name] * rng.standard_normal()
+            row[f"se_{name}"] = errors[name]
+        rows.append({**row, "source": f"simulated world seed {seed}"})
+        truth.append({"app": app, "market": market, "first_week": str(weeks[first])[:10],
+                      "true_lift": lifts, "response_added": x, "market_effect": scale})
+    return pd.DataFrame(rows), truth

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from data.calendar import DAYS_PER_WEEK
-from data.simulator import WorldSpec, simulate_world
+from data.simulator import WorldSpec, run_experiments, simulate_world
 from training.model.backtest import SCALE_LEVELS, WEEKS_AHEAD
 from training.model.effects import ResponseShape
 from training.model.estimator import ImpactModel
@@ -189,8 +189,10 @@ class HeldOutWorld:
     truth: dict[str, dict[str, np.ndarray]]
 
 
-def held_out_world(seed: int, spec: WorldSpec | None = None, horizon: int = 26, **params) -> HeldOutWorld:
-    """Simulate, hold back, train (`params` go to ImpactModel) and play the status quo forward.
+def held_out_world(seed: int, spec: WorldSpec | None = None, horizon: int = 26,
+                   experiments: pd.DataFrame | None = None, **params) -> HeldOutWorld:
+    """Simulate, hold back, train (`params` go to ImpactModel, `experiments` to its fit) and play
+    the status quo forward.
 
     The model is told the world's known one-off breaks (`WorldSpec.known_breaks`), as a user who
     knows of WhatsApp's ads launch would tell it, unless `params` say otherwise."""
@@ -198,7 +200,8 @@ def held_out_world(seed: int, spec: WorldSpec | None = None, horizon: int = 26, 
     panel = simulate_world(seed=seed, spec=spec).panel
     cutoff = np.sort(panel["week"].unique())[-horizon]
     history = panel[panel["week"] < cutoff]
-    model = ImpactModel(**{"seed": seed, "known_breaks": spec.known_breaks, **params}).fit(history)
+    model = ImpactModel(**{"seed": seed, "known_breaks": spec.known_breaks, **params}).fit(history,
+                                                                                          experiments=experiments)
     truth = {app: status_quo_truth(model, app, seed, spec, horizon) for app in model.apps}
     return HeldOutWorld(spec.design, seed, history, model, truth)
 
@@ -256,7 +259,8 @@ def partial_markets(model: ImpactModel, app: str, low: float = 0.05, high: float
 
 
 def response_cases(seed: int, spec: WorldSpec | None = None, horizon: int = 26, oracle: bool = False,
-                   levels: tuple[float, ...] = (0.5, 0.9), **params) -> pd.DataFrame:
+                   levels: tuple[float, ...] = (0.5, 0.9), experiments: pd.DataFrame | None = None,
+                   **params) -> pd.DataFrame:
     """One world: the marginal gain of rollout steps against the world played forward.
 
     The last `horizon` weeks are held back and the model trained on the rest (`oracle`: with the
@@ -271,7 +275,7 @@ def response_cases(seed: int, spec: WorldSpec | None = None, horizon: int = 26, 
     if oracle:
         truth = spec.effects
         params = {**params, "grid": (ResponseShape(truth.carryover, truth.half_saturation, truth.hill_exponent),)}
-    world = held_out_world(seed, spec, horizon, **params)
+    world = held_out_world(seed, spec, horizon, experiments, **params)
     model, rows = world.model, []
     for app in model.apps:
         markets = model.markets(app, forecastable=True)
@@ -304,6 +308,24 @@ def response_cases(seed: int, spec: WorldSpec | None = None, horizon: int = 26, 
     return frame.assign(error=frame["point"] / frame["truth"] - 1)
 
 
+def high_share_tests(seed: int, spec: WorldSpec | None = None, horizon: int = 26, n: int = 3,
+                     weeks: int = 8) -> tuple[pd.DataFrame, list[dict]]:
+    """`n` lift tests at high shares the world ran in the last `weeks` weeks before the last
+    `horizon` (the history `response_cases` trains on): in the partially rolled-out markets
+    (share 0.05-0.95 when the test starts) with the most daily active users, whose tests are the
+    most precise, a test arm at share 1 against the market's own share. Rows and truth as
+    `data.simulator.run_experiments` gives them."""
+    spec = spec or WorldSpec()
+    world = simulate_world(seed=seed, spec=spec)
+    calendar = np.sort(world.panel["week"].unique())
+    first = pd.Timestamp(calendar[-horizon - weeks])
+    start = world.panel[world.panel["week"] == first]
+    partial = start[(start["rollout_share"] >= 0.05) & (start["rollout_share"] <= 0.95)]
+    chosen = partial.sort_values("dau", ascending=False).head(n)
+    return run_experiments(world, spec, [{"app": r.app, "market": r.market, "first_week": first, "weeks": weeks}
+                                         for r in chosen.itertuples()], seed)
+
+
 def step_backtest_cases(seed: int, spec: WorldSpec | None = None, horizon: int = 26, **params) -> pd.DataFrame:
     """One world's rollout-step backtest (`stepbacktest.rollout_step_backtest`) on its history less
     the last `horizon` weeks (the history `response_cases` trains on): a row per step and quantity."""
@@ -327,13 +349,13 @@ def true_value_per_exposed_dau_week(model: ImpactModel, app: str, seed: int, spe
 
 
 def optimiser_on_response_world(seed: int, spec: WorldSpec | None = None, horizon: int = 26,
-                                **params) -> pd.DataFrame:
+                                experiments: pd.DataFrame | None = None, **params) -> pd.DataFrame:
     """One world: per app, `/optimise` for ad revenue with a serving cost between the 25th and 75th
     percentiles of the markets' true value per exposed DAU-week and a launch limit of 2 a week,
     the chosen plan played forward against the true best plan under the same constraints (true
     cost: the middle of the range). A row per app: `chosen`, `best`, `share_of_best`."""
     spec = spec or WorldSpec()
-    world = held_out_world(seed, spec, horizon, **params)
+    world = held_out_world(seed, spec, horizon, experiments, **params)
     rows = []
     for app in world.model.apps:
         value = true_value_per_exposed_dau_week(world.model, app, seed, spec, horizon)

@@ -15,6 +15,7 @@ import numpy as np
 
 from data.regions import by_region
 from training.model.estimator import ImpactModel
+from training.model.experiments import LIFTS
 from training.model.paths import QUANTITIES
 from training.model.queries import Forecast, level_key
 from training.optimiser import optimise as optimise_plan
@@ -143,6 +144,25 @@ def market_effects(model: ImpactModel, app: str) -> dict:
                         for row in table.itertuples()]}
 
 
+def experiments(model: ImpactModel, app: str) -> list[dict]:
+    """The app's lift tests: what each measured, what the panel alone predicted for its lift of log
+    time per DAU (with the z of the difference; a test beyond 3 is left out of the calibration),
+    and what the calibrated model predicts for each measured lift, with its 90% band."""
+    table = model.experiment_predictions(app, 0.9)
+    out = []
+    for row in table.to_dict("records"):
+        measured = {name: {"lift": row[f"lift_{name}"], "se": row[f"se_{name}"]} for name in LIFTS
+                    if not np.isnan(row[f"lift_{name}"])}
+        out.append({"row": int(row["row"]), "market": row["market"], "first_week": row["first_week"],
+                    "last_week": row["last_week"], "test_share": row["test_share"],
+                    "reference_share": row["reference_share"], "source": row["source"], "measured": measured,
+                    "before": {"log_time": {"estimate": row["before"], "sd": row["before_sd"]}},
+                    "z": row["z"], "used": bool(row["used"]),
+                    "after": {name: {"estimate": row[f"after_{name}"], "lo90": row[f"after_{name}_lo"],
+                                     "hi90": row[f"after_{name}_hi"]} for name in measured}})
+    return [{k: (float(v) if isinstance(v, np.floating) else v) for k, v in item.items()} for item in out]
+
+
 def describe(model: ImpactModel, version: str, run_id: str) -> dict:
     """What the served model is: version, run, training window and first forecast week, apps, each
     market's window, the forecastable markets by world region, response shape, effects with their 90%
@@ -163,6 +183,7 @@ def describe(model: ImpactModel, version: str, run_id: str) -> dict:
             "effects": {name: {"estimate": e["estimate"], "lo90": e["lo"], "hi90": e["hi"]}
                         for name, e in model.effect_summary(app, 0.9).items()},
             "market_effects": market_effects(model, app),
+            "experiments": experiments(model, app),
             "backtest": {"mase": bt.mase, "seasonal_naive_mase": bt.mase_seasonal_naive, "coverage90": bt.coverage,
                          "coverage90_all": bt.coverage_all, "coverage_by_level": bt.coverage_levels,
                          "coverage_by_weeks_ahead": bt.coverage_weeks_ahead,

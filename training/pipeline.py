@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from data import PanelError, inspect_panel
+from data import PanelError, inspect_panel, load_panel
 from training import registry, tracking
 from training.model import fanout
 from training.model.estimator import STAGES, ImpactModel
@@ -63,14 +63,18 @@ class TrainResult:
 
 def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bool = True, seed: int = 0,
           params: dict | None = None, progress: Callable[[str, str], None] | None = None,
-          cluster: str | None = None) -> TrainResult:
+          cluster: str | None = None, experiments: Path | None = None) -> TrainResult:
     """Train, log, register and (through the gate) promote. Raises PanelError for bad data, and
     ClusterError, before the run starts, when the Dask scheduler (`cluster` or DASK_SCHEDULER_ADDRESS)
-    cannot be reached. The fit fans out there (or on local processes); only this process talks to MLflow."""
+    cannot be reached. The fit fans out there (or on local processes); only this process talks to MLflow.
+    `experiments`: a file of lift tests (`data.experiments`), checked against the panel before the
+    run starts (ExperimentsError: nothing is logged), logged as the run's second dataset, and used
+    to calibrate the fit."""
     import mlflow
     progress = progress or (lambda stage, app: None)
     started = time.perf_counter()
     model = training_model(seed, params)
+    tests = None if experiments is None else checked_experiments(experiments, data)
     tracking.configure()
     experiment_id = tracking.experiment_id(experiment)
     version = None
@@ -87,8 +91,10 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
             mlflow.set_tags({"data.valid": "true", "mlflow.runName": run_name(data, panel)})
             mlflow.log_input(training_dataset(panel, data), context="training")
             progress("validate", "")
+            if tests is not None:
+                mlflow.log_input(experiments_dataset(tests, experiments), context="experiments")
             loading = _load_in_background()
-            model.fit(panel, progress)
+            model.fit(panel, progress, experiments=tests)
             loading.join()
             steps = rollout_step_backtest(model, panel)
             model.step_backtest_ = steps.to_dict()
@@ -121,7 +127,7 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
                 registry.client().delete_model_version(tracking.MODEL_NAME, version)
             raise
     return TrainResult(run.info.run_id, version, promoted, reason, metrics, time.perf_counter() - started,
-                       report.warnings + model.left_out_, model)
+                       report.warnings + model.left_out_ + experiment_conflicts(model), model)
 
 
 def _load_in_background() -> threading.Thread:
@@ -141,6 +147,32 @@ def _load_in_background() -> threading.Thread:
     thread = threading.Thread(target=load, name="impact-load", daemon=True)
     thread.start()
     return thread
+
+
+def checked_experiments(path: Path, data: Path) -> pd.DataFrame | None:
+    """The lift tests of `path`, read and checked against the panel file `data` (ExperimentsError
+    naming the row and field). If the panel itself is broken, the tests are returned unchecked:
+    the run then fails on the panel, as it would without them."""
+    from data.experiments import check_experiments, read_experiments
+    tests = read_experiments(path)
+    try:
+        panel = load_panel(data)
+    except PanelError:
+        return tests
+    check_experiments(tests, panel, str(path))
+    return tests
+
+
+def experiments_dataset(tests: pd.DataFrame, path: Path):
+    """The lift tests as an MLflow dataset: source path, digest of the file, every row."""
+    import warnings
+
+    import mlflow
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
+        source = resolve_dataset_source(str(Path(path).resolve()))
+    return mlflow.data.from_pandas(tests, source=source, name=Path(path).name, digest=sha256(Path(path))[:16])
 
 
 def run_name(data: Path, panel: pd.DataFrame) -> str:
@@ -234,6 +266,15 @@ def _log_run(model: ImpactModel, steps: StepBacktest, attributions: dict[str, At
             table = pd.DataFrame({"event_week": study["event_week"], "att": study["att"], "se": study["se"]})
             mlflow.log_text(table.to_csv(index=False), f"tables/{app}_event_study.csv")
         mlflow.log_text(attribution.by_market.to_csv(index=False), f"tables/{app}_attribution_by_market.csv")
+    tested = [model.experiment_predictions(app, 0.9).assign(app=app) for app in model.apps]
+    tested = [t for t in tested if len(t)]
+    if tested:
+        table = pd.concat(tested, ignore_index=True)
+        mlflow.log_text(table.to_csv(index=False), "tables/experiments.csv")
+        conflicts = experiment_conflicts(model)
+        mlflow.set_tags({"experiments.count": str(len(table)), "experiments.used": str(int(table["used"].sum())),
+                         "experiments.flagged": "; ".join(conflicts)[:5000] or "none"})
+        metrics["experiments_flagged"] = float(len(conflicts))
     step_metrics = {f"{app}.step_backtest_{q}_{name}": value for app, by_q in steps.summary().items()
                     for q, figures in by_q.items() for name, value in figures.items()}
     metrics.update(step_metrics)
@@ -247,8 +288,22 @@ def _log_run(model: ImpactModel, steps: StepBacktest, attributions: dict[str, At
     headline_metrics = {"backtest_mase_13w": headline, "seasonal_naive_mase_13w": naive,
                         **{k: v for k, v in metrics.items() if k.endswith("incremental_minutes")},
                         **{k: v for k, v in metrics.items() if k.endswith(".market_spread")},
+                        **{k: v for k, v in metrics.items() if k == "experiments_flagged"},
                         **{k: v for k, v in step_metrics.items() if "_minutes_" in k and not k.endswith("_ratio")}}
     return headline_metrics, logged.model_uri
+
+
+def experiment_conflicts(model: ImpactModel) -> list[str]:
+    """One line per lift test left out of the calibration because it disagrees with the panel by
+    more than CONFLICT_Z standard errors of the difference."""
+    lines = []
+    for app in model.apps:
+        table = model.experiment_predictions(app)
+        if len(table):
+            lines += [f"experiments row {r.row} ({app} {r.market} {r.first_week}..{r.last_week}): measured "
+                      f"{r.lift_log_time:.4g}, the panel predicts {r.before:.4g} (z {r.z:+.1f}); left out of the "
+                      "calibration" for r in table[~table["used"]].itertuples()]
+    return lines
 
 
 def _log_plots(drawn: dict[str, bytes], folder: Path) -> None:

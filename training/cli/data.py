@@ -10,7 +10,7 @@ from rich.table import Table
 
 from data import PanelError, WorldSpec, inspect_panel, simulate_world
 from data.markets import MARKETS, world_markets
-from data.simulator import DESIGNS, RESPONSES, response_effects
+from data.simulator import DESIGNS, RESPONSES, response_effects, simulate_experiments
 from training.cli.common import DEFAULT_DATA_DIR, console, fail
 
 
@@ -25,6 +25,10 @@ def simulate(
     markets: int = typer.Option(len(MARKETS), "--markets",
                                 help=f"Markets in the world: the {len(MARKETS)} named ones, and more up to every "
                                      "assigned country code (249), with drawn sizes and launch weeks."),
+    experiments: int = typer.Option(0, "--experiments", min=0, metavar="N",
+                                    help="Also write experiments.csv: N lift tests the world ran (a market's test "
+                                         "arm at share 1 against its own share, 6-12 weeks in its last 60), "
+                                         "measured with the noise they report; their truth goes in truth.json."),
 ) -> None:
     """Write a simulated panel whose true rollout effects are known (truth.json)."""
     try:
@@ -41,7 +45,13 @@ def simulate(
         fail(f"--markets {markets}: {exc}")
     try:
         world = simulate_world(seed=seed, null=null, spec=spec)
+        if experiments:
+            tests, world.truth["experiments"] = simulate_experiments(world, spec, experiments, seed)
         paths = world.write(out)
+        if experiments:
+            tests.assign(first_week=tests["first_week"].dt.date, last_week=tests["last_week"].dt.date).to_csv(
+                out / "experiments.csv", index=False)
+            paths["experiments"] = out / "experiments.csv"
     except OSError as exc:
         fail(f"cannot write to {out}: {exc.strerror or exc}")
     panel = world.panel

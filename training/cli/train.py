@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from data import PanelError
+from data.experiments import ExperimentsError
 from training.cli.common import DEFAULT_PANEL, console, fail, store_errors
 from training.cli.publish import SCENARIOS_OPTION, WAREHOUSE_OPTION, check_scenario_file, publish_version
 from training.cli.settings import parse_settings
@@ -25,6 +26,11 @@ def train(
     no_publish: bool = typer.Option(False, "--no-publish", help="Do not publish a new champion to the warehouse."),
     warehouse: str | None = WAREHOUSE_OPTION,
     scenarios: Path | None = SCENARIOS_OPTION,
+    experiments: Path | None = typer.Option(None, "--experiments", metavar="FILE",
+                                            help="Lift tests (CSV or YAML, one row per test: app, market, first_week, "
+                                                 "last_week, test_share, reference_share, lift_log_time, se_log_time, "
+                                                 "optional lift/se of log_dau and log_revenue, source) that calibrate "
+                                                 "the curve; see the README."),
     cluster: str | None = typer.Option(None, "--cluster", metavar="ADDRESS",
                                        help="Fit on the Dask cluster whose scheduler is at ADDRESS (default: "
                                             "DASK_SCHEDULER_ADDRESS, else local processes; `--set n_jobs=1` for none)."),
@@ -75,7 +81,10 @@ def train(
         with store_errors("nothing was registered, rerun when it is back", before=bars.stop):
             try:
                 result = run_training(data, experiment, promote=not no_promote, seed=seed, params=params,
-                                      progress=on_stage, cluster=cluster)
+                                      progress=on_stage, cluster=cluster, experiments=experiments)
+            except ExperimentsError as exc:       # before the run: nothing was logged
+                bars.stop()
+                fail(f"--experiments {exc}")
             except (PanelError, PanelShapeError, InvalidParameterError) as exc:   # the data, or a parameter it contradicts
                 bars.stop()
                 fail(str(exc))

@@ -24,6 +24,7 @@ weeks system. The bootstrap reads every replicate off one table of residual cros
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import product
@@ -110,6 +111,18 @@ class ShapeLikelihood:
     def loglik(self, shape: ResponseShape) -> float:
         return float(-np.sum(self.n_effective / 2 * np.log(self._fit(shape)[0])))
 
+    def effect(self, shape: ResponseShape) -> tuple[np.ndarray, np.ndarray]:
+        """Per outcome, the profile estimate of the effect under `shape` and its variance,
+        RSS / (n_effective <x, x>) (the effective cells account for autocorrelated weeks)."""
+        rx = self.fe.residualise(shape.response(self.share))
+        xx = np.vdot(rx, rx)
+        if xx <= 0:
+            return np.zeros(len(OUTCOMES)), np.full(len(OUTCOMES), np.inf)
+        beta = np.einsum("omt,mt->o", self.outcomes, rx) / xx
+        residuals = self.outcomes - beta[:, None, None] * rx
+        rss = np.einsum("omt,omt->o", residuals, residuals)
+        return beta, rss / (self.n_effective * xx)
+
     def market_scores(self, theta: np.ndarray, step: float) -> np.ndarray:
         """Each market's share of the log likelihood's gradient at theta (markets x 3): the
         derivative of -n_o / 2 log RSS_o taken through that market's own residual sum of squares
@@ -123,15 +136,16 @@ class ShapeLikelihood:
         return out
 
 
-def fit_shape(likelihoods: list[ShapeLikelihood], starts: tuple[ResponseShape, ...]
-              ) -> tuple[ResponseShape, np.ndarray, np.ndarray]:
+def fit_shape(likelihoods: list[ShapeLikelihood], starts: tuple[ResponseShape, ...],
+              extra: Callable[[ResponseShape], float] | None = None) -> tuple[ResponseShape, np.ndarray, np.ndarray]:
     """The posterior mode of the shape under the summed log likelihoods of `likelihoods` (apps that
     share a shape) and a weak normal prior on theta (`SHAPE_PRIOR_SD` around SHAPE_PRIOR_CENTRE),
     searched from the best of `starts` by Nelder-Mead; and the Laplace approximation: theta's mode
     and a covariance robust to how cells depend on each other within a market: the sandwich
     H^-1 J H^-1, H the Hessian of the negative log posterior (central differences), J the outer
     products of the markets' scores (a market is one cluster across the apps, as in the bootstrap).
-    A single start is taken as known: no search and a zero covariance."""
+    `extra` adds a log likelihood of other evidence (lift tests), its Hessian counted in J as
+    well. A single start is taken as known: no search and a zero covariance."""
     if len(starts) == 1:
         return starts[0], shape_parameters(starts[0]), np.zeros((3, 3))
     centre = shape_parameters(ResponseShape(*SHAPE_PRIOR_CENTRE))
@@ -139,7 +153,8 @@ def fit_shape(likelihoods: list[ShapeLikelihood], starts: tuple[ResponseShape, .
     def negative_log_posterior(theta: np.ndarray) -> float:
         shape = shape_from_parameters(theta)
         prior = 0.5 * np.sum(((theta - centre) / SHAPE_PRIOR_SD) ** 2)
-        return prior - sum(likelihood.loglik(shape) for likelihood in likelihoods)
+        evidence = 0.0 if extra is None else extra(shape)
+        return prior - sum(likelihood.loglik(shape) for likelihood in likelihoods) - evidence
 
     start = min((shape_parameters(s) for s in starts), key=negative_log_posterior)
     result = optimize.minimize(negative_log_posterior, start, method="Nelder-Mead",
@@ -155,6 +170,8 @@ def fit_shape(likelihoods: list[ShapeLikelihood], starts: tuple[ResponseShape, .
             clusters[market] = clusters.get(market, 0.0) + score
     scores = np.array(list(clusters.values()))
     meat = scores.T @ scores * len(scores) / max(len(scores) - 1, 1)
+    if extra is not None:                  # the tests are independent of the panel's markets
+        meat = meat + _hessian(lambda theta: -extra(shape_from_parameters(theta)), mode, step=0.02)
     covariance = bread @ meat @ bread
     values, vectors = np.linalg.eigh((covariance + covariance.T) / 2)
     values = np.clip(values, 0.0, SHAPE_PRIOR_SD**2)
@@ -236,6 +253,8 @@ class FixedEffects:
         """A(w)^+ sums: the week effects of weighted sums over markets (weeks x series)."""
         if self.balanced:
             return sums / weights.sum()
+        if np.all(weights == 1):
+            return self._unit_week_solver @ sums
         return _pinv_psd(self.week_gram(weights)) @ sums
 
     @cached_property
@@ -362,6 +381,13 @@ def bootstrap_effects(gram: BootstrapGram, choice: np.ndarray) -> dict[str, np.n
     carry the uncertainty of carry-over and saturation as well as of the effect sizes. Returns per-replicate
     arrays, `shape_index` included; replicates where an effect is not estimable are dropped.
     """
+    out = _effects_of(gram, choice)
+    valid = np.all([np.isfinite(v) for v in out.values()], axis=0)
+    return {k: v[valid] for k, v in out.items()}
+
+
+def _effects_of(gram: BootstrapGram, choice: np.ndarray) -> dict[str, np.ndarray]:
+    """`bootstrap_effects` before the replicates that cannot be estimated are dropped."""
     rows = np.arange(len(choice))
     x = len(BOOTSTRAP_SERIES) + np.asarray(choice)
     index = {name: BOOTSTRAP_SERIES.index(name) for name in BOOTSTRAP_SERIES}
@@ -379,8 +405,17 @@ def bootstrap_effects(gram: BootstrapGram, choice: np.ndarray) -> dict[str, np.n
         out["revenue_elasticity"] = (xx * mr - mx * xr) / det
         out["direct_log_revenue"] = (mm * xr - mx * mr) / det
     out["shape_index"] = np.asarray(choice)
-    valid = np.all([np.isfinite(v) for v in out.values()], axis=0)
-    return {k: v[valid] for k, v in out.items()}
+    return out
+
+
+def full_sample_effects(gram: BootstrapGram, n_shapes: int) -> dict[str, np.ndarray]:
+    """Each effect estimated on the full sample (every market once) under each of the first
+    `n_shapes` shapes of `gram` (a vector over the shapes; NaN where it is not estimable)."""
+    full = BootstrapGram(np.broadcast_to(gram.full, (n_shapes, *gram.full.shape)), gram.full)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        estimates = _effects_of(full, np.arange(n_shapes))
+    return estimates
 
 
 # ------------------------------------------------------------------------- selection-adjusted intervals
@@ -493,8 +528,10 @@ def market_slopes(values: np.ndarray, response: np.ndarray, fe: FixedEffects) ->
     return slopes, variance
 
 
-def market_effects(app_panel: AppPanel, fe: FixedEffects, shape: ResponseShape) -> MarketEffects:
-    """`MarketEffects` of one app at the response `shape` (see there)."""
+def market_effects(app_panel: AppPanel, fe: FixedEffects, shape: ResponseShape,
+                   measurements: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> MarketEffects:
+    """`MarketEffects` of one app at the response `shape` (see there); `measurements` (market
+    index, relative effect, its variance: what lift tests say) are pooled in where markets differ."""
     observed = app_panel.observed
     values, response = np.where(observed, app_panel.log_time, 0.0), shape.response(app_panel.share)
     y, x = fe.residualise(values), fe.residualise(response)
@@ -508,8 +545,9 @@ def market_effects(app_panel: AppPanel, fe: FixedEffects, shape: ResponseShape) 
     noise = np.sum(residual**2, axis=1) / np.maximum(observed.sum(axis=1) - 1, 1)     # per market
     own, own_variance = market_slopes(values, response, fe)
     half = (np.arange(observed.shape[1]) // SPLIT_WEEKS) % 2 == 0
-    (first, var_first), (second, var_second) = (
-        market_slopes(values, response, FixedEffects(fe.basis, observed & weeks)) for weeks in (half, ~half))
+    (first, var_first), (second, var_second) = (       # each half on its own weeks (balanced if the panel is)
+        market_slopes(values[:, weeks], response[:, weeks], FixedEffects(fe.basis[weeks], observed[:, weeks]))
+        for weeks in (half, ~half))
     in_both = np.isfinite(var_first) & np.isfinite(var_second)
     in_both &= (var_first < 20 * np.nanmin(np.where(in_both, var_first, np.inf))) \
         & (var_second < 20 * np.nanmin(np.where(in_both, var_second, np.inf)))
@@ -527,7 +565,11 @@ def market_effects(app_panel: AppPanel, fe: FixedEffects, shape: ResponseShape) 
         return MarketEffects.shared(n_markets, own_relative, z, factor)
     spread2 = float(products.mean()) / beta**2
     own_variance = factor * noise * np.where(has_own, own_variance, 1.0) / beta**2
-    shrink = np.where(has_own, spread2 / (spread2 + own_variance), 0.0)
-    relative = 1 + shrink * (np.nan_to_num(own_relative, nan=1.0) - 1)
-    sd = np.sqrt(np.where(has_own, shrink * own_variance, spread2))
-    return MarketEffects(relative, sd, own_relative, float(np.sqrt(spread2)), z, factor)
+    precision = 1 / spread2 + np.where(has_own, 1 / own_variance, 0.0)       # the prior around 1, the own estimate
+    weighted = 1 / spread2 + np.where(has_own, np.nan_to_num(own_relative) / own_variance, 0.0)
+    if measurements is not None:
+        where, value, variance = measurements
+        np.add.at(precision, where, 1 / variance)
+        np.add.at(weighted, where, value / variance)
+    return MarketEffects(weighted / precision, np.sqrt(1 / precision), own_relative, float(np.sqrt(spread2)), z,
+                         factor)

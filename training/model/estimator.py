@@ -38,8 +38,11 @@ from training.model.backtest import (BacktestResult, break_spans, headline_mase,
 from training.model.baseline import fit_baselines
 from training.model.effects import (DEFAULT_GRID, POSTERIOR_SHAPES, BootstrapGram, EffectEstimate, FixedEffects,
                                     MarketEffects, ResponseShape, ShapeLikelihood, bootstrap_effects, bootstrap_gram,
-                                    fit_shape, market_bootstrap_weights, market_effects, max_t_over_shapes,
-                                    posterior_shapes, searched_max_t, shape_from_parameters, shape_parameters)
+                                    fit_shape, full_sample_effects, market_bootstrap_weights, market_effects,
+                                    max_t_over_shapes, posterior_shapes, searched_max_t, shape_from_parameters,
+                                    shape_parameters)
+from training.model.experiments import (AppTests, app_tests, calibrate_draws, market_measurements, panel_predictions,
+                                        tests_loglik)
 from training.model.paths import mean_log_effects
 from training.model.fanout import fan_out
 from training.model.fitted import AppFit
@@ -124,10 +127,13 @@ class ImpactModel(BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
 
-    def fit(self, panel: pd.DataFrame, progress: Callable[[str, str], None] | None = None) -> "ImpactModel":
+    def fit(self, panel: pd.DataFrame, progress: Callable[[str, str], None] | None = None,
+            experiments: pd.DataFrame | None = None) -> "ImpactModel":
         """Fit every app of a validated panel, each app's work a task of `fanout.fan_out` (`n_jobs`).
         `progress(stage, app)` is called for each stage of an app once its fit is back;
-        `stage_seconds_` sums each stage's seconds over apps (work, which on workers exceeds the wall time)."""
+        `stage_seconds_` sums each stage's seconds over apps (work, which on workers exceeds the wall time).
+        `experiments` (lift tests as `data.experiments.read_experiments` gives them, checked against
+        the panel) calibrate the shape, the effect sizes and the markets' effects (`experiments.py`)."""
         self.validate_params()
         progress = progress or (lambda stage, app: None)
         self.__dict__.pop("_questions", None)
@@ -140,15 +146,20 @@ class ImpactModel(BaseEstimator):
                                         f"that the panel does not model (it has {', '.join(panels)}).")
         clock = time.perf_counter()
         designs = {app: FixedEffects(self._basis(p), p.observed) for app, p in panels.items()}
-        shapes = self._shape_posterior(panels, designs)
+        shapes, tests, likelihoods = self._shape_posterior(panels, designs, experiments)
         self.stage_seconds_["effects"] += time.perf_counter() - clock
         clock = time.perf_counter()
         grams, searched, choice = self._bootstrap_design(panels, designs, shapes)
         self.stage_seconds_["bootstrap"] += time.perf_counter() - clock
         clock = time.perf_counter()
-        markets = {app: market_effects(p, designs[app], shapes[app][0]) for app, p in panels.items()}
+        markets = {}
+        for app, p in panels.items():
+            mode = shapes[app][0]
+            measured = None if app not in tests else \
+                market_measurements(tests[app], p.share, mode, likelihoods[app].effect(mode)[0][0])
+            markets[app] = market_effects(p, designs[app], mode, measured)
         self.stage_seconds_["effects"] += time.perf_counter() - clock
-        fits = fan_out(self._fit_app, [(p, shapes[app], grams[app], searched[app], choice, markets[app])
+        fits = fan_out(self._fit_app, [(p, shapes[app], grams[app], searched[app], choice, markets[app], tests.get(app))
                                        for app, p in panels.items()], self.n_jobs)
         for app, (fit, seconds) in zip(panels, fits):
             self.apps_[app] = fit
@@ -160,15 +171,19 @@ class ImpactModel(BaseEstimator):
     def _basis(self, app_panel: AppPanel) -> np.ndarray:
         return seasonal_basis(app_panel.weeks, app_panel.weeks[0], self.fourier_order)
 
-    def _shape_posterior(self, panels: dict[str, AppPanel], designs: dict[str, FixedEffects]
-                         ) -> dict[str, tuple[ResponseShape, np.ndarray, tuple[ResponseShape, ...]]]:
+    def _shape_posterior(self, panels: dict[str, AppPanel], designs: dict[str, FixedEffects],
+                         experiments: pd.DataFrame | None = None) -> tuple[dict, dict[str, AppTests], dict]:
         """Per app: the shape's posterior mode, theta's covariance and the shapes drawn from it
         (`effects.fit_shape`, `effects.posterior_shapes`); by default (shared_shape) one posterior for
         the whole family, the apps' likelihoods summed, so a weak-signal app borrows the shape
-        the strong ones identify. The effective sample sizes are set at the best point of `grid`."""
+        the strong ones identify. The effective sample sizes are set at the best point of `grid`.
+
+        With `experiments`, each app's tests are first predicted from the panel alone (over its
+        posterior shapes) and those within CONFLICT_Z of it are added to the shape's likelihood,
+        the search restarting from the panel's mode. Also returns the tests and the likelihoods."""
         likelihoods = {app: ShapeLikelihood(p, designs[app]) for app, p in panels.items()}
         groups = [list(panels)] if self.shared_shape else [[app] for app in panels]
-        out = {}
+        out, tests = {}, {}
         for group in groups:
             members = [likelihoods[app] for app in group]
             reference = max(self.grid, key=lambda shape: sum(m.loglik(shape) for m in members))
@@ -176,8 +191,21 @@ class ImpactModel(BaseEstimator):
                 member.set_reference(reference)
             mode, theta, covariance = fit_shape(members, tuple(self.grid))
             drawn = posterior_shapes(theta, covariance, POSTERIOR_SHAPES, self.seed)
+            found = {} if experiments is None else {app: app_tests(experiments, panels[app]) for app in group}
+            found = {app: found_tests for app, found_tests in found.items() if found_tests is not None}
+            if found:
+                relative = {app: market_effects(panels[app], designs[app], mode).relative for app in found}
+                found = {app: panel_predictions(t, likelihoods[app], panels[app].share, drawn, relative[app])
+                         for app, t in found.items()}
+                if len(self.grid) > 1 and any(t.used.any() for t in found.values()):
+                    def evidence(shape: ResponseShape) -> float:
+                        return sum(tests_loglik(t, likelihoods[app], panels[app].share, shape, relative[app])
+                                   for app, t in found.items())
+                    mode, theta, covariance = fit_shape(members, (mode, *self.grid), extra=evidence)
+                    drawn = posterior_shapes(theta, covariance, POSTERIOR_SHAPES, self.seed)
+            tests |= found
             out |= {app: (mode, covariance, drawn) for app in group}
-        return out
+        return out, tests, likelihoods
 
     def _bootstrap_design(self, panels: dict[str, AppPanel], designs: dict[str, FixedEffects],
                           shapes: dict) -> tuple[dict[str, BootstrapGram], dict[str, np.ndarray], np.ndarray]:
@@ -198,7 +226,8 @@ class ImpactModel(BaseEstimator):
         return grams, searched, np.arange(self.n_bootstrap) % n_shapes
 
     def _fit_app(self, app_panel: AppPanel, shapes: tuple, gram: BootstrapGram, searched: np.ndarray,
-                 choice: np.ndarray, markets: MarketEffects) -> tuple[AppFit, dict[str, float]]:
+                 choice: np.ndarray, markets: MarketEffects, tests: AppTests | None
+                 ) -> tuple[AppFit, dict[str, float]]:
         """One app's fit (a task of the fan-out, so it reads only its arguments and the parameters),
         and the seconds each stage took."""
         app = app_panel.app
@@ -213,8 +242,15 @@ class ImpactModel(BaseEstimator):
             clock = now
 
         draws = bootstrap_effects(gram, choice)
+        market_draws = markets.draws(len(draws["shape_index"]), stable_seed(self.seed, f"{app}/markets")) \
+            if markets.pooled else None
+        if tests is not None:
+            full = full_sample_effects(gram, len(drawn))
+            deviations = {name: draws[name] - full[name][draws["shape_index"]]
+                          for name in ("log_time", "log_dau", "direct_log_revenue")}
+            draws = calibrate_draws(draws, tests, app_panel.share, drawn, deviations, market_draws,
+                                    stable_seed(self.seed, f"{app}/tests"))
         effect = EffectEstimate(**{f.name: float(np.mean(draws[f.name])) for f in fields(EffectEstimate)})
-        market_draws = markets.draws(len(choice), stable_seed(self.seed, f"{app}/markets")) if markets.pooled else None
         done("effects")
         max_t = np.fmax(max_t_over_shapes(gram, len(drawn)), searched)     # over the drawn and the searched shapes
         done("bootstrap")
@@ -241,7 +277,8 @@ class ImpactModel(BaseEstimator):
                       effect=effect, shapes=tuple(drawn), draws=draws, max_t=max_t,
                       last_exposure=np.array([s.exposure(app_panel.share)[:, -1] for s in drawn]),
                       baseline=baseline, backtest=backtest, event_study=event_study,
-                      noise_seed=stable_seed(self.seed, app), market_effects=markets, market_draws=market_draws), seconds)
+                      noise_seed=stable_seed(self.seed, app), market_effects=markets, market_draws=market_draws,
+                      tests=tests), seconds)
 
     def backtest_on(self, panel: pd.DataFrame) -> dict[str, BacktestResult]:
         """This fitted model backtested on another panel (the promotion gate's comparison): its
@@ -323,6 +360,11 @@ class ImpactModel(BaseEstimator):
         the markets were pooled) and each market's effect with its `level` interval."""
         questions = self._ask(app)
         return questions.fit.market_effects, questions.market_effect_summary(level)
+
+    def experiment_predictions(self, app: str, level: float = 0.9) -> pd.DataFrame:
+        """The app's lift tests: measured, predicted by the panel alone, and by the fitted model
+        with its `level` band (empty without tests); see `experiments.py`."""
+        return self._ask(app).experiment_predictions(level)
 
     def dose_response(self, app: str, level: float = 0.9) -> dict[str, np.ndarray]:
         """Steady-state effect on total minutes (%) by rollout share, with its `level` band."""

@@ -13,6 +13,7 @@ import numpy as np
 from training.model.backtest import BacktestResult
 from training.model.baseline import BaselineFit
 from training.model.effects import EffectEstimate, MarketEffects, ResponseShape
+from training.model.experiments import AppTests
 from training.model.panel import AppPanel
 
 
@@ -34,3 +35,4 @@ class AppFit:
     noise_seed: int = 0
     market_effects: MarketEffects | None = None   # each market's effect relative to the app's
     market_draws: np.ndarray | None = None        # markets x draws: its relative effect in each draw (None: all 1)
+    tests: AppTests | None = None                 # the app's lift tests and what the panel alone predicted

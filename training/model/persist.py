@@ -22,6 +22,7 @@ from training.model.backtest import SCALE_LEVELS, BacktestResult, ScaleLaw
 from training.model.baseline import BaselineFit
 from training.model.effects import EffectEstimate, MarketEffects, ResponseShape
 from training.model.estimator import ImpactModel
+from training.model.experiments import AppTests
 from training.model.fitted import AppFit
 from training.model.panel import AppPanel
 
@@ -161,6 +162,7 @@ def _app_meta(fit: AppFit) -> dict:
                      "example": backtest.example, "calibration_skipped": backtest.calibration_skipped},
         "event_study": fit.event_study,
         "market_effects": {name: getattr(fit.market_effects, name) for name in ("spread", "spread_z", "variance_factor")},
+        "tests": None if fit.tests is None else fit.tests.to_dict(fit.panel.markets, fit.panel.weeks),
     }
 
 
@@ -205,7 +207,8 @@ def _app_fit(app: str, info: dict, arrays: dict[str, np.ndarray]) -> AppFit:
                   market_effects=MarketEffects(**{name: get("market/" + name) for name in MARKET_ARRAYS},
                                                **info["market_effects"]) if "market_effects" in info
                   else MarketEffects.shared(len(panel.markets)),
-                  market_draws=arrays.get(prefix + "market_draws"))
+                  market_draws=arrays.get(prefix + "market_draws"),
+                  tests=None if info.get("tests") is None else AppTests.from_dict(info["tests"], panel.markets, weeks))
 
 
 def _json_default(value):

@@ -30,6 +30,7 @@ from training.model.attribution import attribution_paths
 from training.model.backtest import QUANTITY_OF_OUTCOME
 from training.model.baseline import future_weeks
 from training.model.effects import interval_inflation
+from training.model.experiments import LIFTS, SLOPE_OF
 from training.model.fitted import AppFit
 from training.model.paths import (ADDITIVE, QUANTITIES, VALUED, baseline_logs, combined_levels, interval, path_log_effects,
                                   point_weights, slopes, with_time_per_dau)
@@ -240,6 +241,36 @@ class AppQueries:
         lo, hi = interval(per_market, level)
         return pd.DataFrame({"market": fit.panel.markets, "relative": markets.relative, "relative_sd": markets.sd,
                              "own_estimate": markets.own, "log_time": per_market.mean(axis=1), "lo": lo, "hi": hi})
+
+    def experiment_predictions(self, level: float = 0.9) -> pd.DataFrame:
+        """Each lift test of the app: what was measured, what the panel alone predicted for its
+        lift of log time per DAU (`before`, with the z of the difference and whether the test was
+        used), and what the fitted model predicts for each measured lift (`after`): per draw, its
+        slope times its market's relative effect in that draw times the response the test adds
+        under the draw's shape, widened like every path around their mean, the estimate."""
+        fit, level = self.fit, level_key(level)
+        tests = fit.tests
+        if tests is None:
+            return pd.DataFrame()
+        index = fit.draws["shape_index"]
+        added = {s: tests.response_added(fit.panel.share, fit.shapes[s]) for s in np.unique(index)}
+        x = np.array([added[s] for s in index]).T                              # tests x draws
+        if fit.market_draws is not None:
+            x = x * fit.market_draws[tests.market]
+        slope = slopes(fit.draws)
+        frame = {"row": tests.rows, "market": [fit.panel.markets[m] for m in tests.market],
+                 "first_week": [str(fit.panel.weeks[i].date()) for i in tests.first],
+                 "last_week": [str(fit.panel.weeks[i].date()) for i in tests.last],
+                 "test_share": tests.test, "reference_share": tests.reference, "source": list(tests.source),
+                 "before": tests.before_mean, "before_sd": tests.before_sd, "z": tests.z, "used": tests.used}
+        factor = self.inflation(level)
+        for k, name in enumerate(LIFTS):
+            paths = slope[SLOPE_OF[name]][None, :] * x
+            point = paths.mean(axis=1)
+            lo, hi = interval(factor * paths + (1 - factor) * point[:, None], level)
+            frame |= {f"lift_{name}": tests.lift[:, k], f"se_{name}": tests.se[:, k],
+                      f"after_{name}": point, f"after_{name}_lo": lo, f"after_{name}_hi": hi}
+        return pd.DataFrame(frame)
 
     def dose_response(self, level: float = 0.9, n_points: int = 101) -> dict[str, np.ndarray]:
         """Steady-state effect on total minutes (%) against a share held long enough, with the
