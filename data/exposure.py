@@ -85,3 +85,20 @@ def rollout_response(share: np.ndarray, carryover: float, half_saturation: float
                      hill_exponent: float) -> np.ndarray:
     """hill(adstock(share)): the 0..1 response that multiplies an effect size."""
     return hill(adstock(share, carryover), half_saturation, hill_exponent)
+
+
+def lift_response(share: np.ndarray, first: np.ndarray, last: np.ndarray, test: np.ndarray, reference: np.ndarray,
+                  carryover: float, half_saturation: float, hill_exponent: float) -> np.ndarray:
+    """What lift tests add to the response, one per row of `share` (tests x weeks: each test's
+    market's shares): from week `first` both arms leave those shares, the test arm for `test`
+    and the reference arm for `reference`; the result is the mean over weeks `first`..`last` of
+    the test arm's `rollout_response` less the reference's."""
+    share = np.asarray(share, dtype=float)
+    weeks = np.arange(share.shape[-1])
+    during = weeks >= np.asarray(first)[:, None]
+    arms = np.stack([np.where(during, np.asarray(test, dtype=float)[:, None], share),
+                     np.where(during, np.asarray(reference, dtype=float)[:, None], share)], axis=1)
+    response = rollout_response(arms, carryover, half_saturation, hill_exponent)
+    inside = during & (weeks <= np.asarray(last)[:, None])
+    return np.sum((response[:, 0] - response[:, 1]) * inside, axis=1) / inside.sum(axis=1)
+

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from data.calendar import DAYS_PER_WEEK, holiday_weeks, year_angle, years_since
-from data.exposure import rollout_response
+from data.exposure import lift_response, rollout_response
 from data.markets import APPS, MARKETS, US_BETA_SHARE, US_BROAD_LAUNCH, WITHDRAWALS, Market, Withdrawal
 
 @dataclass(frozen=True)
@@ -552,17 +552,6 @@ def experiment_standard_error(dau: float, weeks: int, arm_share: float = EXPERIM
     return EXPERIMENT_USER_SD * float(np.sqrt(2.0 / (arm_share * dau * weeks)))
 
 
-def experiment_lift(share: np.ndarray, first: int, last: int, test: float, reference: float,
-                    carryover: float, half_saturation: float, hill_exponent: float) -> float:
-    """The response a test adds, averaged over its weeks `first`..`last` (indices into `share`,
-    one market's rollout share by week): hill(adstock(.)) of the test arm's share path less the
-    reference arm's, both following `share` before the test."""
-    arms = np.repeat(np.asarray(share[:last + 1], dtype=float)[None, :], 2, axis=0)
-    arms[0, first:], arms[1, first:] = test, reference
-    response = rollout_response(arms, carryover, half_saturation, hill_exponent)
-    return float(np.mean(response[0, first:] - response[1, first:]))
-
-
 def simulate_experiments(world: SimulatedWorld, spec: WorldSpec, n: int, seed: int,
                          last_week: date | pd.Timestamp | None = None) -> tuple[pd.DataFrame, list[dict]]:
     """`n` lift tests the world ran, before `last_week` (default: its last week), and their truth.
@@ -591,7 +580,7 @@ def run_experiments(world: SimulatedWorld, spec: WorldSpec, chosen: list[dict], 
     over 0.95), run in the world: read from two arms of EXPERIMENT_ARM_SHARE of the market's users.
 
     The measured lifts are the true ones (the world's shape and the market's own effect sizes,
-    `experiment_lift`) plus normal noise with the standard error reported
+    `data.exposure.lift_response`) plus normal noise with the standard error reported
     (`experiment_standard_error`). Rows as `data.experiments.read_experiments` gives them; the
     truth one dict per row."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 31]))
@@ -607,8 +596,8 @@ def run_experiments(world: SimulatedWorld, spec: WorldSpec, chosen: list[dict], 
         share = group["rollout_share"].to_numpy()
         default_reference = round(float(share[first]), 2) if 0.05 <= share[first] <= 0.95 else 0.0
         test_share, reference = float(test.get("test_share", 1.0)), float(test.get("reference_share", default_reference))
-        x = experiment_lift(share, first, last, test_share, reference, effects.carryover, effects.half_saturation,
-                            effects.hill_exponent)
+        x = float(lift_response(share[None, :last + 1], [first], [last], [test_share], [reference], effects.carryover,
+                                effects.half_saturation, effects.hill_exponent)[0])
         scale = world.truth["market_effect"][app][market]
         lifts = {"log_time": effects.log_time_per_dau[app] * scale * x, "log_dau": effects.log_dau[app] * scale * x}
         lifts["log_revenue"] = (effects.revenue_elasticity * (lifts["log_time"] + lifts["log_dau"])

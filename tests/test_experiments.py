@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from data.experiments import ExperimentsError, check_experiments, read_experiments
-from data.simulator import WorldSpec, experiment_lift, run_experiments, simulate_world
+from data.exposure import lift_response
+from data.simulator import WorldSpec, run_experiments, simulate_world
 from tests.helpers import IMPACT, small_spec
 from testkit.evaluation import held_out_world, high_share_tests, response_cases
 from training.answers import experiments as listed_experiments
@@ -96,10 +97,13 @@ def test_a_simulated_test_measures_what_the_world_does_when_its_arms_are_played(
 
 
 def test_the_response_a_test_adds_is_what_the_curve_gives_its_two_arms():
+    from data.exposure import rollout_response
     share = np.r_[np.zeros(20), np.full(40, 0.5)]
-    added = experiment_lift(share, 50, 57, 1.0, 0.5, 0.75, 0.35, 1.5)
-    assert 0 < added < 1
-    assert experiment_lift(share, 50, 57, 0.5, 0.5, 0.75, 0.35, 1.5) == 0.0
+    arms = np.array([np.r_[share[:50], np.ones(10)], share])
+    response = rollout_response(arms, 0.75, 0.35, 1.5)
+    added = lift_response(np.array([share, share]), [50, 50], [57, 57], [1.0, 0.5], [0.5, 0.5], 0.75, 0.35, 1.5)
+    assert added[0] == pytest.approx(np.mean(response[0, 50:58] - response[1, 50:58]), rel=1e-12)
+    assert 0 < added[0] < 1 and added[1] == 0.0
 
 
 @pytest.fixture(scope="module")

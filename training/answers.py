@@ -148,19 +148,18 @@ def experiments(model: ImpactModel, app: str) -> list[dict]:
     """The app's lift tests: what each measured, what the panel alone predicted for its lift of log
     time per DAU (with the z of the difference; a test beyond 3 is left out of the calibration),
     and what the calibrated model predicts for each measured lift, with its 90% band."""
-    table = model.experiment_predictions(app, 0.9)
     out = []
-    for row in table.to_dict("records"):
+    for row in model.experiment_predictions(app, 0.9).to_dict("records"):      # plain Python values
         measured = {name: {"lift": row[f"lift_{name}"], "se": row[f"se_{name}"]} for name in LIFTS
                     if not np.isnan(row[f"lift_{name}"])}
-        out.append({"row": int(row["row"]), "market": row["market"], "first_week": row["first_week"],
+        out.append({"row": row["row"], "market": row["market"], "first_week": row["first_week"],
                     "last_week": row["last_week"], "test_share": row["test_share"],
                     "reference_share": row["reference_share"], "source": row["source"], "measured": measured,
                     "before": {"log_time": {"estimate": row["before"], "sd": row["before_sd"]}},
-                    "z": row["z"], "used": bool(row["used"]),
+                    "z": row["z"], "used": row["used"],
                     "after": {name: {"estimate": row[f"after_{name}"], "lo90": row[f"after_{name}_lo"],
                                      "hi90": row[f"after_{name}_hi"]} for name in measured}})
-    return [{k: (float(v) if isinstance(v, np.floating) else v) for k, v in item.items()} for item in out]
+    return out
 
 
 def describe(model: ImpactModel, version: str, run_id: str) -> dict:

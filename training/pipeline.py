@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from data import PanelError, inspect_panel, load_panel
+from data import PanelError, inspect_panel
 from training import registry, tracking
 from training.model import fanout
 from training.model.estimator import STAGES, ImpactModel
@@ -74,7 +74,10 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
     progress = progress or (lambda stage, app: None)
     started = time.perf_counter()
     model = training_model(seed, params)
-    tests = None if experiments is None else checked_experiments(experiments, data)
+    inspected, tests = None, None     # with lift tests the panel is read before the run, to check them against it
+    if experiments is not None:
+        inspected = inspect_panel(data)
+        tests = checked_experiments(experiments, inspected[0])
     tracking.configure()
     experiment_id = tracking.experiment_id(experiment)
     version = None
@@ -82,7 +85,7 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
             mlflow.start_run(experiment_id=experiment_id, run_name=Path(data).name) as run:
         try:
             mlflow.set_tags({"data.path": str(data), "stage": "validate", "fit.cluster": address or "local processes"})
-            panel, report = inspect_panel(data)
+            panel, report = inspected or inspect_panel(data)
             mlflow.log_dict(report.to_dict(), "validation_report.json")
             if panel is None:
                 mlflow.set_tags({"data.valid": "false", "gate.promote": "false",
@@ -105,10 +108,11 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
                 mlflow.set_tag("data.warnings", "; ".join(report.warnings + model.left_out_)[:5000])
             from training import plots
             attributions = {app: model.attribute(app) for app in model.apps}
+            tested = experiment_table(model)
             with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(1, thread_name_prefix="impact-plots") as pool:
                 drawing = pool.submit(plots.draw, plots.run_plots(model, steps, attributions), model.n_jobs)
                 model_dir = save_model(model, Path(tmp) / ARTIFACT)
-                metrics, model_uri = _log_run(model, steps, attributions, panel, data, seed, model_dir)
+                metrics, model_uri = _log_run(model, steps, attributions, tested, panel, data, seed, model_dir)
                 version = str(mlflow.register_model(model_uri, tracking.MODEL_NAME).version)
                 decision = registry.gate(model, panel)
                 mlflow.set_tags(decision.tags())
@@ -127,7 +131,7 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
                 registry.client().delete_model_version(tracking.MODEL_NAME, version)
             raise
     return TrainResult(run.info.run_id, version, promoted, reason, metrics, time.perf_counter() - started,
-                       report.warnings + model.left_out_ + experiment_conflicts(model), model)
+                       report.warnings + model.left_out_ + experiment_conflicts(tested), model)
 
 
 def _load_in_background() -> threading.Thread:
@@ -149,17 +153,14 @@ def _load_in_background() -> threading.Thread:
     return thread
 
 
-def checked_experiments(path: Path, data: Path) -> pd.DataFrame | None:
-    """The lift tests of `path`, read and checked against the panel file `data` (ExperimentsError
-    naming the row and field). If the panel itself is broken, the tests are returned unchecked:
-    the run then fails on the panel, as it would without them."""
+def checked_experiments(path: Path, panel: pd.DataFrame | None) -> pd.DataFrame:
+    """The lift tests of `path`, read and checked against the validated `panel` (ExperimentsError
+    naming the row and field). Without a panel (it broke the contract) they are returned
+    unchecked: the run then fails on the panel, as it would without them."""
     from data.experiments import check_experiments, read_experiments
     tests = read_experiments(path)
-    try:
-        panel = load_panel(data)
-    except PanelError:
-        return tests
-    check_experiments(tests, panel, str(path))
+    if panel is not None:
+        check_experiments(tests, panel, str(path))
     return tests
 
 
@@ -208,10 +209,11 @@ def run_description(version: str, promoted: bool, reason: str, metrics: dict, le
     return "\n".join(lines)
 
 
-def _log_run(model: ImpactModel, steps: StepBacktest, attributions: dict[str, Attribution], panel: pd.DataFrame,
+def _log_run(model: ImpactModel, steps: StepBacktest, attributions: dict[str, Attribution],
+             tested: pd.DataFrame | None, panel: pd.DataFrame,
              data: Path, seed: int, model_dir: Path) -> tuple[dict, str]:
-    """Params, metrics, tables and the pyfunc model of a fitted model, its attribution and its
-    rollout-step backtest.
+    """Params, metrics, tables and the pyfunc model of a fitted model, its attribution, its
+    rollout-step backtest and its lift tests (`tested`, `experiment_table`).
 
     Returns the headline metrics and the logged model's URI.
     """
@@ -266,13 +268,10 @@ def _log_run(model: ImpactModel, steps: StepBacktest, attributions: dict[str, At
             table = pd.DataFrame({"event_week": study["event_week"], "att": study["att"], "se": study["se"]})
             mlflow.log_text(table.to_csv(index=False), f"tables/{app}_event_study.csv")
         mlflow.log_text(attribution.by_market.to_csv(index=False), f"tables/{app}_attribution_by_market.csv")
-    tested = [model.experiment_predictions(app, 0.9).assign(app=app) for app in model.apps]
-    tested = [t for t in tested if len(t)]
-    if tested:
-        table = pd.concat(tested, ignore_index=True)
-        mlflow.log_text(table.to_csv(index=False), "tables/experiments.csv")
-        conflicts = experiment_conflicts(model)
-        mlflow.set_tags({"experiments.count": str(len(table)), "experiments.used": str(int(table["used"].sum())),
+    if tested is not None:
+        mlflow.log_text(tested.to_csv(index=False), "tables/experiments.csv")
+        conflicts = experiment_conflicts(tested)
+        mlflow.set_tags({"experiments.count": str(len(tested)), "experiments.used": str(int(tested["used"].sum())),
                          "experiments.flagged": "; ".join(conflicts)[:5000] or "none"})
         metrics["experiments_flagged"] = float(len(conflicts))
     step_metrics = {f"{app}.step_backtest_{q}_{name}": value for app, by_q in steps.summary().items()
@@ -288,22 +287,26 @@ def _log_run(model: ImpactModel, steps: StepBacktest, attributions: dict[str, At
     headline_metrics = {"backtest_mase_13w": headline, "seasonal_naive_mase_13w": naive,
                         **{k: v for k, v in metrics.items() if k.endswith("incremental_minutes")},
                         **{k: v for k, v in metrics.items() if k.endswith(".market_spread")},
-                        **{k: v for k, v in metrics.items() if k == "experiments_flagged"},
+                        **{k: metrics[k] for k in ("experiments_flagged",) if k in metrics},
                         **{k: v for k, v in step_metrics.items() if "_minutes_" in k and not k.endswith("_ratio")}}
     return headline_metrics, logged.model_uri
 
 
-def experiment_conflicts(model: ImpactModel) -> list[str]:
+def experiment_table(model: ImpactModel) -> pd.DataFrame | None:
+    """Every app's lift tests with their predictions (`experiment_predictions`, 90%), or None."""
+    tables = [model.experiment_predictions(app, 0.9).assign(app=app) for app in model.apps]
+    tables = [t for t in tables if len(t)]
+    return pd.concat(tables, ignore_index=True) if tables else None
+
+
+def experiment_conflicts(tested: pd.DataFrame | None) -> list[str]:
     """One line per lift test left out of the calibration because it disagrees with the panel by
     more than CONFLICT_Z standard errors of the difference."""
-    lines = []
-    for app in model.apps:
-        table = model.experiment_predictions(app)
-        if len(table):
-            lines += [f"experiments row {r.row} ({app} {r.market} {r.first_week}..{r.last_week}): measured "
-                      f"{r.lift_log_time:.4g}, the panel predicts {r.before:.4g} (z {r.z:+.1f}); left out of the "
-                      "calibration" for r in table[~table["used"]].itertuples()]
-    return lines
+    if tested is None:
+        return []
+    return [f"experiments row {r.row} ({r.app} {r.market} {r.first_week}..{r.last_week}): measured "
+            f"{r.lift_log_time:.4g}, the panel predicts {r.before:.4g} (z {r.z:+.1f}); left out of the calibration"
+            for r in tested[~tested["used"]].itertuples()]
 
 
 def _log_plots(drawn: dict[str, bytes], folder: Path) -> None:

@@ -531,7 +531,8 @@ def market_slopes(values: np.ndarray, response: np.ndarray, fe: FixedEffects) ->
 def market_effects(app_panel: AppPanel, fe: FixedEffects, shape: ResponseShape,
                    measurements: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> MarketEffects:
     """`MarketEffects` of one app at the response `shape` (see there); `measurements` (market
-    index, relative effect, its variance: what lift tests say) are pooled in where markets differ."""
+    index, the market's effect on log time per unit of response, its variance: what lift tests
+    say) are pooled in where markets differ."""
     observed = app_panel.observed
     values, response = np.where(observed, app_panel.log_time, 0.0), shape.response(app_panel.share)
     y, x = fe.residualise(values), fe.residualise(response)
@@ -569,7 +570,8 @@ def market_effects(app_panel: AppPanel, fe: FixedEffects, shape: ResponseShape,
     weighted = 1 / spread2 + np.where(has_own, np.nan_to_num(own_relative) / own_variance, 0.0)
     if measurements is not None:
         where, value, variance = measurements
+        relative, variance = value / beta, variance / beta**2       # over the app's effect
         np.add.at(precision, where, 1 / variance)
-        np.add.at(weighted, where, value / variance)
+        np.add.at(weighted, where, relative / variance)
     return MarketEffects(weighted / precision, np.sqrt(1 / precision), own_relative, float(np.sqrt(spread2)), z,
                          factor)

@@ -146,18 +146,15 @@ class ImpactModel(BaseEstimator):
                                         f"that the panel does not model (it has {', '.join(panels)}).")
         clock = time.perf_counter()
         designs = {app: FixedEffects(self._basis(p), p.observed) for app, p in panels.items()}
-        shapes, tests, likelihoods = self._shape_posterior(panels, designs, experiments)
+        shapes, tests = self._shape_posterior(panels, designs, experiments)
         self.stage_seconds_["effects"] += time.perf_counter() - clock
         clock = time.perf_counter()
         grams, searched, choice = self._bootstrap_design(panels, designs, shapes)
         self.stage_seconds_["bootstrap"] += time.perf_counter() - clock
         clock = time.perf_counter()
-        markets = {}
-        for app, p in panels.items():
-            mode = shapes[app][0]
-            measured = None if app not in tests else \
-                market_measurements(tests[app], p.share, mode, likelihoods[app].effect(mode)[0][0])
-            markets[app] = market_effects(p, designs[app], mode, measured)
+        markets = {app: market_effects(p, designs[app], shapes[app][0], None if app not in tests else
+                                       market_measurements(tests[app], p.share, shapes[app][0]))
+                   for app, p in panels.items()}
         self.stage_seconds_["effects"] += time.perf_counter() - clock
         fits = fan_out(self._fit_app, [(p, shapes[app], grams[app], searched[app], choice, markets[app], tests.get(app))
                                        for app, p in panels.items()], self.n_jobs)
@@ -172,7 +169,7 @@ class ImpactModel(BaseEstimator):
         return seasonal_basis(app_panel.weeks, app_panel.weeks[0], self.fourier_order)
 
     def _shape_posterior(self, panels: dict[str, AppPanel], designs: dict[str, FixedEffects],
-                         experiments: pd.DataFrame | None = None) -> tuple[dict, dict[str, AppTests], dict]:
+                         experiments: pd.DataFrame | None = None) -> tuple[dict, dict[str, AppTests]]:
         """Per app: the shape's posterior mode, theta's covariance and the shapes drawn from it
         (`effects.fit_shape`, `effects.posterior_shapes`); by default (shared_shape) one posterior for
         the whole family, the apps' likelihoods summed, so a weak-signal app borrows the shape
@@ -180,7 +177,7 @@ class ImpactModel(BaseEstimator):
 
         With `experiments`, each app's tests are first predicted from the panel alone (over its
         posterior shapes) and those within CONFLICT_Z of it are added to the shape's likelihood,
-        the search restarting from the panel's mode. Also returns the tests and the likelihoods."""
+        the search restarting from the panel's mode. Also returns the tests, with those predictions."""
         likelihoods = {app: ShapeLikelihood(p, designs[app]) for app, p in panels.items()}
         groups = [list(panels)] if self.shared_shape else [[app] for app in panels]
         out, tests = {}, {}
@@ -205,7 +202,7 @@ class ImpactModel(BaseEstimator):
                     drawn = posterior_shapes(theta, covariance, POSTERIOR_SHAPES, self.seed)
             tests |= found
             out |= {app: (mode, covariance, drawn) for app in group}
-        return out, tests, likelihoods
+        return out, tests
 
     def _bootstrap_design(self, panels: dict[str, AppPanel], designs: dict[str, FixedEffects],
                           shapes: dict) -> tuple[dict[str, BootstrapGram], dict[str, np.ndarray], np.ndarray]:

@@ -15,8 +15,8 @@ Calibration (`ImpactModel.fit(panel, experiments=...)`):
 - the effect sizes: each bootstrap replicate's panel estimate is combined with the tests, each
   test's result redrawn within its standard error, by precision (`calibrate_draws`), so the draws
   carry the tests' uncertainty;
-- the markets' own effects: a test's lift over slope x x is a measurement of r_m
-  (`market_measurements`), pooled with the market's own estimate.
+- the markets' own effects: a test's lift over x measures slope x r_m (`market_measurements`),
+  pooled with the market's own estimate.
 
 A test whose result and the panel's prediction (`panel_predictions`) differ by more than
 CONFLICT_Z standard errors of their difference is left out of the calibration and reported.
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from data.exposure import rollout_response
+from data.exposure import lift_response
 from training.model.effects import ResponseShape, ShapeLikelihood
 from training.model.panel import AppPanel
 
@@ -61,14 +61,8 @@ class AppTests:
 
     def response_added(self, share: np.ndarray, shape: ResponseShape) -> np.ndarray:
         """x(theta) of every test (n) under `shape`, from the market's shares `share` (markets x weeks)."""
-        weeks = int(self.last.max()) + 1
-        arms = np.repeat(share[self.market, :weeks][:, None, :], 2, axis=1)
-        for k, (first, test, reference) in enumerate(zip(self.first, self.test, self.reference)):
-            arms[k, 0, first:], arms[k, 1, first:] = test, reference
-        response = rollout_response(arms, shape.carryover, shape.half_saturation, shape.hill_exponent)
-        added = response[:, 0] - response[:, 1]
-        inside = (np.arange(weeks)[None, :] >= self.first[:, None]) & (np.arange(weeks)[None, :] <= self.last[:, None])
-        return np.sum(added * inside, axis=1) / inside.sum(axis=1)
+        return lift_response(share[self.market, :int(self.last.max()) + 1], self.first, self.last, self.test,
+                             self.reference, shape.carryover, shape.half_saturation, shape.hill_exponent)
 
     def to_dict(self, markets: list[str], weeks: pd.DatetimeIndex) -> dict:
         """Plain data for model.json."""
@@ -202,11 +196,11 @@ def calibrate_draws(draws: dict[str, np.ndarray], tests: AppTests, share: np.nda
     return out
 
 
-def market_measurements(tests: AppTests, share: np.ndarray, shape: ResponseShape, beta: float
+def market_measurements(tests: AppTests, share: np.ndarray, shape: ResponseShape
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What the used tests of log time say of their markets' relative effects at the mode:
-    (market index, lift / (beta x), its variance)."""
+    """What the used tests of log time say of their markets' effects at the mode: (market index,
+    lift / x, its variance), the market's effect on log time per unit of response."""
     keep = tests.used & ~np.isnan(tests.lift[:, 0])
-    x = tests.response_added(share, shape)[keep] * beta
+    x = tests.response_added(share, shape)[keep]
     ok = np.abs(x) > 0
-    return (tests.market[keep][ok], tests.lift[keep, 0][ok] / x[ok], (tests.se[keep, 0][ok] / x[ok]) ** 2)
+    return tests.market[keep][ok], tests.lift[keep, 0][ok] / x[ok], (tests.se[keep, 0][ok] / x[ok]) ** 2
