@@ -294,8 +294,8 @@ def _log_run(model: ImpactModel, steps: StepBacktest, attributions: dict[str, At
 
 def experiment_table(model: ImpactModel) -> pd.DataFrame | None:
     """Every app's lift tests with their predictions (`experiment_predictions`, 90%), or None."""
-    tables = [model.experiment_predictions(app, 0.9).assign(app=app) for app in model.apps]
-    tables = [t for t in tables if len(t)]
+    tables = [model.experiment_predictions(app, 0.9) for app in model.apps]
+    tables = [t.assign(app=app)[["app", *t.columns]] for app, t in zip(model.apps, tables) if len(t)]
     return pd.concat(tables, ignore_index=True) if tables else None
 
 
