@@ -24,6 +24,17 @@ OPTIONAL_LIFTS = ("log_dau", "log_revenue")      # lift_<name> with se_<name>, b
 COLUMNS = (*REQUIRED, *(f"{kind}_{name}" for name in OPTIONAL_LIFTS for kind in ("lift", "se")), "source")
 
 
+USER_SD = 1.0        # sd of one user's weekly log time per DAU around the arm's mean
+ARM_SHARE = 0.01     # each arm's share of the market's daily active users
+
+
+def arm_standard_error(dau: float | np.ndarray, weeks: int | np.ndarray, arm_share: float = ARM_SHARE,
+                       user_sd: float = USER_SD) -> float | np.ndarray:
+    """The standard error of a lift of log time per DAU read between two arms of `arm_share` of a
+    market's `dau` users each over `weeks` weeks: user_sd x sqrt(2 / (arm_share dau weeks))."""
+    return user_sd * np.sqrt(2.0 / (arm_share * np.asarray(dau, dtype=float) * np.asarray(weeks, dtype=float)))
+
+
 class ExperimentsError(ValueError):
     """An experiments file that cannot be used; `str(error)` is the one line users see."""
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from data.calendar import DAYS_PER_WEEK, holiday_weeks, year_angle, years_since
+from data.experiments import ARM_SHARE, arm_standard_error
 from data.exposure import lift_response, rollout_response
 from data.markets import APPS, MARKETS, US_BETA_SHARE, US_BROAD_LAUNCH, WITHDRAWALS, Market, Withdrawal
 
@@ -540,16 +541,7 @@ def _truth(spec: WorldSpec, seed: int, null: bool, effects: EffectTruth, cf: pd.
 # ---------------------------------------------------------------------------------------
 # Lift tests the world ran
 
-EXPERIMENT_USER_SD = 1.0      # sd of one user's weekly log time per DAU around the arm's mean
-EXPERIMENT_ARM_SHARE = 0.01   # each arm's share of the market's daily active users
 EXPERIMENT_WEEKS = (6, 8, 10, 12)
-
-
-def experiment_standard_error(dau: float, weeks: int, arm_share: float = EXPERIMENT_ARM_SHARE) -> float:
-    """The standard error of a lift of log time per DAU read between two arms of `arm_share` of
-    a market's `dau` users each, over `weeks` weeks: user sd x sqrt(2 / (arm_share dau weeks)).
-    A lift of log DAU is read with half of it, one of log ad revenue with twice."""
-    return EXPERIMENT_USER_SD * float(np.sqrt(2.0 / (arm_share * dau * weeks)))
 
 
 def simulate_experiments(world: SimulatedWorld, spec: WorldSpec, n: int, seed: int,
@@ -573,15 +565,18 @@ def simulate_experiments(world: SimulatedWorld, spec: WorldSpec, n: int, seed: i
     return run_experiments(world, spec, chosen, seed)
 
 
-def run_experiments(world: SimulatedWorld, spec: WorldSpec, chosen: list[dict], seed: int
+def run_experiments(world: SimulatedWorld, spec: WorldSpec, chosen: list[dict], seed: int,
+                    arm_share: float = ARM_SHARE, measured: tuple[str, ...] = ("log_time", "log_dau", "log_revenue")
                     ) -> tuple[pd.DataFrame, list[dict]]:
     """The lift tests `chosen` (each: app, market, first_week, weeks; optional test_share, default 1,
     and reference_share, default the market's share at first_week, or 0 if that is under 0.05 or
-    over 0.95), run in the world: read from two arms of EXPERIMENT_ARM_SHARE of the market's users.
+    over 0.95), run in the world: read from two arms of `arm_share` of the market's users each
+    (default `data.experiments.ARM_SHARE`).
 
     The measured lifts are the true ones (the world's shape and the market's own effect sizes,
     `data.exposure.lift_response`) plus normal noise with the standard error reported
-    (`experiment_standard_error`). Rows as `data.experiments.read_experiments` gives them; the
+    (`data.experiments.arm_standard_error`; a lift of log DAU is read with half of it, one of
+    log ad revenue with twice). Rows as `data.experiments.read_experiments` gives them; the
     truth one dict per row."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 31]))
     effects = spec.effects.scaled(0.0) if world.truth.get("null") else spec.effects
@@ -602,13 +597,14 @@ def run_experiments(world: SimulatedWorld, spec: WorldSpec, chosen: list[dict], 
         lifts = {"log_time": effects.log_time_per_dau[app] * scale * x, "log_dau": effects.log_dau[app] * scale * x}
         lifts["log_revenue"] = (effects.revenue_elasticity * (lifts["log_time"] + lifts["log_dau"])
                                 + effects.direct_log_revenue[app] * scale * x)
-        se = experiment_standard_error(float(group["dau"].iloc[first]), int(test["weeks"]))
+        se = float(arm_standard_error(float(group["dau"].iloc[first]), int(test["weeks"]), arm_share))
         errors = {"log_time": se, "log_dau": se / 2, "log_revenue": 2 * se}
         row = {"app": app, "market": market, "first_week": pd.Timestamp(weeks[first]),
                "last_week": pd.Timestamp(weeks[last]), "test_share": test_share, "reference_share": reference}
         for name, value in lifts.items():
-            row[f"lift_{name}"] = value + errors[name] * rng.standard_normal()
-            row[f"se_{name}"] = errors[name]
+            noise = rng.standard_normal()        # drawn for every lift, so `measured` leaves the others as they are
+            row[f"lift_{name}"] = value + errors[name] * noise if name in measured else np.nan
+            row[f"se_{name}"] = errors[name] if name in measured else np.nan
         rows.append({**row, "source": f"simulated world seed {seed}"})
         truth.append({"app": app, "market": market, "first_week": str(weeks[first])[:10],
                       "true_lift": lifts, "response_added": x, "market_effect": scale})

@@ -72,6 +72,14 @@ def _optimise(version: str, body: dict) -> bytes:
                         option=orjson.OPT_NON_STR_KEYS)
 
 
+def _design_test(version: str, body: dict) -> bytes:
+    """The /design_test answer as JSON bytes, computed in the child (its decision is an optimisation)."""
+    from training import answers
+    from training.requests import DesignTestRequest
+    return orjson.dumps(answers.design_test(_model, version, DesignTestRequest.model_validate(body)),
+                        option=orjson.OPT_NON_STR_KEYS)
+
+
 def _ready() -> bool:
     return _model is not None
 
@@ -93,13 +101,20 @@ class LongQuestions:
     async def optimise(self, version: str, body: dict, time_limit: float) -> bytes:
         """The answer to an /optimise body (validated, as `model_dump(exclude_unset=True)`), or Busy
         at once when every process is."""
+        return await self._ask(_optimise, version, body, time_limit)
+
+    async def design_test(self, version: str, body: dict, time_limit: float) -> bytes:
+        """The answer to a /design_test body whose decision is an /optimise body (as `optimise`)."""
+        return await self._ask(_design_test, version, body, time_limit)
+
+    async def _ask(self, question, version: str, body: dict, time_limit: float) -> bytes:
         if len(self.running) >= self.size:
             now = time.monotonic()
             raise Busy(max(1, math.ceil(min(self.running.values()) - now)))
         key = id(body)
         self.running[key] = time.monotonic() + time_limit + 2     # the solves share the limit; valuing adds a little
         try:
-            return await asyncio.wrap_future(self._executor.submit(_optimise, version, body))
+            return await asyncio.wrap_future(self._executor.submit(question, version, body))
         except BrokenProcessPool:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._start()

@@ -1,4 +1,4 @@
-"""The forecast service: the champion model behind six JSON endpoints, and the planner page at `/`.
+"""The forecast service: the champion model behind seven JSON endpoints, and the planner page at `/`.
 
 `bentoml serve` (from the repo root, via bentofile.yaml), `impact serve` and `make run` start
 it. The model is the newest `engagement-impact` in the BentoML store (promotion makes the
@@ -22,7 +22,7 @@ from serving.long import LongQuestions, Unavailable
 from serving.planner import planner_app
 from training import answers
 from training.model.persist import ModelFileError, load_model
-from training.requests import (AttributionRequest, BatchRequest, ForecastHistoryRequest, ModelRequest,
+from training.requests import (AttributionRequest, BatchRequest, DesignTestRequest, ForecastHistoryRequest, ModelRequest,
                                OptimiseRequest, ResponseCurveRequest, weekly_rows)
 from training.tracking import MODEL_NAME
 
@@ -161,6 +161,26 @@ class EngagementImpact:
         try:
             return _json(await self.long.optimise(self.version, request.model_dump(exclude_unset=True),
                                                    request.time_limit_seconds))
+        except answers.RequestError as exc:
+            return _refused(ctx, 400, str(exc))
+        except Unavailable as exc:
+            ctx.response.headers["Retry-After"] = str(exc.retry_after)
+            return _refused(ctx, exc.status, str(exc))
+
+    @bentoml.api
+    async def design_test(self, request: DesignTestRequest, /, ctx: bentoml.Context) -> dict:
+        """Candidate lift tests (market x test share x duration, from the first forecast week) ranked by how much
+        their result is expected to narrow the interval of a decision (finishing rollouts, or an /optimise plan):
+        each with its standard error, power, predicted lift and cost in forgone value; the best, the runner-up
+        and the set of `tests` to run together. A decision that is an /optimise body runs apart, as /optimise."""
+        if self.impact is None:
+            return _refused(ctx, 503, self.problem)
+        if request.decision.optimise is None:
+            compute = partial(answers.design_test, version=self.version, request=request)
+            return await anyio.to_thread.run_sync(self._answer, ctx, compute, limiter=self._thread)
+        try:
+            return _json(await self.long.design_test(self.version, request.model_dump(exclude_unset=True),
+                                                     request.decision.optimise.time_limit_seconds))
         except answers.RequestError as exc:
             return _refused(ctx, 400, str(exc))
         except Unavailable as exc:

@@ -18,6 +18,7 @@ import pandas as pd
 from data.calendar import DAYS_PER_WEEK
 from data.simulator import WorldSpec, run_experiments, simulate_world
 from training.model.backtest import SCALE_LEVELS, WEEKS_AHEAD
+from training.design_test import design_test
 from training.model.effects import ResponseShape
 from training.model.estimator import ImpactModel
 from training.model.paths import VALUED
@@ -25,7 +26,7 @@ from training.model.scenario import plan_shares
 from training.model.stepbacktest import rollout_step_backtest
 from training.optimiser.optimiser import optimise, plan_points, prepare
 from training.optimiser.program import solve
-from training.requests import OptimiseRequest, PlanPoint
+from training.requests import DesignTestRequest, OptimiseRequest, PlanPoint
 
 
 def status_quo_truth(model: ImpactModel, app: str, seed: int, spec: WorldSpec, horizon: int) -> dict[str, np.ndarray]:
@@ -324,6 +325,30 @@ def high_share_tests(seed: int, spec: WorldSpec | None = None, horizon: int = 26
     chosen = partial.sort_values("dau", ascending=False).head(n)
     return run_experiments(world, spec, [{"app": r.app, "market": r.market, "first_week": first, "weeks": weeks}
                                          for r in chosen.itertuples()], seed)
+
+
+def designed_tests(seed: int, spec: WorldSpec | None = None, horizon: int = 26, n: int = 3,
+                   weeks: int = 8) -> tuple[pd.DataFrame, list[dict]]:
+    """Per app, the `n` lift tests `design_test` chooses to run together to narrow the value of
+    finishing every partial rollout: planned on the history less its last `weeks` weeks (before the
+    last `horizon`), each a test arm at share 1 against the market's current share for `weeks` weeks,
+    then run in the world's next `weeks` weeks (the end of the history `response_cases` trains on).
+    Rows and truth as `data.simulator.run_experiments` gives them."""
+    spec = spec or WorldSpec()
+    world = simulate_world(seed=seed, spec=spec)
+    first = pd.Timestamp(np.sort(world.panel["week"].unique())[-horizon - weeks])
+    model = ImpactModel(seed=seed, known_breaks=spec.known_breaks).fit(world.panel[world.panel["week"] < first])
+    chosen = []
+    for app in model.apps:
+        partial = partial_markets(model, app)
+        if not partial:
+            continue
+        answer = design_test(model, DesignTestRequest(app=app, test_shares=[1.0], durations_weeks=[weeks], tests=n,
+                                                      decision={"finish": partial}))
+        chosen += [{"app": app, "market": t["market"], "first_week": first, "weeks": weeks,
+                    "test_share": t["test_share"], "reference_share": t["reference_share"]}
+                   for t in answer["chosen"]["tests"]]
+    return run_experiments(world, spec, chosen, seed)
 
 
 def step_backtest_cases(seed: int, spec: WorldSpec | None = None, horizon: int = 26, **params) -> pd.DataFrame:

@@ -297,6 +297,39 @@ def test_an_optimiser_plan_applied_to_the_editor_forecasts_as_the_optimisers_own
         assert on_page[key] == pytest.approx(value, rel=1e-12, abs=1e-6), key
 
 
+def test_the_lift_test_panel_shows_design_tests_ranking_and_names_a_bad_field(page, service, small_model):
+    """Finishing two partial markets: the panel shows /design_test's answer for the page's request (the
+    ten best candidates in its order, each narrowing as the API gives it, and the set to run); a share
+    above 1 is refused next to its field."""
+    from testkit.evaluation import partial_markets
+    finish = partial_markets(small_model["model"], "instagram")[:2]
+    page.select_option("#app", "instagram")
+    forecast_done(page)
+    page.fill("#finish", ", ".join(finish))
+    page.fill("#test-shares", "0.5, 1")
+    page.fill("#durations", "4, 8")
+    page.fill("#tests-at-once", "2")
+    page.click("#run-design")
+    page.wait_for_selector("#design-result:not([hidden])", timeout=60_000)
+    answer = api(service, "/design_test", {
+        "app": "instagram", "markets": [], "test_shares": [0.5, 1], "durations_weeks": [4, 8], "arm_share": 0.01,
+        "tests": 2, "interval": 0.9, "decision": {"finish": finish, "horizon_weeks": 13}})
+    rows = page.locator("#design-candidates tbody tr")
+    assert rows.count() == min(10, len(answer["candidates"]))
+    for n in range(rows.count()):
+        expected = answer["candidates"][n]
+        assert rows.nth(n).get_attribute("data-market") == expected["market"]
+        assert rows.nth(n).locator('[data-key="narrowing"]').text_content() == f"{expected['narrowing'] * 100:.2f}%"
+    summary = page.text_content("#design-summary")
+    assert all(t["market"] in summary for t in answer["chosen"]["tests"])
+    assert f"{answer['chosen']['narrowing'] * 100:.2f}%" in summary
+
+    page.fill("#test-shares", "0.5, 1.5")
+    page.click("#run-design")
+    page.wait_for_selector('[data-error-for="test_shares"]:not([hidden])')
+    assert page.text_content('[data-error-for="test_shares"]') == "test_shares[1]: Input should be less than or equal to 1"
+
+
 def test_attribution_by_region_shows_the_api_answer_with_the_revenue_split(page, service):
     model = api(service, "/model", {})
     region = "Latin America and the Caribbean"

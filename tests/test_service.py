@@ -520,3 +520,26 @@ def test_an_optimisation_runs_apart_one_more_gets_429_with_retry_after_and_the_a
     assert without(answer.json(), VOLATILE) == without(as_served(expected), VOLATILE)
     assert server.post("/optimise", json=body).status_code == 200      # free again
 
+
+
+def test_design_test_answers_as_in_process_and_refuses_what_it_cannot_answer_with_400(server, small_model):
+    """/design_test with a finish decision (answered in a thread) and with an /optimise decision
+    (answered in the long-question process) equals the in-process answer; a bad decision is a 400
+    naming the field."""
+    from testkit.evaluation import partial_markets
+    from training.requests import DesignTestRequest
+    model = small_model["model"]
+    finish = {"app": "instagram", "decision": {"finish": partial_markets(model, "instagram")[:2]},
+              "test_shares": [0.5, 1.0], "durations_weeks": [4, 8], "tests": 2}
+    planned = {"app": "instagram", "decision": {"optimise": {"app": "instagram", "horizon_weeks": 13,
+                                                             "time_limit_seconds": 5}}}
+    for body in (finish, planned):
+        answer = server.post("/design_test", json=body)
+        assert answer.status_code == 200, answer.text
+        expected = answers.design_test(model, "7", DesignTestRequest(**body))
+        assert answer.json() == as_served(expected)
+        assert len(answer.json()["chosen"]["tests"]) == body.get("tests", 1)
+    refused = server.post("/design_test", json={**finish, "decision": {"finish": ["ZZ"]}})
+    assert refused.status_code == 400 and refused.json()["error"].startswith("decision.finish: unknown market(s) ZZ")
+    typo = server.post("/design_test", json={**finish, "duration_weeks": [4]})
+    assert typo.status_code == 400 and "duration_weeks: unknown field; did you mean durations_weeks?" in typo.text

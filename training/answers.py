@@ -18,12 +18,14 @@ from training.model.estimator import ImpactModel
 from training.model.experiments import LIFTS
 from training.model.paths import QUANTITIES
 from training.model.queries import Forecast, level_key
+from training.design_test import design_test as design
 from training.optimiser import optimise as optimise_plan
-from training.requests import (AttributionRequest, BatchRequest, ForecastHistoryRequest, ForecastRequest,
+from training.requests import (AttributionRequest, BatchRequest, DesignTestRequest, ForecastHistoryRequest, ForecastRequest,
                                OptimiseRequest, RequestError, ResponseCurveRequest, check_batch, field,
                                history_bounds, markets_of, plan_of)
 
-__all__ = ["RequestError", "attribution", "batch", "describe", "forecast", "forecasts", "optimise", "response_curve"]
+__all__ = ["RequestError", "attribution", "batch", "describe", "design_test", "forecast", "forecasts", "optimise",
+           "response_curve"]
 
 COLUMNS = ("status_quo", "scenario", "lo", "hi")
 
@@ -104,6 +106,12 @@ def optimise(model: ImpactModel, version: str, request: OptimiseRequest) -> dict
     """The optimiser's answer (see `training.optimiser`), with the model version and the request as
     checked (every field, defaults filled in)."""
     return {"model_version": version, "request": request.model_dump(mode="json"), **optimise_plan(model, request)}
+
+
+def design_test(model: ImpactModel, version: str, request: DesignTestRequest) -> dict:
+    """The lift-test design's answer (see `training.design_test`), with the model version and the
+    request as checked."""
+    return {"model_version": version, "request": request.model_dump(mode="json"), **design(model, request)}
 
 
 def _weekly_rows(values: dict, markets: list[str], weeks: list[str]) -> list[dict]:

@@ -260,6 +260,71 @@ class OptimiseRequest(Request):
     optimality_gap: Gap = 0.001
 
 
+MAX_TEST_WEEKS = 26
+MAX_TESTS = 5              # tests chosen to run together (each a market of its own)
+
+
+class Decision(Request):
+    """The decision a lift test should inform, exactly one of: finishing rollouts (`finish`: the
+    markets taken to share 1 in the first forecast week, valued over `horizon_weeks` net of
+    `cost`), or the plan /optimise chooses for `optimise`."""
+
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "finish": ["BR", "IN"], "horizon_weeks": 26, "cost": {"per_exposed_dau_week_usd": {"low": 0.01, "high": 0.03}}}})
+
+    finish: Annotated[Markets, Field(description="the markets whose rollouts are finished (taken to share 1)")] = None
+    horizon_weeks: Annotated[Horizon, Field(description="weeks `finish` is valued over")] = 26
+    cost: Cost = None
+    optimise: Annotated[OptimiseRequest, Field(description="an /optimise body (its app is the request's); "
+                                               "the decision is the plan it chooses")] = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Decision":
+        if (self.finish is None) == (self.optimise is None):
+            raise ValueError("give exactly one of finish (markets) and optimise (an /optimise body)")
+        if self.finish is not None and not self.finish:
+            raise ValueError("finish: name at least one market")
+        if self.optimise is not None:
+            sent = sorted({"horizon_weeks", "cost"} & self.model_fields_set)
+            if sent:
+                raise ValueError(f"{sent[0]}: belongs in optimise (the decision's own request) when optimise is given")
+        return self
+
+
+class DesignTestRequest(Request):
+    """The body of /design_test and the options of `impact design-test`: candidate lift tests, each
+    a market x test share x duration starting in the first forecast week, and the decision they
+    should inform."""
+
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "app": "instagram", "markets": ["BR", "IN", "DE"], "test_shares": [0.5, 1.0], "durations_weeks": [4, 8],
+        "decision": {"finish": ["BR", "IN"], "horizon_weeks": 26}, "tests": 1, "interval": 0.9}})
+
+    app: App
+    markets: Annotated[Markets, Field(description="candidate markets; omitted or [] = every forecastable market")] = []
+    test_shares: Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]], Field(
+        min_length=1, max_length=MAX_TARGET_SHARES, description="shares the test arm may run at")] = [1.0]
+    reference_share: Annotated[float, Field(ge=0.0, le=1.0, description="the reference arm's share; omitted: each "
+                                            "market's current share")] = None
+    durations_weeks: Annotated[list[Annotated[int, Field(ge=1, le=MAX_TEST_WEEKS)]], Field(
+        min_length=1, max_length=5, description="test lengths in weeks")] = [6]
+    arm_share: Annotated[float, Field(ge=0.0001, le=0.5, description="each arm's share of the market's daily users")] = 0.01
+    user_sd: Annotated[float, Field(ge=0.001, le=10.0, description="sd of one user's weekly log time per DAU "
+                                    "(sets the tests' standard errors)")] = 1.0
+    decision: Decision
+    tests: Annotated[int, Field(ge=1, le=MAX_TESTS, description="tests to run at once (in different markets), "
+                                "chosen together")] = 1
+    interval: Interval = 0.9
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "DesignTestRequest":
+        for name in ("markets", "test_shares", "durations_weeks"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name}: a value is listed twice")
+        return self
+
+
 # ------------------------------------------------------------------ reading and checking
 
 def message(exc: ValidationError) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from training.cli import data, optimise, publish, registry, train
+from training.cli import data, design_test, optimise, publish, registry, train
 from training.cli.common import fail
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app = typer.Typer(
 for command in (data.simulate, data.validate, train.train, registry.models, registry.promote, publish.publish,
                 optimise.optimise):
     app.command()(command)
+app.command(name="design-test")(design_test.design_test)
 
 
 @app.command()
@@ -33,7 +34,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (0.0.0.0 for every one)."),
 ) -> None:
     """Serve the champion model over HTTP (BentoML): the planner page at /, and /forecast, /forecast_batch,
-    /response_curve, /attribution, /optimise and /model."""
+    /response_curve, /attribution, /optimise, /design_test and /model."""
     import shutil
     bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or shutil.which("bentoml")
     if bentoml is None:

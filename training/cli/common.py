@@ -76,3 +76,61 @@ def write_json(path: Path, value: dict) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(value, indent=2) + "\n")
     partial.replace(path)
+
+
+def read_body(path: Path, option: str, endpoint: str) -> dict:
+    """The JSON object in the file `path` given as `option` (an `endpoint` body), or exit 2."""
+    import json
+    try:
+        body = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        fail(f"{option}: cannot read {path} as JSON: {exc}")
+    if not isinstance(body, dict):
+        fail(f"{option}: {path} must hold a JSON object (the {endpoint} body)")
+    return body
+
+
+def market_list(text: str | None) -> list[str] | None:
+    """"BR, IN" -> ["BR", "IN"] (None stays None)."""
+    return None if text is None else [m.strip() for m in text.split(",") if m.strip()]
+
+
+def answer_with_model(kind, body: dict, model_dir: Path | None, compute):
+    """`body` checked as a `kind` request, then `compute(model, request)` with the served model (or the
+    folder `model_dir`): (request, answer, where the model came from); exit 2 with the request's one
+    line when either refuses it."""
+    from training.requests import RequestError, parse
+    try:
+        checked = parse(kind, body)
+    except RequestError as exc:
+        fail(str(exc))
+    model, source = load_served_model(model_dir)
+    try:
+        return checked, compute(model, checked), source
+    except RequestError as exc:
+        fail(str(exc))
+
+
+def load_served_model(model_dir: Path | None):
+    """The model to answer with: a saved model folder, or the registry's champion."""
+    import logging
+
+    from training.model.persist import ModelFileError, load_model
+    try:
+        if model_dir is not None:
+            return load_model(model_dir), str(model_dir)
+        from training import registry, tracking
+        logging.getLogger("mlflow").setLevel(logging.WARNING)     # a failure is reported in one line
+        with store_errors("nothing was answered"):
+            tracking.configure()
+            version = registry.champion_version()
+            if version is None:
+                fail("no champion model: train one with `impact train` (or pass --model DIR)")
+            return registry.load_version(version), f"champion version {version}"
+    except ModelFileError as exc:
+        fail(str(exc))
+
+
+def band(value: dict, scale: float = 1e6, digits: int = 2) -> str:
+    """{mean, lo, hi} in millions: "mean [lo, hi]"."""
+    return f"{value['mean'] / scale:,.{digits}f} [{value['lo'] / scale:,.{digits}f}, {value['hi'] / scale:,.{digits}f}]"

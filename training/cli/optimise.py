@@ -7,22 +7,13 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from training.cli.common import console, fail, number_list, store_errors, write_json
+from training.cli.common import answer_with_model, band, console, fail, market_list, number_list, read_body, write_json
 
 
 def _optimise_body(request: Path | None, options: dict) -> dict:
     """The /optimise body: the --request file (if any), then every option given on the command line."""
-    import json
-
     from training.requests import Constraints
-    body: dict = {}
-    if request is not None:
-        try:
-            body = json.loads(request.read_text())
-        except (OSError, ValueError) as exc:
-            fail(f"--request: cannot read {request} as JSON: {exc}")
-        if not isinstance(body, dict):
-            fail(f"--request: {request} must hold a JSON object (the /optimise body)")
+    body = {} if request is None else read_body(request, "--request", "/optimise")
     constraints = body.get("constraints") or {}
     if not isinstance(constraints, dict):
         fail(f"--request: constraints in {request} must be a JSON object")
@@ -37,31 +28,6 @@ def _optimise_body(request: Path | None, options: dict) -> dict:
     if constraints:
         body["constraints"] = constraints
     return body
-
-
-def _load_served_model(model_dir: Path | None):
-    """The model to optimise with: a saved model folder, or the registry's champion."""
-    import logging
-
-    from training.model.persist import ModelFileError, load_model
-    try:
-        if model_dir is not None:
-            return load_model(model_dir), str(model_dir)
-        from training import registry, tracking
-        logging.getLogger("mlflow").setLevel(logging.WARNING)     # a failure is reported in one line
-        with store_errors("nothing was optimised"):
-            tracking.configure()
-            version = registry.champion_version()
-            if version is None:
-                fail("no champion model: train one with `impact train` (or pass --model DIR)")
-            return registry.load_version(version), f"champion version {version}"
-    except ModelFileError as exc:
-        fail(str(exc))
-
-
-def _band(value: dict, scale: float = 1e6, digits: int = 2) -> str:
-    """{mean, lo, hi} in millions: "mean [lo, hi]"."""
-    return f"{value['mean'] / scale:,.{digits}f} [{value['lo'] / scale:,.{digits}f}, {value['hi'] / scale:,.{digits}f}]"
 
 
 def optimise(
@@ -90,7 +56,7 @@ def optimise(
     """Choose the rollout plan with the most net value under constraints (as POST /optimise); print it and
     write it as a /forecast request."""
     from training.optimiser import optimise as optimise_plan
-    from training.requests import OptimiseRequest, RequestError, parse
+    from training.requests import OptimiseRequest
 
     if (cost_low is None) != (cost_high is None):
         fail("--cost-low and --cost-high go together")
@@ -107,22 +73,14 @@ def optimise(
         except ValueError:
             fail(f"--risk: '{risk}' is neither mean nor a quantile such as 0.1")
     body = _optimise_body(request, {
-        "app": app_name, "markets": None if markets is None else [m.strip() for m in markets.split(",") if m.strip()],
+        "app": app_name, "markets": market_list(markets),
         "horizon_weeks": horizon_weeks, "interval": interval, "objective": objective,
         "cost": None if cost_low is None else {"per_exposed_dau_week_usd": {"low": cost_low, "high": cost_high}},
         "max_launches_per_week": max_launches_per_week, "max_step": max_step, "target_shares": number_list(target_shares, "--target-shares"),
-        "earliest": dates or None, "fixed": None if fixed is None else [m.strip() for m in fixed.split(",") if m.strip()],
+        "earliest": dates or None, "fixed": market_list(fixed),
         "max_exposed_dau": max_exposed_dau, "allow_decrease": allow_decrease, "risk": risk_value,
         "time_limit_seconds": time_limit_seconds, "optimality_gap": optimality_gap})
-    try:
-        checked = parse(OptimiseRequest, body)
-    except RequestError as exc:
-        fail(str(exc))
-    model, source = _load_served_model(model_dir)
-    try:
-        answer = optimise_plan(model, checked)
-    except RequestError as exc:
-        fail(str(exc))
+    checked, answer, source = answer_with_model(OptimiseRequest, body, model_dir, optimise_plan)
     write_json(out, answer["forecast_request"])
     if answer_out is not None:
         write_json(answer_out, answer)
@@ -138,16 +96,16 @@ def _print_optimised(answer: dict, checked, source: str, out: Path) -> None:
     for row in answer["by_market"]:
         if row["start_week"] is not None:
             table.add_row(row["market"], f"{row['status_quo_share']:.2f}", row["start_week"], f"{row['target_share']:.2f}",
-                          f"{row['ramp_weeks']} w", _band(row["net"]))
+                          f"{row['ramp_weeks']} w", band(row["net"]))
     console.print(table)
     kept = sum(row["start_week"] is None for row in answer["by_market"])
     console.print(f"{kept} market(s) keep their share")
     value = answer["value"]
-    console.print(f"incremental {_band(value['incremental'])} {unit}; cost {_band(value['cost'])} M USD; "
-                  f"net {_band(value['net'])} {unit}")
+    console.print(f"incremental {band(value['incremental'])} {unit}; cost {band(value['cost'])} M USD; "
+                  f"net {band(value['net'])} {unit}")
     table = Table("alternative", f"net, {unit}", f"regret, {unit}", "feasible", box=None)
     for alternative in answer["alternatives"]:
-        table.add_row(alternative["name"], _band(alternative["net"], digits=1), _band(alternative["regret"], digits=1),
+        table.add_row(alternative["name"], band(alternative["net"], digits=1), band(alternative["regret"], digits=1),
                       "yes" if alternative["feasible"] else "no")
     console.print(table)
     for alternative in answer["alternatives"]:
@@ -160,7 +118,7 @@ def _print_optimised(answer: dict, checked, source: str, out: Path) -> None:
             return "status quo" if d is None else f"{d['target_share']:.2f} from {d['start_week']}"
         changes = "; ".join(f"{c['market']} {decision(c['runner_up'])} instead of {decision(c['chosen'])}"
                             for c in runner["changes"])
-        console.print(f"runner-up ({changes}): net {_band(runner['net'], digits=1)} {unit}, better on "
+        console.print(f"runner-up ({changes}): net {band(runner['net'], digits=1)} {unit}, better on "
                       f"{runner['probability_better']:.0%} of the paths")
     solver = answer["solver"]
     gap = "n/a" if solver["gap"] is None else f"{solver['gap']:.2g}"

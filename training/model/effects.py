@@ -23,7 +23,6 @@ weeks system. The bootstrap reads every replicate off one table of residual cros
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -408,16 +407,6 @@ def _effects_of(gram: BootstrapGram, choice: np.ndarray) -> dict[str, np.ndarray
     return out
 
 
-def full_sample_effects(gram: BootstrapGram, n_shapes: int) -> dict[str, np.ndarray]:
-    """Each effect estimated on the full sample (every market once) under each of the first
-    `n_shapes` shapes of `gram` (a vector over the shapes; NaN where it is not estimable)."""
-    full = BootstrapGram(np.broadcast_to(gram.full, (n_shapes, *gram.full.shape)), gram.full)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        estimates = _effects_of(full, np.arange(n_shapes))
-    return estimates
-
-
 # ------------------------------------------------------------------------- selection-adjusted intervals
 
 def max_t_over_shapes(gram: BootstrapGram, n_shapes: int) -> np.ndarray:
@@ -528,11 +517,8 @@ def market_slopes(values: np.ndarray, response: np.ndarray, fe: FixedEffects) ->
     return slopes, variance
 
 
-def market_effects(app_panel: AppPanel, fe: FixedEffects, shape: ResponseShape,
-                   measurements: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> MarketEffects:
-    """`MarketEffects` of one app at the response `shape` (see there); `measurements` (market
-    index, the market's effect on log time per unit of response, its variance: what lift tests
-    say) are pooled in where markets differ."""
+def market_effects(app_panel: AppPanel, fe: FixedEffects, shape: ResponseShape) -> MarketEffects:
+    """`MarketEffects` of one app at the response `shape` (see there)."""
     observed = app_panel.observed
     values, response = np.where(observed, app_panel.log_time, 0.0), shape.response(app_panel.share)
     y, x = fe.residualise(values), fe.residualise(response)
@@ -568,10 +554,5 @@ def market_effects(app_panel: AppPanel, fe: FixedEffects, shape: ResponseShape,
     own_variance = factor * noise * np.where(has_own, own_variance, 1.0) / beta**2
     precision = 1 / spread2 + np.where(has_own, 1 / own_variance, 0.0)       # the prior around 1, the own estimate
     weighted = 1 / spread2 + np.where(has_own, np.nan_to_num(own_relative) / own_variance, 0.0)
-    if measurements is not None:
-        where, value, variance = measurements
-        relative, variance = value / beta, variance / beta**2       # over the app's effect
-        np.add.at(precision, where, 1 / variance)
-        np.add.at(weighted, where, relative / variance)
     return MarketEffects(weighted / precision, np.sqrt(1 / precision), own_relative, float(np.sqrt(spread2)), z,
                          factor)

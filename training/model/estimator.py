@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from collections.abc import Callable, Iterator
 from functools import cached_property
 from numbers import Integral
@@ -38,10 +38,10 @@ from training.model.backtest import (BacktestResult, break_spans, headline_mase,
 from training.model.baseline import fit_baselines
 from training.model.effects import (DEFAULT_GRID, POSTERIOR_SHAPES, BootstrapGram, EffectEstimate, FixedEffects,
                                     MarketEffects, ResponseShape, ShapeLikelihood, bootstrap_effects, bootstrap_gram,
-                                    fit_shape, full_sample_effects, market_bootstrap_weights, market_effects,
+                                    fit_shape, market_bootstrap_weights, market_effects,
                                     max_t_over_shapes, posterior_shapes, searched_max_t, shape_from_parameters,
                                     shape_parameters)
-from training.model.experiments import (AppTests, app_tests, calibrate_draws, market_measurements, panel_predictions,
+from training.model.experiments import (AppTests, app_tests, calibrate_draws, panel_predictions,
                                         tests_loglik)
 from training.model.paths import mean_log_effects
 from training.model.fanout import fan_out
@@ -152,9 +152,7 @@ class ImpactModel(BaseEstimator):
         grams, searched, choice = self._bootstrap_design(panels, designs, shapes)
         self.stage_seconds_["bootstrap"] += time.perf_counter() - clock
         clock = time.perf_counter()
-        markets = {app: market_effects(p, designs[app], shapes[app][0], None if app not in tests else
-                                       market_measurements(tests[app], p.share, shapes[app][0]))
-                   for app, p in panels.items()}
+        markets = {app: market_effects(p, designs[app], shapes[app][0]) for app, p in panels.items()}
         self.stage_seconds_["effects"] += time.perf_counter() - clock
         fits = fan_out(self._fit_app, [(p, shapes[app], grams[app], searched[app], choice, markets[app], tests.get(app))
                                        for app, p in panels.items()], self.n_jobs)
@@ -242,11 +240,10 @@ class ImpactModel(BaseEstimator):
         market_draws = markets.draws(len(draws["shape_index"]), stable_seed(self.seed, f"{app}/markets")) \
             if markets.pooled else None
         if tests is not None:
-            full = full_sample_effects(gram, len(drawn))
-            deviations = {name: draws[name] - full[name][draws["shape_index"]]
-                          for name in ("log_time", "log_dau", "direct_log_revenue")}
-            draws = calibrate_draws(draws, tests, app_panel.share, drawn, deviations, market_draws,
-                                    stable_seed(self.seed, f"{app}/tests"))
+            draws, market_draws = calibrate_draws(draws, tests, app_panel.share, drawn, market_draws,
+                                                  stable_seed(self.seed, f"{app}/tests"))
+            if market_draws is not None:
+                markets = replace(markets, relative=market_draws.mean(axis=1), sd=market_draws.std(axis=1))
         effect = EffectEstimate(**{f.name: float(np.mean(draws[f.name])) for f in fields(EffectEstimate)})
         done("effects")
         max_t = np.fmax(max_t_over_shapes(gram, len(drawn)), searched)     # over the drawn and the searched shapes
@@ -440,6 +437,26 @@ class ImpactModel(BaseEstimator):
         candidate."""
         index = self.market_index(app, markets)
         return self._ask(app).row_values(self._share_matrix(shares, len(markets)), index, level)
+
+    def test_lifts(self, app: str, markets: list[str], test: np.ndarray, reference: np.ndarray, weeks: np.ndarray,
+                   level: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+        """What lift tests starting in the first forecast week would measure of log time per DAU:
+        test i holds one arm of `markets[i]` at share `test[i]` and one at `reference[i]` for
+        `weeks[i]` weeks (1..max_horizon). The point and every joint sample path of the `level`
+        paths (tests; tests x paths), the same paths `plan_values` reads, so a test's predicted
+        result and a plan's value can be read together draw by draw."""
+        index = self.market_index(app, markets)
+        weeks = np.asarray(weeks, dtype=int)
+        if weeks.min(initial=1) < 1 or weeks.max(initial=1) > self.max_horizon:
+            raise QueryError(f"weeks must lie in 1..{self.max_horizon}")
+        return self._ask(app).future_lifts(index, np.asarray(test, dtype=float), np.asarray(reference, dtype=float),
+                                           weeks, level)
+
+    def path_widening(self, app: str, level: float = 0.9) -> float:
+        """The factor every effect path of a `level` question is widened by around the paths' mean
+        (the max-t over the shapes), so that draws updated on new evidence (`calibrate_draws`) and
+        then widened read as their widened paths updated on evidence `factor` times less precise."""
+        return self._ask(app).inflation(level)
 
     def _share_matrix(self, shares: np.ndarray, rows: int) -> np.ndarray:
         """`shares` as a float array of `rows` x 1..max_horizon weeks, or QueryError."""

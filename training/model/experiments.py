@@ -12,11 +12,10 @@ Calibration (`ImpactModel.fit(panel, experiments=...)`):
 - the shape: the tests' likelihood given the panel, y ~ N(beta_hat(theta) r x(theta), diag(se^2)
   + V(theta) (r x)(r x)'), with beta_hat and V the panel's profile estimate and its variance
   under theta, is added to the shape's log posterior (`tests_loglik`);
-- the effect sizes: each bootstrap replicate's panel estimate is combined with the tests, each
-  test's result redrawn within its standard error, by precision (`calibrate_draws`), so the draws
-  carry the tests' uncertainty;
-- the markets' own effects: a test's lift over x measures slope x r_m (`market_measurements`),
-  pooled with the market's own estimate.
+- the effect sizes and the markets' own effects: the draws are moved by an ensemble Kalman
+  update on the tests, each result redrawn within its standard error (`calibrate_draws`), so the
+  draws carry the tests' uncertainty, and a design's expected narrowing (`training.design_test`)
+  is the same update's.
 
 A test whose result and the panel's prediction (`panel_predictions`) differ by more than
 CONFLICT_Z standard errors of their difference is left out of the calibration and reported.
@@ -32,6 +31,7 @@ import pandas as pd
 from data.exposure import lift_response
 from training.model.effects import ResponseShape, ShapeLikelihood
 from training.model.panel import AppPanel
+from training.model.paths import EFFECT_NAMES, slopes
 
 LIFTS = ("log_time", "log_dau", "log_revenue")
 SLOPE_OF = {"log_time": "time_spent_min", "log_dau": "dau", "log_revenue": "ad_revenue_usd"}
@@ -152,55 +152,63 @@ def tests_loglik(tests: AppTests, likelihood: ShapeLikelihood, share: np.ndarray
 
 
 def calibrate_draws(draws: dict[str, np.ndarray], tests: AppTests, share: np.ndarray,
-                    shapes: tuple[ResponseShape, ...], deviations: dict[str, np.ndarray],
-                    relative: np.ndarray | None, seed: int) -> dict[str, np.ndarray]:
-    """Each bootstrap replicate's effects combined with the used tests by precision.
+                    shapes: tuple[ResponseShape, ...], market_draws: np.ndarray | None,
+                    seed: int) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """The draws (effects, and the markets' relative effects `market_draws`) updated on the used
+    tests as an ensemble Kalman update: each draw b moves by K (y + e_b - L_b).
 
-    Per replicate b (its shape, its markets' relative effects): the panel's estimate of log time
-    (log DAU) with variance V, the spread of the replicates around the full sample's estimate
-    under their own shapes (`deviations`), and each test's lift redrawn as y + se z_b, a
-    measurement of slope x r x with variance se^2: the posterior mean (beta_b / V + sum w y_b) /
-    (1 / V + sum w x^2). Log revenue's lifts then update the direct term given the calibrated
-    time and DAU effects. Over the replicates the draws have the posterior's mean and spread."""
+    L_b holds draw b's prediction of every measured lift (`predicted_lifts`: its slope times its
+    market's relative effect times the response the test adds under its shape), y the results,
+    e_b ~ N(0, R) each result redrawn within its standard error (R = diag se^2), and
+    K = C_thetaL (C_LL + R)^-1 from the draws' own covariances. So the tests move every effect as
+    far as the draws say it goes with the tests' results (log DAU and revenue too, through their
+    covariance with log time), the draws keep the posterior's spread, and a test read exactly
+    leaves only what the shapes and the other parameters leave open. A market's relative effect
+    is moved only by its own tests: the markets' draws are independent, so their sample
+    covariance with another market's test is noise (localisation)."""
     used = tests.used
     if not used.any():
-        return draws
+        return draws, market_draws
     rng = np.random.default_rng(seed)
+    predicted, measured, error, market = predicted_lifts(draws, tests, share, shapes, market_draws)
+    innovation = measured[None, :] + error[None, :] * rng.standard_normal(predicted.shape) - predicted
+    centred = predicted - predicted.mean(axis=0)
+    n = len(predicted)
+    gain_solve = np.linalg.solve(centred.T @ centred / n + np.diag(error**2), innovation.T)   # obs x draws
+    out = dict(draws)
+    for name in EFFECT_NAMES:
+        values = draws[name]
+        covariance = (values - values.mean()) @ centred / n                                   # obs
+        out[name] = values + covariance @ gain_solve
+    if market_draws is None:
+        return out, None
+    markets = market_draws.copy()
+    for m in np.unique(market):
+        own = market == m                                     # localised: only the market's own tests
+        values = market_draws[m]
+        covariance = np.where(own, (values - values.mean()) @ centred / n, 0.0)
+        markets[m] = values + covariance @ gain_solve
+    return out, markets
+
+
+def predicted_lifts(draws: dict[str, np.ndarray], tests: AppTests, share: np.ndarray,
+                    shapes: tuple[ResponseShape, ...], market_draws: np.ndarray | None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every measured lift of the used tests (one per test and outcome): each draw's prediction
+    (draws x lifts), the results, their standard errors and the tests' markets (lifts)."""
+    used = np.flatnonzero(tests.used)
     index = draws["shape_index"]
     added = {s: tests.response_added(share, shapes[s])[used] for s in np.unique(index)}
-    x = np.array([added[s] for s in index])                                   # replicates x used tests
-    if relative is not None:
-        x = x * relative[tests.market[used]].T
-    lift, se = tests.lift[used], tests.se[used]
-    redrawn = lift[None, :, :] + se[None, :, :] * rng.standard_normal((len(index), *lift.shape))
-    out = dict(draws)
-
-    def update(prior: np.ndarray, spread: float, y: np.ndarray, error: np.ndarray, slope_x: np.ndarray) -> np.ndarray:
-        ok = ~np.isnan(y)
-        weight = np.where(ok, 1.0 / np.where(ok, error, 1.0) ** 2, 0.0)
-        y = np.where(ok, y, 0.0)
-        precision = 1.0 / spread + np.sum(weight * slope_x**2, axis=-1)
-        return (prior / spread + np.sum(weight * slope_x * y, axis=-1)) / precision
-
-    for o, name in enumerate(("log_time", "log_dau")):
-        spread = max(float(np.var(deviations[name])), 1e-300)
-        out[name] = update(draws[name], spread, redrawn[:, :, o], np.broadcast_to(se[:, o], redrawn[:, :, o].shape), x)
-    engagement = out["revenue_elasticity"] * (out["log_time"] + out["log_dau"])
-    spread = max(float(np.var(deviations["direct_log_revenue"])), 1e-300)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        direct_y = redrawn[:, :, 2] / x - engagement[:, None]             # what the revenue lift says of the direct term
-        direct_se = se[None, :, 2] / np.abs(x)
-    usable = np.isfinite(direct_y) & np.isfinite(direct_se)
-    out["direct_log_revenue"] = update(draws["direct_log_revenue"], spread, np.where(usable, direct_y, np.nan),
-                                       np.where(usable, direct_se, 1.0), np.ones_like(x))
-    return out
-
-
-def market_measurements(tests: AppTests, share: np.ndarray, shape: ResponseShape
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What the used tests of log time say of their markets' effects at the mode: (market index,
-    lift / x, its variance), the market's effect on log time per unit of response."""
-    keep = tests.used & ~np.isnan(tests.lift[:, 0])
-    x = tests.response_added(share, shape)[keep]
-    ok = np.abs(x) > 0
-    return tests.market[keep][ok], tests.lift[keep, 0][ok] / x[ok], (tests.se[keep, 0][ok] / x[ok]) ** 2
+    x = np.array([added[s] for s in index])                                  # draws x used tests
+    if market_draws is not None:
+        x = x * market_draws[tests.market[used]].T
+    slope = slopes(draws)
+    columns, measured, error, market = [], [], [], []
+    for o, name in enumerate(LIFTS):
+        seen = ~np.isnan(tests.lift[used, o])
+        columns.append(slope[SLOPE_OF[name]][:, None] * x[:, seen])
+        measured.append(tests.lift[used[seen], o])
+        error.append(tests.se[used[seen], o])
+        market.append(tests.market[used[seen]])
+    return (np.concatenate(columns, axis=1), np.concatenate(measured), np.concatenate(error),
+            np.concatenate(market))

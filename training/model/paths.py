@@ -16,6 +16,7 @@ from data.calendar import DAYS_PER_WEEK
 QUANTITIES = ("time_spent_min", "dau", "minutes", "ad_revenue_usd")
 ADDITIVE = ("dau", "minutes", "ad_revenue_usd")   # summed over markets; time per DAU is their ratio
 VALUED = ("minutes", "ad_revenue_usd")   # the totals a plan is valued in and a backtest scores
+EFFECT_NAMES = ("log_time", "log_dau", "revenue_elasticity", "direct_log_revenue")   # the effect parameters
 
 
 def slopes(params: dict) -> dict[str, np.ndarray]:

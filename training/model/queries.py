@@ -32,10 +32,9 @@ from training.model.baseline import future_weeks
 from training.model.effects import interval_inflation
 from training.model.experiments import LIFTS, SLOPE_OF
 from training.model.fitted import AppFit
-from training.model.paths import (ADDITIVE, QUANTITIES, VALUED, baseline_logs, combined_levels, interval, path_log_effects,
+from training.model.paths import (ADDITIVE, EFFECT_NAMES, QUANTITIES, VALUED, baseline_logs, combined_levels, interval, path_log_effects,
                                   point_weights, slopes, with_time_per_dau)
 
-EFFECT_NAMES = ("log_time", "log_dau", "revenue_elasticity", "direct_log_revenue")
 ROWS_PER_CHUNK = 128                     # plan rows valued at once (bounds memory: rows x weeks x paths)
 HISTORY_CHUNK = 32                       # markets attributed at once (memory: markets x history weeks x paths)
 
@@ -255,22 +254,43 @@ class AppQueries:
         index = fit.draws["shape_index"]
         added = {s: tests.response_added(fit.panel.share, fit.shapes[s]) for s in np.unique(index)}
         x = np.array([added[s] for s in index]).T                              # tests x draws
-        if fit.market_draws is not None:
-            x = x * fit.market_draws[tests.market]
-        slope = slopes(fit.draws)
         frame = {"row": tests.rows, "market": [fit.panel.markets[m] for m in tests.market],
                  "first_week": [str(fit.panel.weeks[i].date()) for i in tests.first],
                  "last_week": [str(fit.panel.weeks[i].date()) for i in tests.last],
                  "test_share": tests.test, "reference_share": tests.reference, "source": list(tests.source),
                  "before": tests.before_mean, "before_sd": tests.before_sd, "z": tests.z, "used": tests.used}
-        factor = self.inflation(level)
         for k, name in enumerate(LIFTS):
-            paths = slope[SLOPE_OF[name]][None, :] * x
-            point = paths.mean(axis=1)
-            lo, hi = interval(factor * paths + (1 - factor) * point[:, None], level)
+            point, paths = self.lift_paths(x, tests.market, level, name)
+            lo, hi = interval(paths, level)
             frame |= {f"lift_{name}": tests.lift[:, k], f"se_{name}": tests.se[:, k],
                       f"after_{name}": point, f"after_{name}_lo": lo, f"after_{name}_hi": hi}
         return pd.DataFrame(frame)
+
+    def lift_paths(self, added: np.ndarray, markets: np.ndarray, level: float,
+                   lift: str = "log_time") -> tuple[np.ndarray, np.ndarray]:
+        """Predicted lifts of `lift` (one of LIFTS) from the response each test adds under each
+        draw's shape (`added`, tests x draws) in the markets at positions `markets`: per draw its
+        slope times the market's relative effect in that draw times the response added, widened for
+        a `level` interval around their mean, the point (tests; tests x paths)."""
+        x = added if self.fit.market_draws is None else added * self.fit.market_draws[markets]
+        paths = slopes(self.fit.draws)[SLOPE_OF[lift]][None, :] * x
+        point = paths.mean(axis=1)
+        factor = self.inflation(level_key(level))
+        return point, factor * paths + (1.0 - factor) * point[:, None]
+
+    def future_lifts(self, index: np.ndarray, test: np.ndarray, reference: np.ndarray, weeks: np.ndarray,
+                     level: float) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted lift of log time per DAU of tests starting in the first forecast week (see
+        `lift_paths`): test c holds one arm of the forecastable market at `index[c]` at share
+        `test[c]` and another at `reference[c]` for `weeks[c]` weeks, both arms continuing the
+        market's exposure from the end of the history; its lift is the mean over those weeks of
+        the difference of their responses."""
+        n, longest = len(index), int(weeks.max())
+        arms = np.repeat(np.concatenate([test, reference])[:, None], longest, axis=1)
+        markets = np.tile(self.forecast_rows[index], 2)
+        responses = self.responses(arms, markets, forecast=True)                 # 2n x weeks x shapes
+        added = np.cumsum(responses[:n] - responses[n:], axis=1)[np.arange(n), weeks - 1] / weeks[:, None]
+        return self.lift_paths(added[:, self.shape_tables["of_draw"]], self.forecast_rows[index], level)
 
     def dose_response(self, level: float = 0.9, n_points: int = 101) -> dict[str, np.ndarray]:
         """Steady-state effect on total minutes (%) against a share held long enough, with the

@@ -29,12 +29,13 @@ import numpy as np
 import pandas as pd
 
 from training.model.estimator import ImpactModel
+from training.model.queries import RowValues
 from training.model.paths import interval
 from training.model.scenario import parse_week
 from training.optimiser import alternatives
 from training.optimiser.candidates import Candidates, build_candidates
 from training.optimiser.program import SOLVER, Limits, Solution, cvar, solve, violations
-from training.requests import OptimiseRequest, RequestError, check_horizon, field, markets_of
+from training.requests import Cost, OptimiseRequest, RequestError, check_horizon, field, markets_of
 
 RUNNER_UP_GAP = 0.01          # the runner-up is the best other plan proven within 1% (it only measures how close a call it is)
 COST_SEED = 20261129          # the per-path cost draws are fixed, so a question always gets one answer
@@ -137,18 +138,24 @@ def value_candidates(model: ImpactModel, problem: Problem, candidates: Candidate
     rows = np.vstack([candidates.shares, quo_rows])
     row_markets = [problem.markets[i] for i in candidates.market] + problem.markets
     values = model.plan_values(request.app, rows, row_markets, request.interval)
-    quo_of = n + candidates.market
+    return valuation_of(values, n + candidates.market, request.objective, request.cost), values.exposed_dau[n:].sum(axis=0)
+
+
+def valuation_of(values: RowValues, quo_of: np.ndarray, objective: str, cost: Cost | None) -> Valuation:
+    """The first len(quo_of) rows of `values` valued against the status-quo rows `quo_of`: the
+    incremental `objective`, the serving cost of the exposed DAU they add (on each path at that
+    path's unit cost, `unit_costs`) and, for revenue, the net of the two."""
+    n = len(quo_of)
     added = values.exposed_dau[:n] - values.exposed_dau[quo_of]
     added_paths = values.exposed_dau_weeks_paths[:n] - values.exposed_dau_weeks_paths[quo_of]
-    if request.cost is None:
-        cost, cost_paths = np.zeros(n), np.zeros_like(added_paths)
+    if cost is None:
+        total, cost_paths = np.zeros(n), np.zeros_like(added_paths)
     else:
-        price = request.cost.per_exposed_dau_week_usd
-        cost = (price.low + price.high) / 2 * added.sum(axis=1)
+        price = cost.per_exposed_dau_week_usd
+        total = (price.low + price.high) / 2 * added.sum(axis=1)
         cost_paths = added_paths * unit_costs(price.low, price.high, added_paths.shape[1])[None, :]
-    valuation = Valuation(values.incremental[request.objective][:n], values.incremental_paths[request.objective][:n],
-                          cost, cost_paths, added, request.objective == "ad_revenue_usd")
-    return valuation, values.exposed_dau[n:].sum(axis=0)
+    return Valuation(values.incremental[objective][:n], values.incremental_paths[objective][:n], total, cost_paths,
+                     added, objective == "ad_revenue_usd")
 
 
 @dataclass
@@ -177,19 +184,31 @@ def optimise(model: ImpactModel, request: OptimiseRequest) -> dict:
     """The best plan under the request's constraints, its value, the alternatives and the solver's
     report (see the module docstring); RequestError for a request that cannot be answered."""
     began = time.perf_counter()
+    ready, solution = chosen_plan(model, request)
+    remaining = max(0.1, request.time_limit_seconds - solution.seconds)
+    runner = solve(*_arguments(ready), time_limit=remaining, gap=max(request.optimality_gap, RUNNER_UP_GAP),
+                   exclude=solution.selection)
+    return _answer(ready.problem, ready.candidates, ready.valuation, ready.limits, solution, runner,
+                   time.perf_counter() - began)
+
+
+def chosen_plan(model: ImpactModel, request: OptimiseRequest) -> tuple[Prepared, Solution]:
+    """Steps 1-4: the request prepared and the plan the solver chooses (the best feasible
+    alternative when it found none in time); RequestError when no plan is feasible."""
     ready = prepare(model, request)
-    candidates, valuation, limits = ready.candidates, ready.valuation, ready.limits
-    arguments = (valuation.net, valuation.net_paths, candidates.market, len(ready.problem.markets), candidates.rises,
-                 valuation.added_exposure, limits, request.risk)
-    solution = solve(*arguments, time_limit=request.time_limit_seconds, gap=request.optimality_gap)
+    solution = solve(*_arguments(ready), time_limit=request.time_limit_seconds, gap=request.optimality_gap)
     if solution.status == "infeasible":
         raise RequestError(_clash(ready.problem, ready.quo_exposure))
     if not solution.found:
         solution = _best_feasible(ready, solution)
-    remaining = max(0.1, request.time_limit_seconds - solution.seconds)
-    runner = solve(*arguments, time_limit=remaining, gap=max(request.optimality_gap, RUNNER_UP_GAP),
-                   exclude=solution.selection)
-    return _answer(ready.problem, candidates, valuation, limits, solution, runner, time.perf_counter() - began)
+    return ready, solution
+
+
+def _arguments(ready: Prepared) -> tuple:
+    """The solver's arguments for a prepared request (`program.solve`)."""
+    valuation = ready.valuation
+    return (valuation.net, valuation.net_paths, ready.candidates.market, len(ready.problem.markets),
+            ready.candidates.rises, valuation.added_exposure, ready.limits, ready.problem.request.risk)
 
 
 # ---------------------------------------------------------------------- the answer

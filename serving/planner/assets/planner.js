@@ -11,7 +11,7 @@ const COLUMNS = ["status_quo", "scenario", "lo", "hi"];
 const TOKEN_KEY = "engagement-impact-token";
 
 const state = {model: null, token: sessionStorage.getItem(TOKEN_KEY), forecast: null, optimise: null,
-               planRows: [], sequence: {forecast: 0, optimise: 0, attribute: 0, curve: 0}, firstRender: false};
+               planRows: [], sequence: {forecast: 0, optimise: 0, design: 0, attribute: 0, curve: 0}, firstRender: false};
 const $ = (id) => document.getElementById(id);
 
 // ------------------------------------------------------------------ DOM helpers (text only)
@@ -654,6 +654,63 @@ $("apply-plan").addEventListener("click", () => {
   $("results").scrollIntoView({block: "start"});
 });
 
+// ------------------------------------------------------------------ lift test design
+
+const DESIGN_ROWS = 10;     // candidates shown (the answer ranks every one)
+
+function designRequest() {
+  const kind = document.querySelector('input[name="decision-kind"]:checked').value;
+  const asNumbers = (text) => listOf(text).map((v) => (Number.isNaN(Number(v)) ? v : Number(v)));
+  const decision = kind === "finish" ? {finish: listOf($("finish").value), horizon_weeks: numberOrNull($("horizon"))}
+                                     : {optimise: optimiseRequest()};
+  const low = numberOrNull($("cost-low")), high = numberOrNull($("cost-high"));
+  if (kind === "finish" && (low !== null || high !== null)) {
+    decision.cost = {per_exposed_dau_week_usd: {low: low ?? high, high: high ?? low}};
+  }
+  return {app: $("app").value, markets: chosenMarkets(), test_shares: asNumbers($("test-shares").value),
+          durations_weeks: asNumbers($("durations").value), arm_share: numberOrNull($("arm-share")),
+          tests: numberOrNull($("tests-at-once")), interval: Number($("interval").value), decision};
+}
+
+function runDesign() {
+  return ask("design", "/design_test", designRequest(), {button: "run-design", status: "design-status",
+    working: "Designing…", refused: "The design", render: renderDesign});
+}
+
+$("design").addEventListener("submit", (event) => { event.preventDefault(); runDesign(); });
+
+function renderDesign(answer) {
+  const d = answer.decision;
+  const money = d.objective === "ad_revenue_usd";
+  const level = `${Math.round(answer.interval * 100)}% band`;
+  const chosen = answer.chosen;
+  const tests = chosen.tests.map((t) => `${t.market} at ${t.test_share} against ${t.reference_share} for ${t.weeks} weeks`);
+  $("design-summary").textContent = `Decision (${d.kind}: ${d.markets.join(", ") || "status quo"}): net `
+    + `${short(d.net.mean, money)}, ${level} ${short(d.net.lo, money)} to ${short(d.net.hi, money)}. Run ${tests.join("; ")}: `
+    + `its interval is expected to narrow by ${percent(chosen.narrowing)} (width ${short(d.width, money)} → `
+    + `${short(chosen.expected_width, money)}).`;
+  const table = clear($("design-candidates"));
+  table.append(el("caption", {}, `The ${Math.min(DESIGN_ROWS, answer.candidates.length)} best of ${answer.candidates.length} `
+                                   + `candidate tests, from ${answer.first_week}`),
+               el("thead", {}, el("tr", {}, ...["Rank", "Market", "Test share", "Reference", "Weeks", "Standard error",
+                 "Predicted lift", `Lift, ${level}`, "Power", "Narrows by", "Cost", `Cost, ${level}`]
+                 .map((h) => el("th", {scope: "col"}, h)))));
+  const rows = el("tbody");
+  const lift = (v) => v.toPrecision(2);
+  for (const c of answer.candidates.slice(0, DESIGN_ROWS)) {
+    rows.append(el("tr", {"data-rank": String(c.rank), "data-market": c.market},
+      el("td", {}, String(c.rank)), el("td", {}, c.market), el("td", {}, String(c.test_share)),
+      el("td", {}, String(c.reference_share)), el("td", {}, String(c.weeks)), el("td", {}, lift(c.standard_error)),
+      el("td", {"data-key": "predicted_lift.mean"}, lift(c.predicted_lift.mean)),
+      el("td", {}, `${lift(c.predicted_lift.lo)} to ${lift(c.predicted_lift.hi)}`),
+      el("td", {"data-key": "power"}, percent(c.power)), el("td", {"data-key": "narrowing"}, percent(c.narrowing)),
+      valueCell(c.cost.mean, money, "cost.mean"), bandCell(c.cost, money, "cost.band")));
+  }
+  table.append(rows);
+  $("design-status").textContent = `Model ${answer.model_version} · ${answer.app}`;
+  $("design-result").hidden = false;
+}
+
 // ------------------------------------------------------------------ attribution
 
 function runAttribution() {
@@ -717,6 +774,7 @@ function chooseApp() {
   state.forecast = null;
   state.optimise = null;
   $("optimiser-result").hidden = true;
+  $("design-result").hidden = true;
   $("attribution-result").hidden = true;
   $("apply-plan").disabled = true;
   runForecast();
