@@ -83,6 +83,32 @@ def response_effects(name: str) -> "EffectTruth":
     return replace(EffectTruth(), response=name, **RESPONSES[name])
 
 
+CROSS_CARRYOVER = 0.5     # the carry-over of an app's exposure in the other apps' outcomes
+CROSS_DAU_RATIO = 0.25    # a cross effect on log DAU, as a share of the one on log time per DAU
+CANNIBALISING = {"facebook": {"instagram": -0.01, "whatsapp": -0.005},
+                 "instagram": {"facebook": -0.008, "whatsapp": -0.01},
+                 "whatsapp": {"facebook": -0.002, "instagram": -0.003}}
+CROSS: dict[str, dict] = {
+    "none": {},
+    "cannibalising": {"matrix": CANNIBALISING, "stagger_weeks": 26},
+    "complementary": {"matrix": {target: {source: -v for source, v in row.items()}
+                                 for target, row in CANNIBALISING.items()}, "stagger_weeks": 26},
+    "same_week": {"matrix": CANNIBALISING, "same_week": True},
+}
+"""Worlds where one app's assistant moves the others' time (`WorldSpec.cross`): the matrix holds,
+per app, the log effect on its time per DAU of each other app's full exposure in the same market
+(CROSS_DAU_RATIO of it on log DAU), through the source app's saturation with a carry-over of
+CROSS_CARRYOVER:
+
+- none: today's worlds, each app moved by its own rollout alone;
+- cannibalising: part of an app's gain comes out of the others (e.g. WhatsApp's assistant answers
+  what people looked up on Instagram), each app's launch in a market lagging Facebook's by up to
+  `stagger_weeks` more weeks, so the launches' differences identify the split;
+- complementary: the same sizes with the other sign, the same staggering;
+- same_week: cannibalising, and every app launches in the same week with the same ramp and no
+  app-specific withdrawal, so the split between the apps is not identified (their family total is).
+"""
+
 DESIGNS = ("default", "random_walk", "trend_break", "heavy_tails", "stepped_season")
 """Worlds of more than one design, so a model is not only judged on the world it was built around:
 
@@ -159,10 +185,20 @@ class WorldSpec:
     # stepped_season: the ad price season's log multiplier in each calendar month, January first.
     month_price_season: tuple[float, ...] = (-0.15, -0.10, -0.05, 0.0, 0.0, -0.02,
                                              -0.04, -0.03, 0.0, 0.05, 0.15, 0.22)
+    # How the apps move each other's time (CROSS): none, cannibalising, complementary, same_week.
+    cross: str = "none"
 
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
             raise ValueError(f"unknown design '{self.design}': use one of {', '.join(DESIGNS)}")
+        if self.cross not in CROSS:
+            raise ValueError(f"unknown cross design '{self.cross}': use one of {', '.join(CROSS)}")
+
+    def cross_matrix(self, null: bool = False) -> np.ndarray:
+        """The cross effects on log time per DAU, apps x apps ([target, source]; 0 on the diagonal)."""
+        rows = CROSS[self.cross].get("matrix", {})
+        matrix = np.array([[rows.get(target, {}).get(source, 0.0) for source in self.apps] for target in self.apps])
+        return matrix * (0.0 if null else 1.0)
 
     def weeks(self) -> pd.DatetimeIndex:
         return pd.date_range(pd.Timestamp(self.start), pd.Timestamp(self.end), freq="7D", unit="ns")
@@ -312,17 +348,26 @@ def _week_index(weeks: pd.DatetimeIndex, day: date) -> int:
 # The world
 
 
-def default_rollout(spec: WorldSpec, rng: np.random.Generator) -> np.ndarray:
-    """Rollout shares (series x weeks) following the launch history, with ramps and withdrawals."""
+def default_rollout(spec: WorldSpec, rng: np.random.Generator,
+                    rng_stagger: np.random.Generator | None = None) -> np.ndarray:
+    """Rollout shares (series x weeks) following the launch history, with ramps and withdrawals;
+    the cross designs stagger the apps' launches (drawn from `rng_stagger`) or align them."""
     weeks = spec.weeks()
     n_weeks = len(weeks)
+    design = CROSS[spec.cross]
+    same_week, stagger = design.get("same_week", False), design.get("stagger_weeks", 0)
     plateau_market = rng.uniform(0.80, 0.97, size=len(spec.markets))
     shares = np.zeros((len(spec.apps) * len(spec.markets), n_weeks))
+    first_ramp = {}
     for a, app in enumerate(spec.apps):
         for m, market in enumerate(spec.markets):
             app_factor = rng.uniform(0.95, 1.0)
             lag = {"facebook": 0, "instagram": int(rng.integers(0, 3))}.get(app, int(rng.integers(0, 5)))
             ramp = int(rng.integers(6, 17))
+            if stagger and a > 0 and rng_stagger is not None:
+                lag += int(rng_stagger.integers(0, stagger + 1))
+            if same_week:
+                lag, app_factor, ramp = 0, 1.0, first_ramp.setdefault(m, ramp)
             if market.launch is None:
                 continue
             plateau = min(plateau_market[m] * app_factor, 0.98)
@@ -333,7 +378,7 @@ def default_rollout(spec: WorldSpec, rng: np.random.Generator) -> np.ndarray:
             else:
                 phases.append((_week_index(weeks, market.launch) + lag, plateau, ramp))
             path = ramp_path(n_weeks, phases)
-            for w in spec.withdrawals:
+            for w in () if same_week else spec.withdrawals:
                 if w.app == app and market.code in w.markets:
                     path = _apply_withdrawal(path, weeks, w)
             shares[a * len(spec.markets) + m] = path
@@ -378,8 +423,8 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
     app_of = np.repeat(np.arange(n_apps), n_markets)
     market_of = np.tile(np.arange(n_markets), n_apps)
 
-    streams = np.random.SeedSequence(seed).spawn(8)     # the first seven as before the response designs
-    rng_struct, rng_rollout, rng_common, rng_time, rng_dau, rng_rev, rng_breaks, rng_markets = (
+    streams = np.random.SeedSequence(seed).spawn(9)     # the first seven as before the response designs
+    rng_struct, rng_rollout, rng_common, rng_time, rng_dau, rng_rev, rng_breaks, rng_markets, rng_stagger = (
         np.random.default_rng(s) for s in streams)
 
     years = years_since(weeks, pd.Timestamp(spec.start))[None, :]
@@ -403,7 +448,7 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
     dau_start = np.array([m.dau_millions[a] * 1e6 for a in apps for m in markets])
     price = np.array([m.price for m in markets])[market_of] * np.array([spec.app_price[a] for a in apps])[app_of]
 
-    shares = default_rollout(spec, rng_rollout)
+    shares = default_rollout(spec, rng_rollout, rng_stagger)
     if rollout is not None and len(rollout):
         shares = _override_rollout(shares, spec, rollout)
 
@@ -425,6 +470,7 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
     beta_time = np.array([effects.log_time_per_dau[a] for a in apps])[app_of, None] * market_effect
     beta_dau = np.array([effects.log_dau[a] for a in apps])[app_of, None] * market_effect
     beta_direct = np.array([effects.direct_log_revenue[a] for a in apps])[app_of, None] * market_effect
+    cross = cross_effects(shares, spec.cross_matrix(null), effects, n_apps)     # series x weeks, on log time
 
     # Revenue pieces that do not depend on the rollout.
     # A market's revenue level comes from its size and price, not from its random level of
@@ -441,18 +487,20 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
                  + price_index(weeks, spec.price_index_knots)[None, :]
                  + season_of_prices(weeks, doy, spec)[None, :] + common_rev + noise_rev)
 
-    def outcomes(resp: np.ndarray, direct: np.ndarray) -> dict[str, np.ndarray]:
-        log_time = log_time_base + beta_time * resp
-        log_dau = log_dau_base + beta_dau * resp
+    def outcomes(resp: np.ndarray, direct: np.ndarray, moved: np.ndarray) -> dict[str, np.ndarray]:
+        log_time = log_time_base + beta_time * resp + moved
+        log_dau = log_dau_base + beta_dau * resp + CROSS_DAU_RATIO * moved
         log_minutes = log_time + log_dau + np.log(DAYS_PER_WEEK)
         log_revenue = (log_price + log_minutes_nominal + effects.revenue_elasticity * (log_minutes - log_minutes_ref)
                        + direct * resp)
         return {"time_spent_min": np.exp(log_time), "dau": np.exp(log_dau),
                 "minutes": np.exp(log_minutes), "ad_revenue_usd": np.exp(log_revenue)}
 
-    actual = outcomes(response, beta_direct)
-    counterfactual = outcomes(np.zeros_like(response), beta_direct)
-    engagement_only = outcomes(response, np.zeros_like(beta_direct))
+    none = np.zeros_like(response)
+    actual = outcomes(response, beta_direct, cross)
+    counterfactual = outcomes(none, beta_direct, none)
+    engagement_only = outcomes(response, np.zeros_like(beta_direct), cross)
+    own_only = outcomes(response, beta_direct, none)
 
     keys = pd.DataFrame({"week": np.tile(weeks.to_numpy(), n_series),
                          "app": np.repeat(np.array(apps)[app_of], n_weeks),
@@ -472,11 +520,42 @@ def simulate_world(seed: int = 0, null: bool = False, spec: WorldSpec | None = N
         incremental_minutes=(actual["minutes"] - counterfactual["minutes"]).ravel(),
         incremental_ad_revenue_usd=(actual["ad_revenue_usd"] - counterfactual["ad_revenue_usd"]).ravel(),
         incremental_revenue_via_engagement=(engagement_only["ad_revenue_usd"] - counterfactual["ad_revenue_usd"]).ravel(),
+        cross_minutes=(actual["minutes"] - own_only["minutes"]).ravel(),
+        cross_ad_revenue_usd=(actual["ad_revenue_usd"] - own_only["ad_revenue_usd"]).ravel(),
     )
     truth = _truth(spec, seed, null, effects, cf_panel)
     truth["market_effect"] = {app: {m.code: float(market_effect[a * n_markets + k, 0]) for k, m in enumerate(markets)}
                               for a, app in enumerate(apps)}
+    truth["cross"] = _cross_truth(spec, null, cf_panel)
     return SimulatedWorld(panel=panel, counterfactual=cf_panel, truth=truth)
+
+
+def cross_effects(shares: np.ndarray, matrix: np.ndarray, effects: EffectTruth, n_apps: int) -> np.ndarray:
+    """Each series' log time per DAU moved by the other apps' exposure in its market (series x
+    weeks, app-major): sum over sources b of matrix[a, b] x the response of b's shares under b's
+    saturation with a carry-over of CROSS_CARRYOVER."""
+    if not matrix.any():
+        return np.zeros_like(shares)
+    source = rollout_response(shares, CROSS_CARRYOVER, effects.half_saturation, effects.hill_exponent)
+    by_app = source.reshape(n_apps, -1, shares.shape[-1])                          # apps x markets x weeks
+    return np.einsum("ts,smw->tmw", matrix, by_app).reshape(shares.shape)
+
+
+def _cross_truth(spec: WorldSpec, null: bool, cf: pd.DataFrame) -> dict:
+    """The cross design's truth: its matrix, and per app and for the family what the rollouts
+    added over the history, split into the app's own part and what the other apps moved."""
+    sums = cf.groupby("app")[["incremental_minutes", "incremental_ad_revenue_usd", "cross_minutes",
+                              "cross_ad_revenue_usd"]].sum()
+    per_app = {app: {"minutes": float(r["incremental_minutes"]), "ad_revenue_usd": float(r["incremental_ad_revenue_usd"]),
+                     "cross_minutes": float(r["cross_minutes"]), "cross_ad_revenue_usd": float(r["cross_ad_revenue_usd"]),
+                     "own_minutes": float(r["incremental_minutes"] - r["cross_minutes"]),
+                     "own_ad_revenue_usd": float(r["incremental_ad_revenue_usd"] - r["cross_ad_revenue_usd"])}
+               for app, r in sums.iterrows()}
+    family = {key: float(sum(v[key] for v in per_app.values())) for key in next(iter(per_app.values()))}
+    return {"design": spec.cross, "identified": not CROSS[spec.cross].get("same_week", False),
+            "log_time_per_dau": {target: dict(zip(spec.apps, row.tolist()))
+                                 for target, row in zip(spec.apps, spec.cross_matrix(null))},
+            "dau_ratio": CROSS_DAU_RATIO, "carryover": CROSS_CARRYOVER, "incremental": per_app, "family": family}
 
 
 LATE_ENTRANTS = {"NG": 100, "PL": 135, "ZA": 170}   # market -> weeks after the panel's start its data begins

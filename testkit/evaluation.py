@@ -328,12 +328,13 @@ def high_share_tests(seed: int, spec: WorldSpec | None = None, horizon: int = 26
 
 
 def designed_tests(seed: int, spec: WorldSpec | None = None, horizon: int = 26, n: int = 3,
-                   weeks: int = 8) -> tuple[pd.DataFrame, list[dict]]:
-    """Per app, the `n` lift tests `design_test` chooses to run together to narrow the value of
-    finishing every partial rollout: planned on the history less its last `weeks` weeks (before the
-    last `horizon`), each a test arm at share 1 against the market's current share for `weeks` weeks,
-    then run in the world's next `weeks` weeks (the end of the history `response_cases` trains on).
-    Rows and truth as `data.simulator.run_experiments` gives them."""
+                   weeks: int = 8, decision: str = "finish") -> tuple[pd.DataFrame, list[dict]]:
+    """Per app, the `n` lift tests `design_test` chooses to run together to narrow the value of a
+    decision: finishing every partial rollout (`decision="finish"`), or the plan of the /optimise
+    request `optimiser_on_response_world` asks (`"optimise"`). Planned on the history less its last
+    `weeks` weeks (before the last `horizon`), each a test arm at share 1 against the market's
+    current share for `weeks` weeks, then run in the world's next `weeks` weeks (the end of the
+    history `response_cases` trains on). Rows and truth as `data.simulator.run_experiments` gives them."""
     spec = spec or WorldSpec()
     world = simulate_world(seed=seed, spec=spec)
     first = pd.Timestamp(np.sort(world.panel["week"].unique())[-horizon - weeks])
@@ -343,12 +344,106 @@ def designed_tests(seed: int, spec: WorldSpec | None = None, horizon: int = 26, 
         partial = partial_markets(model, app)
         if not partial:
             continue
+        if decision == "optimise":
+            low, high = np.nanquantile(true_value_per_exposed_dau_week(model, app, seed, spec, horizon), [0.25, 0.75])
+            asked = {"optimise": {"app": app, "horizon_weeks": horizon, "objective": "ad_revenue_usd",
+                                  "cost": {"per_exposed_dau_week_usd": {"low": float(low), "high": float(high)}},
+                                  "constraints": {"max_launches_per_week": 2}}}
+        else:
+            asked = {"finish": partial}
         answer = design_test(model, DesignTestRequest(app=app, test_shares=[1.0], durations_weeks=[weeks], tests=n,
-                                                      decision={"finish": partial}))
+                                                      decision=asked))
         chosen += [{"app": app, "market": t["market"], "first_week": first, "weeks": weeks,
                     "test_share": t["test_share"], "reference_share": t["reference_share"]}
                    for t in answer["chosen"]["tests"]]
     return run_experiments(world, spec, chosen, seed)
+
+
+def family_plan_truth(model: ImpactModel, seed: int, spec: WorldSpec, plans: dict[str, np.ndarray],
+                      horizon: int) -> dict[str, dict[str, float]]:
+    """Every app's true incremental minutes and ad revenue over `horizon` weeks, summed over its
+    forecastable markets, when the apps in `plans` (app -> forecastable markets x horizon shares) run
+    them and every app holds its status quo otherwise, against every app at its status quo: the
+    world played forward twice with the same noise. Cross-app effects included; "family" sums the apps."""
+    def played(shares_of: dict[str, np.ndarray]) -> pd.DataFrame:
+        rows = []
+        for app in model.apps:
+            markets, weeks = model.markets(app, forecastable=True), model.forecast_weeks(app, horizon)
+            shares = shares_of.get(app, model.status_quo(app, horizon))
+            rows.append(pd.DataFrame({"app": app, "market": np.repeat(markets, len(weeks)),
+                                      "week": np.tile(weeks, len(markets)), "rollout_share": shares.reshape(-1)}))
+        rows = pd.concat(rows, ignore_index=True)
+        panel = simulate_world(seed=seed, spec=spec, rollout=rows).panel
+        panel = panel.merge(rows[["app", "market", "week"]], on=["app", "market", "week"])
+        return panel.assign(minutes=panel["dau"] * panel["time_spent_min"] * DAYS_PER_WEEK).groupby("app")[
+            list(VALUED)].sum()
+    quo, plan = played({}), played(plans)
+    out = {app: {q: float(plan.loc[app, q] - quo.loc[app, q]) for q in VALUED} for app in model.apps}
+    out["family"] = {q: sum(out[app][q] for app in model.apps) for q in VALUED}
+    return out
+
+
+def family_cases(seed: int, spec: WorldSpec | None = None, horizon: int = 26, **params) -> pd.DataFrame:
+    """One world's family questions against its truth, as today's per-app model answers them.
+
+    Plans over the held-back `horizon` weeks: each app alone to share 1 everywhere, each app alone
+    in the larger half of its markets (by DAU), every app everywhere. The model's family increment
+    is the sum of each moved app's /forecast increment (every app is its own model, so a plan of
+    one app moves only that app); the truth plays the plan forward in the world, the other apps at
+    their status quo, cross-app effects included. A row per plan, app (and "family") and quantity."""
+    spec = spec or WorldSpec()
+    world = held_out_world(seed, spec, horizon, **params)
+    model = world.model
+    everywhere = {app: np.ones_like(model.status_quo(app, horizon)) for app in model.apps}
+    half = {}
+    for app in model.apps:
+        dau = model.forecast(app, model.status_quo(app, 1)).per_market["dau"]["status_quo"][:, 0]
+        larger = np.argsort(-dau)[:len(dau) // 2]
+        shares = model.status_quo(app, horizon)
+        shares[larger] = 1.0
+        half[app] = shares
+    plans = {f"{app} everywhere": {app: everywhere[app]} for app in model.apps}
+    plans |= {f"{app} in half": {app: half[app]} for app in model.apps}
+    plans["all apps everywhere"] = everywhere
+    rows = []
+    for name, plan in plans.items():
+        truth = family_plan_truth(model, seed, spec, plan, horizon)
+        answered = {app: model.forecast(app, shares).totals for app, shares in plan.items()}
+        for app in [*model.apps, "family"]:
+            for q in VALUED:
+                if app == "family":          # a sum of separate answers has no band of its own
+                    point, lo, hi = sum(t[q]["incremental"]["mean"] for t in answered.values()), np.nan, np.nan
+                elif app in answered:
+                    point, lo, hi = (answered[app][q]["incremental"][k] for k in ("mean", "lo", "hi"))
+                else:
+                    point = lo = hi = 0.0
+                rows.append({"cross": spec.cross, "seed": seed, "plan": name, "app": app, "quantity": q,
+                             "point": point, "lo": lo, "hi": hi, "truth": truth[app][q]})
+    frame = pd.DataFrame(rows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return frame.assign(error=frame["point"] / frame["truth"] - 1.0)
+
+
+def attribution_cases(seed: int, spec: WorldSpec | None = None, **params) -> pd.DataFrame:
+    """One world's history attributed by today's per-app model against the truth: per app and for
+    the family, the incremental minutes and ad revenue, with each app's true own and cross parts."""
+    spec = spec or WorldSpec()
+    world = simulate_world(seed=seed, spec=spec)
+    model = ImpactModel(**{"seed": seed, "known_breaks": spec.known_breaks, "backtest_origins": 2, **params}).fit(
+        world.panel)
+    truth = world.truth["cross"]["incremental"]
+    rows = []
+    for app in model.apps:
+        totals = model.attribute(app).totals
+        for q, key in (("minutes", "minutes"), ("ad_revenue_usd", "ad_revenue_usd")):
+            band = totals[q]["incremental"]
+            rows.append({"cross": spec.cross, "seed": seed, "app": app, "quantity": q, "point": band["mean"],
+                         "lo": band["lo"], "hi": band["hi"], "truth": truth[app][key],
+                         "own": truth[app][f"own_{key}"], "cross_part": truth[app][f"cross_{key}"]})
+    frame = pd.DataFrame(rows)
+    family = frame.groupby("quantity", sort=False)[["point", "lo", "hi", "truth", "own", "cross_part"]].sum().reset_index()
+    frame = pd.concat([frame, family.assign(cross=spec.cross, seed=seed, app="family")], ignore_index=True)
+    return frame.assign(error=frame["point"] / frame["truth"] - 1.0)
 
 
 def step_backtest_cases(seed: int, spec: WorldSpec | None = None, horizon: int = 26, **params) -> pd.DataFrame:

@@ -70,6 +70,21 @@ def test_simulate_null_world_has_no_effect(tmp_path):
     assert pd.read_parquet(tmp_path / "panel.parquet")["rollout_share"].max() > 0.8   # rollout still happens
 
 
+def test_simulate_a_cross_design_writes_each_apps_own_and_cross_truth_or_refuses_a_bad_name(tmp_path):
+    result = run("simulate", "--out", str(tmp_path), "--seed", "3", "--cross", "complementary")
+    assert result.returncode == 0, result.stderr
+    assert "cross complementary" in result.stdout.splitlines()[0]
+    cross = json.loads((tmp_path / "truth.json").read_text())["cross"]
+    assert cross["design"] == "complementary" and cross["identified"] is True
+    assert cross["log_time_per_dau"]["instagram"]["whatsapp"] > 0 and cross["log_time_per_dau"]["instagram"]["instagram"] == 0
+    for app, parts in cross["incremental"].items():
+        assert parts["cross_minutes"] > 0, app
+    bad = run("simulate", "--out", str(tmp_path / "x"), "--cross", "stealing")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert bad.stderr.startswith("error: --cross stealing: unknown cross design 'stealing'")
+    assert not (tmp_path / "x").exists()
+
+
 def test_validate_prints_the_warnings_of_a_short_series(tmp_path):
     make_small_panel(weeks=60).to_csv(tmp_path / "short.csv", index=False)
     result = run("validate", str(tmp_path / "short.csv"))

@@ -330,3 +330,51 @@ def test_a_world_of_every_country_adds_plausible_markets_to_the_named_ones(tmp_p
     path = tmp_path / "panel.parquet"
     world.panel.to_parquet(path)
     assert load_panel(path)["market"].nunique() == 96
+
+
+# ---------------------------------------------------------------------- cross-app designs (issue 31)
+
+@pytest.fixture(scope="module")
+def cannibalising():
+    return simulate_world(seed=2, spec=WorldSpec(cross="cannibalising"))
+
+
+def test_a_cross_effect_is_what_the_other_apps_rollouts_do_to_an_app(cannibalising):
+    """The same world with Facebook's and WhatsApp's rollouts removed: Instagram loses exactly the
+    cross part its truth reports (negative: their assistants took time from it), and its own part
+    is untouched."""
+    spec = WorldSpec(cross="cannibalising")
+    others = cannibalising.panel[cannibalising.panel["app"] != "instagram"][["app", "market", "week"]]
+    alone = simulate_world(seed=2, spec=spec, rollout=others.assign(rollout_share=0.0)).panel
+
+    def minutes(panel):
+        mine = panel[panel["app"] == "instagram"]
+        return float((mine["dau"] * mine["time_spent_min"] * 7).sum())
+    truth = cannibalising.truth["cross"]["incremental"]["instagram"]
+    assert truth["cross_minutes"] < -0.1 * truth["own_minutes"]
+    assert minutes(cannibalising.panel) - minutes(alone) == pytest.approx(truth["cross_minutes"], rel=1e-3)
+    assert truth["minutes"] == pytest.approx(truth["own_minutes"] + truth["cross_minutes"], rel=1e-12)
+    family = cannibalising.truth["cross"]["family"]
+    assert family["minutes"] == pytest.approx(sum(v["minutes"] for v in cannibalising.truth["cross"]["incremental"].values()))
+
+
+def test_cross_designs_stagger_or_align_the_apps_launches_and_say_whether_the_split_is_identified(cannibalising):
+    def gaps(world):
+        p = world.panel
+        first = p[p["rollout_share"] > 0].groupby(["market", "app"])["week"].min().unstack()
+        return ((first["whatsapp"] - first["facebook"]).dt.days / 7).dropna()
+    today = simulate_world(seed=2)
+    same = simulate_world(seed=2, spec=WorldSpec(cross="same_week"))
+    assert gaps(today).max() <= 4 and gaps(cannibalising).max() > 12
+    assert (gaps(same) == 0).all()
+    wide = same.panel.pivot_table(index=["market", "week"], columns="app", values="rollout_share")
+    assert np.allclose(wide["facebook"], wide["instagram"]) and np.allclose(wide["facebook"], wide["whatsapp"])
+    assert cannibalising.truth["cross"]["identified"] and not same.truth["cross"]["identified"]
+    complementary = simulate_world(seed=2, spec=WorldSpec(cross="complementary")).truth["cross"]["incremental"]
+    assert all(v["cross_minutes"] > 0 for v in complementary.values())
+    assert simulate_world(seed=2, null=True, spec=WorldSpec(cross="cannibalising")).truth["cross"]["family"]["minutes"] == 0
+
+
+def test_an_unknown_cross_design_is_refused():
+    with pytest.raises(ValueError, match="unknown cross design 'stealing': use one of none, cannibalising"):
+        WorldSpec(cross="stealing")

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from data import PanelError, WorldSpec, inspect_panel, simulate_world
 from data.markets import MARKETS, world_markets
-from data.simulator import DESIGNS, RESPONSES, response_effects, simulate_experiments
+from data.simulator import CROSS, DESIGNS, RESPONSES, response_effects, simulate_experiments
 from training.cli.common import DEFAULT_DATA_DIR, console, fail
 
 
@@ -25,6 +25,8 @@ def simulate(
     markets: int = typer.Option(len(MARKETS), "--markets",
                                 help=f"Markets in the world: the {len(MARKETS)} named ones, and more up to every "
                                      "assigned country code (249), with drawn sizes and launch weeks."),
+    cross: str = typer.Option("none", "--cross",
+                              help=f"How the apps move each other's time: {', '.join(CROSS)} (see data/simulator.py)."),
     experiments: int = typer.Option(0, "--experiments", min=0, metavar="N",
                                     help="Also write experiments.csv: N lift tests the world ran (a market's test "
                                          "arm at share 1 against its own share, 6-12 weeks in its last 60), "
@@ -35,6 +37,10 @@ def simulate(
         spec = WorldSpec(design=design)
     except ValueError as exc:
         fail(f"--design {design}: {exc}")
+    try:
+        spec = replace(spec, cross=cross)
+    except ValueError as exc:
+        fail(f"--cross {cross}: {exc}")
     try:
         spec = replace(spec, effects=response_effects(response))
     except ValueError as exc:
@@ -55,12 +61,17 @@ def simulate(
     except OSError as exc:
         fail(f"cannot write to {out}: {exc.strerror or exc}")
     panel = world.panel
-    console.print(f"[bold]simulated world[/bold] seed={seed}{' (null: no effect)' if null else ''}, design {design}, response {response}: "
+    console.print(f"[bold]simulated world[/bold] seed={seed}{' (null: no effect)' if null else ''}, design {design}, response {response}, "
+                  f"cross {cross}: "
                   f"{len(panel):,} rows, {panel['app'].nunique()} apps x {panel['market'].nunique()} markets, "
                   f"{panel['week'].min():%Y-%m-%d} .. {panel['week'].max():%Y-%m-%d}")
     table = Table("app", "true incremental minutes", "true incremental ad revenue (USD)", box=None)
+    if cross != "none":
+        table.add_column("of which the other apps moved (minutes)")
+    moved = world.truth["cross"]["incremental"]
     for name, inc in world.truth["incremental"].items():
-        table.add_row(name, f"{inc['minutes']:,.0f}", f"{inc['ad_revenue_usd']:,.0f}")
+        table.add_row(name, f"{inc['minutes']:,.0f}", f"{inc['ad_revenue_usd']:,.0f}",
+                      *([f"{moved[name]['cross_minutes']:,.0f}"] if cross != "none" else []))
     console.print(table)
     for kind, path in paths.items():
         console.print(f"  {kind:8s} {path}")
