@@ -55,12 +55,12 @@ class DecisionPaths:
     net: float
     net_paths: np.ndarray
 
-    def shares(self, market: str, weeks: int) -> np.ndarray:
-        """The decision's shares of `market` over its first `weeks` weeks (the status quo where it leaves it)."""
+    def shares(self, market: str, status_quo: np.ndarray) -> np.ndarray:
+        """The decision's shares of `market` over as many weeks as `status_quo`, its status quo,
+        which is the answer where the decision leaves the market as it is."""
         problem, candidates = self.ready.problem, self.ready.candidates
-        position = problem.markets.index(market) if market in problem.markets else None
-        chosen = [c for c in self.selection if candidates.market[c] == position] if position is not None else []
-        return candidates.shares[chosen[0], :weeks] if chosen else None
+        moved = [c for c in self.selection if problem.markets[candidates.market[c]] == market]
+        return candidates.shares[moved[0], :len(status_quo)] if moved else status_quo
 
 
 def expected_narrowing(decision: np.ndarray, lifts: np.ndarray, se: np.ndarray) -> np.ndarray:
@@ -149,7 +149,7 @@ def test_costs(model: ImpactModel, request: DesignTestRequest, decision: Decisio
         these = np.flatnonzero(weeks == length)
         names = [markets[c] for c in these]
         quo = model.status_quo(request.app, int(length), names)
-        planned = np.array([_or(decision.shares(m, int(length)), q) for m, q in zip(names, quo)])
+        planned = np.array([decision.shares(m, q) for m, q in zip(names, quo)])
         rows = np.vstack([planned, np.repeat(test[these, None], length, axis=1),
                           np.repeat(reference[these, None], length, axis=1), quo])
         values = model.plan_values(request.app, rows, names * 4, request.interval)
@@ -161,10 +161,6 @@ def test_costs(model: ImpactModel, request: DesignTestRequest, decision: Decisio
             paths = np.zeros((len(markets), net_paths.shape[-1]))
         paths[these] = request.arm_share * (2 * net_paths[0] - net_paths[1] - net_paths[2])
     return point, paths
-
-
-def _or(value, default):
-    return default if value is None else value
 
 
 def design_test(model: ImpactModel, request: DesignTestRequest) -> dict:
