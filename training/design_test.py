@@ -38,49 +38,54 @@ from scipy.stats import norm
 from data.experiments import arm_standard_error
 from training.model.estimator import ImpactModel
 from training.model.paths import interval
-from training.optimiser.optimiser import Prepared, chosen_plan, prepare, valuation_of
-from training.requests import (Constraints, DesignTestRequest, OptimiseRequest, RequestError, check_horizon, field,
-                               markets_of)
+from training.optimiser.optimiser import chosen_plan, valuation_of
+from training.requests import Cost, DesignTestRequest, RequestError, check_horizon, field, markets_of
 
 Z_TWO_SIDED = float(norm.ppf(0.975))
 
 
 @dataclass
 class DecisionPaths:
-    """The decision: its plan's shares per market over its horizon and its net value (point; paths)."""
+    """The decision: the markets it moves and their shares over its horizon, what it is valued in
+    (objective, serving cost), and its net value (point; paths)."""
 
     kind: str
-    ready: Prepared
-    selection: np.ndarray
+    markets: list[str]
+    shares: np.ndarray            # markets x horizon weeks
+    objective: str
+    cost: Cost | None
     net: float
     net_paths: np.ndarray
 
-    def shares(self, market: str, status_quo: np.ndarray) -> np.ndarray:
+    def shares_of(self, market: str, status_quo: np.ndarray) -> np.ndarray:
         """The decision's shares of `market` over as many weeks as `status_quo`, its status quo,
         which is the answer where the decision leaves the market as it is."""
-        problem, candidates = self.ready.problem, self.ready.candidates
-        moved = [c for c in self.selection if problem.markets[candidates.market[c]] == market]
-        return candidates.shares[moved[0], :len(status_quo)] if moved else status_quo
+        if market not in self.markets:
+            return status_quo
+        return self.shares[self.markets.index(market), :len(status_quo)]
 
 
 def expected_narrowing(decision: np.ndarray, lifts: np.ndarray, se: np.ndarray) -> np.ndarray:
     """1 - sqrt(1 - rho^2) per test: how much reading each test (lifts: tests x paths, se: tests)
     is expected to narrow the interval of `decision` (paths), by a Gaussian update on the paths."""
-    d = decision - decision.mean()
-    centred = lifts - lifts.mean(axis=1, keepdims=True)
-    covariance = centred @ d / len(d)
-    rho2 = covariance**2 / (max(float(d @ d / len(d)), 1e-300) * (centred.var(axis=1) + se**2))
+    d, centred, var_d = _centred(decision, lifts)
+    rho2 = (centred @ d / len(d)) ** 2 / (var_d * (centred.var(axis=1) + se**2))
     return 1.0 - np.sqrt(np.clip(1.0 - rho2, 0.0, 1.0))
 
 
 def joint_narrowing(decision: np.ndarray, lifts: np.ndarray, se: np.ndarray) -> float:
     """`expected_narrowing` of reading several tests together (lifts: tests x paths)."""
-    d = decision - decision.mean()
-    centred = lifts - lifts.mean(axis=1, keepdims=True)
+    d, centred, var_d = _centred(decision, lifts)
     c = centred @ d / len(d)
     s = centred @ centred.T / len(d) + np.diag(se**2)
-    rho2 = float(c @ np.linalg.solve(s, c)) / max(float(d @ d / len(d)), 1e-300)
+    rho2 = float(c @ np.linalg.solve(s, c)) / var_d
     return 1.0 - float(np.sqrt(np.clip(1.0 - rho2, 0.0, 1.0)))
+
+
+def _centred(decision: np.ndarray, lifts: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The decision's and the lifts' paths about their means, and the decision's variance (> 0)."""
+    d = decision - decision.mean()
+    return d, lifts - lifts.mean(axis=1, keepdims=True), max(float(d @ d / len(d)), 1e-300)
 
 
 def greedy_set(decision: np.ndarray, lifts: np.ndarray, se: np.ndarray, market: np.ndarray, order: np.ndarray,
@@ -119,42 +124,39 @@ def decision_paths(model: ImpactModel, request: DesignTestRequest) -> DecisionPa
             ready, solution = chosen_plan(model, asked)
         except RequestError as exc:
             raise RequestError(f"decision.optimise.{exc}") from None
-        selection = solution.selection
-        kind = "optimise"
-    else:
-        markets = markets_of(model, request.app, decision.finish, forecast=True, name="decision.finish")
-        check_horizon(model, decision.horizon_weeks)
-        current = model.status_quo(request.app, 1, markets)[:, 0]
-        done = [m for m, s in zip(markets, current) if s >= 1.0]
-        if done:
-            raise RequestError(f"decision.finish: {done[0]} is already at share 1; there is nothing to finish")
-        asked = OptimiseRequest(app=request.app, markets=markets, horizon_weeks=decision.horizon_weeks,
-                                interval=request.interval, constraints=Constraints(target_shares=[1.0]),
-                                **({} if decision.cost is None else {"cost": decision.cost}))
-        ready = prepare(model, asked)
-        selection = np.flatnonzero(ready.candidates.start == 0)
-        kind = "finish"
-    point, paths = ready.valuation.of(selection)["net"]
-    return DecisionPaths(kind, ready, selection, point, paths)
+        candidates = ready.candidates
+        net, net_paths = ready.valuation.of(solution.selection)["net"]
+        return DecisionPaths("optimise", [candidates.markets[candidates.market[c]] for c in solution.selection],
+                             candidates.shares[solution.selection], asked.objective, asked.cost, net, net_paths)
+    markets = markets_of(model, request.app, decision.finish, forecast=True, name="decision.finish")
+    check_horizon(model, decision.horizon_weeks)
+    current = model.status_quo(request.app, 1, markets)[:, 0]
+    done = [m for m, s in zip(markets, current) if s >= 1.0]
+    if done:
+        raise RequestError(f"decision.finish: {done[0]} is already at share 1; there is nothing to finish")
+    shares = np.ones((len(markets), decision.horizon_weeks))
+    rows = np.vstack([shares, model.status_quo(request.app, decision.horizon_weeks, markets)])
+    values = model.plan_values(request.app, rows, markets * 2, request.interval)
+    n = len(markets)
+    net, net_paths = valuation_of(values, np.arange(n, 2 * n), "ad_revenue_usd", decision.cost).of(np.arange(n))["net"]
+    return DecisionPaths("finish", markets, shares, "ad_revenue_usd", decision.cost, net, net_paths)
 
 
 def test_costs(model: ImpactModel, request: DesignTestRequest, decision: DecisionPaths, markets: list[str],
                test: np.ndarray, reference: np.ndarray, weeks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each candidate's cost (point; candidates x paths): arm_share times the net value each arm
     forgoes against the decision's shares of its market over the test's weeks (step 5)."""
-    objective = decision.ready.problem.request.objective
-    cost_range = decision.ready.problem.request.cost
     point, paths = np.zeros(len(markets)), None
     for length in np.unique(weeks):
         these = np.flatnonzero(weeks == length)
         names = [markets[c] for c in these]
         quo = model.status_quo(request.app, int(length), names)
-        planned = np.array([decision.shares(m, q) for m, q in zip(names, quo)])
+        planned = np.array([decision.shares_of(m, q) for m, q in zip(names, quo)])
         rows = np.vstack([planned, np.repeat(test[these, None], length, axis=1),
                           np.repeat(reference[these, None], length, axis=1), quo])
         values = model.plan_values(request.app, rows, names * 4, request.interval)
         n = len(these)
-        value = valuation_of(values, np.tile(np.arange(3 * n, 4 * n), 3), objective, cost_range)
+        value = valuation_of(values, np.tile(np.arange(3 * n, 4 * n), 3), decision.objective, decision.cost)
         net, net_paths = value.net.reshape(3, n), value.net_paths.reshape(3, n, -1)
         point[these] = request.arm_share * (2 * net[0] - net[1] - net[2])
         if paths is None:
@@ -211,12 +213,10 @@ def design_test(model: ImpactModel, request: DesignTestRequest) -> dict:
             "cost": {"mean": float(cost[c]), "lo": float(cost_lo[c]), "hi": float(cost_hi[c])}})
     together, joint = greedy_set(decision.net_paths, lift_paths, read_as, position, order, request.tests)
     rank_of = {int(c): r for r, c in enumerate(order)}
-    problem = decision.ready.problem
     return {
         "app": request.app, "interval": request.interval, "first_week": first,
-        "decision": {"kind": decision.kind, "markets": [problem.markets[decision.ready.candidates.market[c]]
-                                                         for c in decision.selection],
-                     "objective": problem.request.objective, "horizon_weeks": len(problem.weeks),
+        "decision": {"kind": decision.kind, "markets": decision.markets, "objective": decision.objective,
+                     "horizon_weeks": decision.shares.shape[1],
                      "net": {"mean": decision.net, "lo": float(d_lo), "hi": float(d_hi)}, "width": width},
         "best": table[0], "runner_up": table[1] if len(table) > 1 else None,
         "chosen": {"tests": [table[rank_of[c]] for c in together], "narrowing": joint,

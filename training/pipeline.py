@@ -109,10 +109,12 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
             from training import plots
             attributions = {app: model.attribute(app) for app in model.apps}
             tested = experiment_table(model)
+            conflicts = experiment_conflicts(tested)
             with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(1, thread_name_prefix="impact-plots") as pool:
                 drawing = pool.submit(plots.draw, plots.run_plots(model, steps, attributions), model.n_jobs)
                 model_dir = save_model(model, Path(tmp) / ARTIFACT)
-                metrics, model_uri = _log_run(model, steps, attributions, tested, panel, data, seed, model_dir)
+                metrics, model_uri = _log_run(model, steps, attributions, tested, conflicts, panel, data, seed,
+                                              model_dir)
                 version = str(mlflow.register_model(model_uri, tracking.MODEL_NAME).version)
                 decision = registry.gate(model, panel)
                 mlflow.set_tags(decision.tags())
@@ -131,7 +133,7 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
                 registry.client().delete_model_version(tracking.MODEL_NAME, version)
             raise
     return TrainResult(run.info.run_id, version, promoted, reason, metrics, time.perf_counter() - started,
-                       report.warnings + model.left_out_ + experiment_conflicts(tested), model)
+                       report.warnings + model.left_out_ + conflicts, model)
 
 
 def _load_in_background() -> threading.Thread:
@@ -210,10 +212,10 @@ def run_description(version: str, promoted: bool, reason: str, metrics: dict, le
 
 
 def _log_run(model: ImpactModel, steps: StepBacktest, attributions: dict[str, Attribution],
-             tested: pd.DataFrame | None, panel: pd.DataFrame,
+             tested: pd.DataFrame | None, conflicts: list[str], panel: pd.DataFrame,
              data: Path, seed: int, model_dir: Path) -> tuple[dict, str]:
     """Params, metrics, tables and the pyfunc model of a fitted model, its attribution, its
-    rollout-step backtest and its lift tests (`tested`, `experiment_table`).
+    rollout-step backtest and its lift tests (`tested`, `experiment_table`; `conflicts`, those left out).
 
     Returns the headline metrics and the logged model's URI.
     """
@@ -270,7 +272,6 @@ def _log_run(model: ImpactModel, steps: StepBacktest, attributions: dict[str, At
         mlflow.log_text(attribution.by_market.to_csv(index=False), f"tables/{app}_attribution_by_market.csv")
     if tested is not None:
         mlflow.log_text(tested.to_csv(index=False), "tables/experiments.csv")
-        conflicts = experiment_conflicts(tested)
         mlflow.set_tags({"experiments.count": str(len(tested)), "experiments.used": str(int(tested["used"].sum())),
                          "experiments.flagged": "; ".join(conflicts)[:5000] or "none"})
         metrics["experiments_flagged"] = float(len(conflicts))

@@ -64,6 +64,11 @@ class AppTests:
         return lift_response(share[self.market, :int(self.last.max()) + 1], self.first, self.last, self.test,
                              self.reference, shape.carryover, shape.half_saturation, shape.hill_exponent)
 
+    def added_by_draw(self, share: np.ndarray, shapes: tuple[ResponseShape, ...], shape_index: np.ndarray) -> np.ndarray:
+        """x of every test under each draw's shape (tests x draws; draw b's shape `shapes[shape_index[b]]`)."""
+        added = {s: self.response_added(share, shapes[s]) for s in np.unique(shape_index)}
+        return np.array([added[s] for s in shape_index]).T
+
     def to_dict(self, markets: list[str], weeks: pd.DatetimeIndex) -> dict:
         """Plain data for model.json."""
         return {"rows": self.rows.tolist(), "market": [markets[m] for m in self.market],
@@ -197,18 +202,22 @@ def predicted_lifts(draws: dict[str, np.ndarray], tests: AppTests, share: np.nda
     """Every measured lift of the used tests (one per test and outcome): each draw's prediction
     (draws x lifts), the results, their standard errors and the tests' markets (lifts)."""
     used = np.flatnonzero(tests.used)
-    index = draws["shape_index"]
-    added = {s: tests.response_added(share, shapes[s])[used] for s in np.unique(index)}
-    x = np.array([added[s] for s in index])                                  # draws x used tests
-    if market_draws is not None:
-        x = x * market_draws[tests.market[used]].T
-    slope = slopes(draws)
+    added = tests.added_by_draw(share, shapes, draws["shape_index"])[used]          # used tests x draws
     columns, measured, error, market = [], [], [], []
     for o, name in enumerate(LIFTS):
         seen = ~np.isnan(tests.lift[used, o])
-        columns.append(slope[SLOPE_OF[name]][:, None] * x[:, seen])
+        columns.append(draw_lifts(draws, market_draws, added[seen], tests.market[used[seen]], name).T)
         measured.append(tests.lift[used[seen], o])
         error.append(tests.se[used[seen], o])
         market.append(tests.market[used[seen]])
     return (np.concatenate(columns, axis=1), np.concatenate(measured), np.concatenate(error),
             np.concatenate(market))
+
+
+def draw_lifts(draws: dict[str, np.ndarray], market_draws: np.ndarray | None, added: np.ndarray,
+               markets: np.ndarray, lift: str = "log_time") -> np.ndarray:
+    """Each draw's prediction of tests' lifts of `lift` (one of LIFTS; tests x draws): its slope
+    times its market's relative effect (`market_draws`, markets x draws; None: 1) times the
+    response the test adds under its shape (`added`, tests x draws, in the markets `markets`)."""
+    x = added if market_draws is None else added * market_draws[markets]
+    return slopes(draws)[SLOPE_OF[lift]][None, :] * x

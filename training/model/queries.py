@@ -30,7 +30,7 @@ from training.model.attribution import attribution_paths
 from training.model.backtest import QUANTITY_OF_OUTCOME
 from training.model.baseline import future_weeks
 from training.model.effects import interval_inflation
-from training.model.experiments import LIFTS, SLOPE_OF
+from training.model.experiments import LIFTS, draw_lifts
 from training.model.fitted import AppFit
 from training.model.paths import (ADDITIVE, EFFECT_NAMES, QUANTITIES, VALUED, baseline_logs, combined_levels, interval, path_log_effects,
                                   point_weights, slopes, with_time_per_dau)
@@ -251,9 +251,7 @@ class AppQueries:
         tests = fit.tests
         if tests is None:
             return pd.DataFrame()
-        index = fit.draws["shape_index"]
-        added = {s: tests.response_added(fit.panel.share, fit.shapes[s]) for s in np.unique(index)}
-        x = np.array([added[s] for s in index]).T                              # tests x draws
+        x = tests.added_by_draw(fit.panel.share, fit.shapes, fit.draws["shape_index"])      # tests x draws
         frame = {"row": tests.rows, "market": [fit.panel.markets[m] for m in tests.market],
                  "first_week": [str(fit.panel.weeks[i].date()) for i in tests.first],
                  "last_week": [str(fit.panel.weeks[i].date()) for i in tests.last],
@@ -272,8 +270,7 @@ class AppQueries:
         draw's shape (`added`, tests x draws) in the markets at positions `markets`: per draw its
         slope times the market's relative effect in that draw times the response added, widened for
         a `level` interval around their mean, the point (tests; tests x paths)."""
-        x = added if self.fit.market_draws is None else added * self.fit.market_draws[markets]
-        paths = slopes(self.fit.draws)[SLOPE_OF[lift]][None, :] * x
+        paths = draw_lifts(self.fit.draws, self.fit.market_draws, added, markets, lift)
         point = paths.mean(axis=1)
         factor = self.inflation(level_key(level))
         return point, factor * paths + (1.0 - factor) * point[:, None]
