@@ -687,7 +687,7 @@ function renderDesign(answer) {
   const tests = chosen.tests.map((t) => `${t.market} at ${t.test_share} against ${t.reference_share} for ${t.weeks} weeks`);
   $("design-summary").textContent = `Decision (${d.kind}: ${d.markets.join(", ") || "status quo"}): net `
     + `${short(d.net.mean, money)}, ${level} ${short(d.net.lo, money)} to ${short(d.net.hi, money)}. Run ${tests.join("; ")}: `
-    + `its interval is expected to narrow by ${percent(chosen.narrowing)} (width ${short(d.width, money)} → `
+    + `the decision's ${level} is expected to narrow by ${percent(chosen.narrowing)} (width ${short(d.width, money)} → `
     + `${short(chosen.expected_width, money)}).`;
   const table = clear($("design-candidates"));
   table.append(el("caption", {}, `The ${Math.min(DESIGN_ROWS, answer.candidates.length)} best of ${answer.candidates.length} `
@@ -699,7 +699,7 @@ function renderDesign(answer) {
   const lift = (v) => v.toPrecision(2);
   for (const c of answer.candidates.slice(0, DESIGN_ROWS)) {
     rows.append(el("tr", {"data-rank": String(c.rank), "data-market": c.market},
-      el("td", {}, String(c.rank)), el("td", {}, c.market), el("td", {}, String(c.test_share)),
+      el("td", {}, String(c.rank)), el("td", {class: "text"}, c.market), el("td", {}, String(c.test_share)),
       el("td", {}, String(c.reference_share)), el("td", {}, String(c.weeks)), el("td", {}, lift(c.standard_error)),
       el("td", {"data-key": "predicted_lift.mean"}, lift(c.predicted_lift.mean)),
       el("td", {}, `${lift(c.predicted_lift.lo)} to ${lift(c.predicted_lift.hi)}`),
