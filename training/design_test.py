@@ -106,10 +106,11 @@ def greedy_set(decision: np.ndarray, lifts: np.ndarray, se: np.ndarray, market: 
     return chosen, best
 
 
-def power(difference: np.ndarray, se: np.ndarray) -> np.ndarray:
-    """The chance that a two-sided 5% test of a result read with `se` detects a true `difference`."""
+def power(difference: np.ndarray, se: np.ndarray, critical: float = Z_TWO_SIDED) -> np.ndarray:
+    """The chance that a result read with `se` lies more than `critical` standard errors from a
+    value `difference` away from the truth (two-sided; by default a 5% test)."""
     ratio = np.abs(difference) / se
-    return norm.cdf(ratio - Z_TWO_SIDED) + norm.cdf(-ratio - Z_TWO_SIDED)
+    return norm.cdf(ratio - critical) + norm.cdf(-ratio - critical)
 
 
 def decision_paths(model: ImpactModel, request: DesignTestRequest) -> DecisionPaths:
