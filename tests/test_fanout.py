@@ -12,7 +12,7 @@ import pytest
 from data import simulate_world
 from tests.helpers import IMPACT, small_spec
 from training.model.estimator import ImpactModel
-from training.model.fanout import ClusterError, cluster
+from training.model.fanout import ClusterError, cluster, in_background
 from testkit.compare import same_content, saved_content
 from training.model.persist import save_model
 from testkit.local import free_port
@@ -41,10 +41,16 @@ def test_a_fit_on_worker_processes_and_on_a_dask_cluster_equals_the_serial_fit_b
         with get_task_stream(watcher) as stream, cluster(local.scheduler_address) as address:
             assert address == local.scheduler_address
             on_dask = ImpactModel(n_bootstrap=50, backtest_origins=3, n_jobs=-1).fit(panel)
-        workers = {task["worker"] for task in stream.data}
+        with get_task_stream(watcher) as background_stream:     # as `impact train` fits: in a thread of its own
+            fitting = in_background(local.scheduler_address, ImpactModel(n_bootstrap=50, backtest_origins=3,
+                                                                         n_jobs=-1).fit, panel)
+            in_a_thread = fitting.result(timeout=300)
+        workers = set(watcher.scheduler_info()["workers"])
     apps = panel["app"].nunique()
-    assert len(stream.data) == 3 * apps and workers    # per app: its bootstrap table, its searched max-t, its fit <= set(local.workers_addresses if hasattr(local, "workers_addresses") else workers)
+    for tasks in (stream.data, background_stream.data):    # per app: its bootstrap table, its searched max-t, its fit
+        assert len(tasks) == 3 * apps and {task["worker"] for task in tasks} <= workers
     assert_same_fit(serial, saved(on_dask, tmp_path / "dask"))
+    assert_same_fit(serial, saved(in_a_thread, tmp_path / "dask_in_a_thread"))
 
 
 def test_an_unreachable_scheduler_is_one_error_before_anything_runs(tmp_path):

@@ -1,9 +1,11 @@
 """`impact train`: panel file -> validated panel -> fitted model -> MLflow run, registered
 version, promotion gate -> champion in the BentoML store.
 
-Everything runs inside one MLflow run: an exception anywhere (bad data included) ends the run
-as FAILED, and no model version is left registered (one registered before the failure is
-deleted again). The run is named after the data file and its window, logs the panel as an
+Everything is reported in one MLflow run: an exception anywhere (bad data included) ends the
+run as FAILED, and no model version is left registered (one registered before the failure is
+deleted again). The panel is read first and the fit starts on it in the background, while MLflow
+is imported and the store opened (on a new store, seconds of schema migrations); the run waits
+for the fit. The run is named after the data file and its window, logs the panel as an
 MLflow dataset, and its description states the gate's decision and the headline figures.
 """
 
@@ -15,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -22,13 +25,12 @@ from pathlib import Path
 import pandas as pd
 
 from data import PanelError, inspect_panel
-from training import registry, tracking
+from training import tracking
 from training.model import fanout
 from training.model.estimator import STAGES, ImpactModel
 from training.model.persist import params_to_json, save_model, sha256
 from training.model.queries import Attribution
 from training.model.stepbacktest import StepBacktest, rollout_step_backtest
-from training.pyfunc_model import ARTIFACT, predict_rows
 
 PIPELINE_STAGES = ("validate", *STAGES, "step_backtest", "log")
 PACKAGES = ("numpy", "pandas", "statsmodels", "scipy", "scikit-learn", "mlflow", "bentoml")
@@ -70,22 +72,22 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
     `experiments`: a file of lift tests (`data.experiments`), checked against the panel before the
     run starts (ExperimentsError: nothing is logged), logged as the run's second dataset, and used
     to calibrate the fit."""
-    import mlflow
     progress = progress or (lambda stage, app: None)
     started = time.perf_counter()
     model = training_model(seed, params)
-    inspected, tests = None, None     # with lift tests the panel is read before the run, to check them against it
-    if experiments is not None:
-        inspected = inspect_panel(data)
-        tests = checked_experiments(experiments, inspected[0])
-    tracking.configure()
-    experiment_id = tracking.experiment_id(experiment)
+    panel, report = inspect_panel(data)   # read before the run: the fit starts while the store opens
+    tests = None if experiments is None else checked_experiments(experiments, panel)
     version = None
-    with fanout.cluster(cluster) as address, \
-            mlflow.start_run(experiment_id=experiment_id, run_name=Path(data).name) as run:
+    with fanout.cluster(cluster) as address, ExitStack() as stack:
+        fitting = None if panel is None else fanout.in_background(address, model.fit, panel, progress,
+                                                                  experiments=tests)
+        import mlflow      # MLflow, the registry and the store load while the fit runs
+
+        from training import registry
+        from training.pyfunc_model import ARTIFACT
+        run = stack.enter_context(_start_run(experiment, data, started))
         try:
             mlflow.set_tags({"data.path": str(data), "stage": "validate", "fit.cluster": address or "local processes"})
-            panel, report = inspected or inspect_panel(data)
             mlflow.log_dict(report.to_dict(), "validation_report.json")
             if panel is None:
                 mlflow.set_tags({"data.valid": "false", "gate.promote": "false",
@@ -97,7 +99,7 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
             if tests is not None:
                 mlflow.log_input(experiments_dataset(tests, experiments), context="experiments")
             loading = _load_in_background()
-            model.fit(panel, progress, experiments=tests)
+            fitting.result()
             loading.join()
             steps = rollout_step_backtest(model, panel)
             model.step_backtest_ = steps.to_dict()
@@ -134,6 +136,17 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
             raise
     return TrainResult(run.info.run_id, version, promoted, reason, metrics, time.perf_counter() - started,
                        report.warnings + model.left_out_ + conflicts, model)
+
+
+def _start_run(experiment: str, data: Path, started: float):
+    """The run of this training in `experiment` (created if needed), named after the data file and
+    dated from the command's start (the fit starts before the store opens)."""
+    import mlflow
+    tracking.configure()
+    start_time = round((time.time() - (time.perf_counter() - started)) * 1000)
+    created = mlflow.MlflowClient().create_run(tracking.experiment_id(experiment), start_time=start_time,
+                                               run_name=Path(data).name)
+    return mlflow.start_run(run_id=created.info.run_id)
 
 
 def _load_in_background() -> threading.Thread:
@@ -323,8 +336,10 @@ def _log_pyfunc(model: ImpactModel, model_dir: Path):
     """The fitted model as an MLflow pyfunc model of this run; MLflow's ModelInfo."""
     import mlflow
     from mlflow.models import infer_signature
-    import training
+
     import data as data_package
+    import training
+    from training.pyfunc_model import ARTIFACT, predict_rows
     app = model.apps[0]
     markets = model.markets(app, forecastable=True)[:2]
     weeks = model.forecast_weeks(app, 2).strftime("%Y-%m-%d")

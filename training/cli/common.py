@@ -41,15 +41,14 @@ def store_errors(consequence: str, refused: str | None = None, before=None):
     """The tracking store's failures as one line: exit 2 with `refused: <MLflow's reason>` when the
     user's input caused it (no such version; `refused` given), else exit 1 naming the store and
     `consequence` (what was left undone); `before()` runs first (a progress bar to stop). Anything
-    else passes through."""
-    from mlflow.exceptions import MlflowException
-
+    else passes through. MLflow is imported only on a failure (a command's work may load it later)."""
     from training import tracking
     try:
         yield
     except typer.Exit:
         raise
     except Exception as exc:
+        from mlflow.exceptions import MlflowException
         problem = tracking_failure(exc)
         if problem is None:
             raise

@@ -38,6 +38,7 @@ def train(
     """Fit the model on a panel, log the run to MLflow, register it, and promote it if it passes the gate;
     a new champion is published to the warehouse."""
     import logging
+    import os
 
     from training.model.fanout import warm_up
     if cluster is None and not if_no_champion and not any(s.startswith("n_jobs=") for s in settings):
@@ -59,7 +60,9 @@ def train(
         training_model(seed, params)
     except ValueError as exc:
         fail(f"--set: {exc}")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)      # our progress bars say what happens
+    # our progress bars say what happens; MLflow sets its level when imported (in the run, after this)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     if if_no_champion:
         from training import registry
         with store_errors("nothing was trained"):

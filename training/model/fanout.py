@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 
 CLUSTER_VARIABLE = "DASK_SCHEDULER_ADDRESS"
@@ -54,6 +55,29 @@ def warm_up(n_jobs: int | None, modules: tuple[str, ...] = ()) -> None:
 
     _warming = threading.Thread(target=start, name="impact-warm-up", daemon=True)
     _warming.start()
+
+
+def in_background(address: str | None, function: Callable, *args, **kwargs) -> Future:
+    """Start `function(*args, **kwargs)` in a daemon thread and return its Future; its fan-outs use
+    the Dask cluster at `address` (as inside `cluster(address)`, whose joblib backend is per
+    thread) or local processes. A command exiting early does not wait for it."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            if address is None:
+                result = function(*args, **kwargs)
+            else:
+                from joblib import parallel_config
+                with parallel_config(backend="dask"):
+                    result = function(*args, **kwargs)
+        except BaseException as exc:       # handed to whoever asks for the result
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    threading.Thread(target=run, name="impact-background", daemon=True).start()
+    return future
 
 
 def _import_model(modules: tuple[str, ...]) -> None:

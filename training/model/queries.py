@@ -520,7 +520,7 @@ class AppQueries:
         panel = self.fit.panel
         market, week = np.nonzero(panel.observed[markets][:, in_window])     # each window is contiguous
         frame = {"market": np.array(panel.markets, dtype=object)[markets][market],
-                 "week": [str(w.date()) for w in panel.weeks[in_window][week]]}
+                 "week": np.asarray(panel.weeks[in_window].strftime("%Y-%m-%d"), dtype=object)[week]}
         for quantity in ("minutes", "ad_revenue_usd", "via_engagement", "direct"):
             if quantity in observed:
                 frame[f"observed_{quantity}"] = observed[quantity][market, week]
