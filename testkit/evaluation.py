@@ -139,43 +139,64 @@ def true_plan_value(model: ImpactModel, request: OptimiseRequest, plan: list[dic
 
 
 def true_best_plan(model: ImpactModel, request: OptimiseRequest, seed: int, spec: WorldSpec,
-                   unit_cost: float) -> tuple[list[dict], float]:
+                   unit_cost: float, unseen_at_app_effect: bool = False) -> tuple[list[dict], float]:
     """The best plan under the request's constraints by the world's own response: every
     candidate the optimiser considers, valued by the simulator playing it forward (one run per
     start week and target, every market at once: markets do not interact), then the same
-    mixed-integer program on those true values. Returns its plan points and true net value."""
+    mixed-integer program on those true values. Returns its plan points and true net value.
+
+    `unseen_at_app_effect`: the plan of a planner who knows every market's true effect but those
+    of the markets the history never exposed (share 0 throughout), which it takes at the app's
+    effect, the best any estimator can know of them: their true gains are divided by their
+    market's effect multiplier (`truth["market_effect"]`; effects are small on the log scale, so
+    gains are proportional to it). The value returned is then the plan's true net value."""
     ready = prepare(model, request)
     candidates, markets = ready.candidates, model.markets(request.app, forecastable=True)
     row_of = np.array([markets.index(m) for m in ready.problem.markets])[candidates.market]
     quo = model.status_quo(request.app, request.horizon_weeks)
     base = plan_truth(model, request.app, seed, spec, quo)
-    truth = np.zeros(len(candidates))
+    truth, planned = np.zeros(len(candidates)), np.zeros(len(candidates))
+    scale = unseen_scale(model, request.app, seed, spec) if unseen_at_app_effect else np.ones(len(markets))
     moves = pd.DataFrame({"start": candidates.start, "level": candidates.level})
     for _, group in moves.groupby(["start", "level"]):
         shares = quo.copy()
         shares[row_of[group.index]] = candidates.shares[group.index]
-        net = _net(request, *_true_gains(model, request, seed, spec, shares, base), unit_cost)
-        truth[group.index] = net[row_of[group.index]]
-    solution = solve(truth, truth[:, None], candidates.market, len(ready.problem.markets), candidates.rises,
+        gain, added = _true_gains(model, request, seed, spec, shares, base)
+        truth[group.index] = _net(request, gain, added, unit_cost)[row_of[group.index]]
+        planned[group.index] = _net(request, gain * scale, added, unit_cost)[row_of[group.index]]
+    solution = solve(planned, planned[:, None], candidates.market, len(ready.problem.markets), candidates.rises,
                      ready.valuation.added_exposure, ready.limits, "mean", time_limit=60.0, gap=1e-4)
     return plan_points(candidates, solution.selection, ready.problem.weeks), float(truth[solution.selection].sum())
+
+
+def unseen_scale(model: ImpactModel, app: str, seed: int, spec: WorldSpec) -> np.ndarray:
+    """Per forecastable market: 1 / its true effect multiplier where the history never exposed it
+    (share 0 in every week the model saw), 1 elsewhere."""
+    markets = model.markets(app, forecastable=True)
+    effect = simulate_world(seed=seed, spec=spec).truth["market_effect"][app]
+    exposed = model.history(app, markets).groupby("market")["rollout_share"].max().reindex(markets).fillna(0.0)
+    return np.where(exposed.to_numpy() > 0, 1.0, 1.0 / np.array([effect[m] for m in markets]))
 
 
 def optimised_against_truth(model: ImpactModel, request: OptimiseRequest, seed: int, spec: WorldSpec) -> dict:
     """The optimiser's plan for `request` and its alternatives, each played forward by the world
     (same noise), against the true best plan under the same constraints. The true serving cost
     is the middle of the request's range. Returns the answer, the true net values (`chosen`,
-    `best`, and per alternative with whether it is feasible) and `share_of_best`."""
+    `best`, and per alternative with whether it is feasible), `share_of_best` and, where markets'
+    effects differ, `informed_share_of_best`: the true value of the best plan of a planner who
+    knows every effect but the never-exposed markets' (`true_best_plan(unseen_at_app_effect=True)`)."""
     price = request.cost.per_exposed_dau_week_usd if request.cost is not None else None
     unit_cost = 0.0 if price is None else (price.low + price.high) / 2
     answer = optimise(model, request)
     chosen = true_plan_value(model, request, answer["plan"], seed, spec, unit_cost)
     _, best = true_best_plan(model, request, seed, spec, unit_cost)
+    _, informed = (true_best_plan(model, request, seed, spec, unit_cost, unseen_at_app_effect=True)
+                   if spec.effects.market_spread else (None, best))
     alternatives = {a["name"]: {"true_net": true_plan_value(model, request, a["plan"], seed, spec, unit_cost),
                                 "forecast_net": a["net"]["mean"], "feasible": a["feasible"]}
                     for a in answer["alternatives"]}
     return {"answer": answer, "chosen": chosen, "best": best, "share_of_best": chosen / best if best else float("nan"),
-            "alternatives": alternatives}
+            "informed_share_of_best": informed / best if best else float("nan"), "alternatives": alternatives}
 
 
 @dataclass
@@ -487,6 +508,7 @@ def optimiser_on_response_world(seed: int, spec: WorldSpec | None = None, horizo
         rows.append({"design": spec.design, "response": spec.effects.response, "seed": seed, "app": app,
                      "cost_low": float(low), "cost_high": float(high), "chosen": result["chosen"],
                      "best": result["best"], "share_of_best": result["share_of_best"],
+                     "informed_share_of_best": result["informed_share_of_best"],
                      "forecast_net": result["answer"]["value"]["net"]["mean"],
                      "markets_moved": sum(r["start_week"] is not None for r in result["answer"]["by_market"])})
     return pd.DataFrame(rows)

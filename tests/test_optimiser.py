@@ -231,3 +231,21 @@ def test_a_time_limit_returns_the_best_plan_found_with_its_status(heldback_model
     chosen = answer["value"]["net"]["mean"]
     feasible = [a["net"]["mean"] for a in answer["alternatives"] if a["feasible"]]
     assert chosen >= 0.0 and answer["plan"] is not None and feasible
+
+
+def test_the_informed_planner_takes_only_the_never_exposed_markets_at_their_apps_effect(heldback_model):
+    """The reference the optimiser is held to where markets' effects differ (testkit): a market the
+    history exposed keeps its true gains; one it never exposed has them divided by its true effect
+    multiplier, as a planner who cannot see that market's effect would value it."""
+    from data.simulator import response_effects, simulate_world
+    from testkit.evaluation import unseen_scale
+    spec = WorldSpec(effects=response_effects("market_varied"))
+    effect = simulate_world(seed=0, spec=spec).truth["market_effect"]["whatsapp"]
+    markets = heldback_model.markets("whatsapp", forecastable=True)
+    exposed = heldback_model.history("whatsapp", markets).groupby("market")["rollout_share"].max()
+    scale = unseen_scale(heldback_model, "whatsapp", 0, spec)
+    never = [m for m in markets if exposed.get(m, 0.0) == 0]
+    assert 0 < len(never) < len(markets)
+    assert all(scale[markets.index(m)] == pytest.approx(1 / effect[m]) for m in never)
+    assert all(scale[markets.index(m)] == 1 for m in markets if m not in never)
+    assert len({round(effect[m], 6) for m in never}) == len(never)      # the effects differ, so the scale matters

@@ -88,9 +88,17 @@ def test_the_rollout_step_backtest_holds_its_own_coverage(steps):
     assert len(steps) >= 72 * 8 and 0.8 <= held <= 0.97, steps.groupby(["response", "quantity"])["covered"].mean()
 
 
-@pytest.mark.xfail(strict=True, reason="two market_varied cases (WhatsApp) earn 86.9% and 88.5% of the true best; "
-                                      "every other case of every design at least 91.2%, each design's median at least 99.7%")
-def test_the_optimiser_earns_at_least_90_percent_of_the_true_best_in_every_design():
+@pytest.mark.xfail(strict=True, reason="market_varied seed 2, WhatsApp: 86.9% of the true best, which the informed "
+                                      "planner reaches (99.9%): the finishing steps of partially launched markets "
+                                      "(DE, FR, ES, IT) are undervalued, case (b)'s error. Seed 1's 88.5% is an "
+                                      "information limit (the informed planner earns 89.1%). Every other design: "
+                                      "worst 91.2%, medians at least 99.7%")
+def test_the_optimiser_earns_at_least_90_percent_of_what_can_be_known_in_every_design():
+    """At least 90% of the true best plan's net value in every design (median 95%); where markets'
+    effects differ, of the informed planner's (every true effect but those of the markets the
+    history never exposed, which no history shows)."""
     plans = worlds(optimiser_on_response_world)
-    by_design = plans.groupby("response")["share_of_best"]
+    plans = plans.assign(of_knowable=plans["share_of_best"] / plans["informed_share_of_best"])
+    by_design = plans.groupby("response")["of_knowable"]
     assert (by_design.min() >= 0.9).all() and (by_design.median() >= 0.95).all(), by_design.describe()
+    assert (plans.loc[plans["response"] != "market_varied", "informed_share_of_best"] == 1).all()
