@@ -85,7 +85,11 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
 
         from training import registry
         from training.pyfunc_model import ARTIFACT
-        run = stack.enter_context(_start_run(experiment, data, started))
+        try:
+            run = stack.enter_context(_start_run(experiment, data, started))
+        except BaseException:
+            fanout.abandon(fitting)
+            raise
         try:
             mlflow.set_tags({"data.path": str(data), "stage": "validate", "fit.cluster": address or "local processes"})
             mlflow.log_dict(report.to_dict(), "validation_report.json")
@@ -131,6 +135,7 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
                                                                         model.left_out_)})
             progress("log", "")
         except BaseException:
+            fanout.abandon(fitting)
             if version is not None:
                 registry.client().delete_model_version(tracking.MODEL_NAME, version)
             raise

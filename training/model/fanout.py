@@ -80,6 +80,18 @@ def in_background(address: str | None, function: Callable, *args, **kwargs) -> F
     return future
 
 
+def abandon(future: Future | None) -> None:
+    """Give up on a fit still running in the background (its command failed before it needed it):
+    the local worker processes are killed, so the command exits now instead of waiting for their
+    tasks. A finished future, or work on a Dask cluster, is left alone."""
+    if future is None or future.done():
+        return
+    from joblib.externals.loky import reusable_executor
+    executor = reusable_executor._executor       # the local workers, if any were started (no public accessor)
+    if executor is not None:
+        executor.shutdown(wait=False, kill_workers=True)
+
+
 def _import_model(modules: tuple[str, ...]) -> None:
     import importlib
 
