@@ -190,8 +190,8 @@ def optimised_against_truth(model: ImpactModel, request: OptimiseRequest, seed: 
     answer = optimise(model, request)
     chosen = true_plan_value(model, request, answer["plan"], seed, spec, unit_cost)
     _, best = true_best_plan(model, request, seed, spec, unit_cost)
-    _, informed = (true_best_plan(model, request, seed, spec, unit_cost, unseen_at_app_effect=True)
-                   if spec.effects.market_spread else (None, best))
+    informed = (true_best_plan(model, request, seed, spec, unit_cost, unseen_at_app_effect=True)[1]
+                if spec.effects.market_spread else best)
     alternatives = {a["name"]: {"true_net": true_plan_value(model, request, a["plan"], seed, spec, unit_cost),
                                 "forecast_net": a["net"]["mean"], "feasible": a["feasible"]}
                     for a in answer["alternatives"]}

@@ -87,10 +87,6 @@ def train(data: Path, experiment: str = tracking.DEFAULT_EXPERIMENT, promote: bo
         from training.pyfunc_model import ARTIFACT
         try:
             run = stack.enter_context(_start_run(experiment, data, started))
-        except BaseException:
-            fanout.abandon(fitting)
-            raise
-        try:
             mlflow.set_tags({"data.path": str(data), "stage": "validate", "fit.cluster": address or "local processes"})
             mlflow.log_dict(report.to_dict(), "validation_report.json")
             if panel is None:
