@@ -10,6 +10,7 @@ dashboards read. Total minutes and ad revenue are both scored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,7 +140,8 @@ def true_plan_value(model: ImpactModel, request: OptimiseRequest, plan: list[dic
 
 
 def true_best_plan(model: ImpactModel, request: OptimiseRequest, seed: int, spec: WorldSpec,
-                   unit_cost: float, unseen_at_app_effect: bool = False) -> tuple[list[dict], float]:
+                   unit_cost: float, unseen_at_app_effect: bool = False,
+                   planning: tuple[WorldSpec, np.ndarray] | None = None) -> tuple[list[dict], float]:
     """The best plan under the request's constraints by the world's own response: every
     candidate the optimiser considers, valued by the simulator playing it forward (one run per
     start week and target, every market at once: markets do not interact), then the same
@@ -149,7 +151,11 @@ def true_best_plan(model: ImpactModel, request: OptimiseRequest, seed: int, spec
     of the markets the history never exposed (share 0 throughout), which it takes at the app's
     effect, the best any estimator can know of them: their true gains are divided by their
     market's effect multiplier (`truth["market_effect"]`; effects are small on the log scale, so
-    gains are proportional to it). The value returned is then the plan's true net value."""
+    gains are proportional to it). The value returned is then the plan's true net value.
+
+    `planning` = (a world's spec, a multiplier per forecastable market): the plan of a planner who
+    values every candidate in that world instead (its gains times the multipliers), its value again
+    taken in the true world (`testkit.bound.efficient_planner`)."""
     ready = prepare(model, request)
     candidates, markets = ready.candidates, model.markets(request.app, forecastable=True)
     row_of = np.array([markets.index(m) for m in ready.problem.markets])[candidates.market]
@@ -157,12 +163,16 @@ def true_best_plan(model: ImpactModel, request: OptimiseRequest, seed: int, spec
     base = plan_truth(model, request.app, seed, spec, quo)
     truth, planned = np.zeros(len(candidates)), np.zeros(len(candidates))
     scale = unseen_scale(model, request.app, seed, spec) if unseen_at_app_effect else np.ones(len(markets))
+    if planning is not None:
+        planned_base, scale = plan_truth(model, request.app, seed, planning[0], quo), scale * planning[1]
     moves = pd.DataFrame({"start": candidates.start, "level": candidates.level})
     for _, group in moves.groupby(["start", "level"]):
         shares = quo.copy()
         shares[row_of[group.index]] = candidates.shares[group.index]
         gain, added = _true_gains(model, request, seed, spec, shares, base)
         truth[group.index] = _net(request, gain, added, unit_cost)[row_of[group.index]]
+        if planning is not None:
+            gain, added = _true_gains(model, request, seed, planning[0], shares, planned_base)
         planned[group.index] = _net(request, gain * scale, added, unit_cost)[row_of[group.index]]
     solution = solve(planned, planned[:, None], candidates.market, len(ready.problem.markets), candidates.rises,
                      ready.valuation.added_exposure, ready.limits, "mean", time_limit=60.0, gap=1e-4)
@@ -490,11 +500,14 @@ def true_value_per_exposed_dau_week(model: ImpactModel, app: str, seed: int, spe
 
 
 def optimiser_on_response_world(seed: int, spec: WorldSpec | None = None, horizon: int = 26,
-                                experiments: pd.DataFrame | None = None, **params) -> pd.DataFrame:
+                                experiments: pd.DataFrame | None = None, beside: Callable | None = None,
+                                **params) -> pd.DataFrame:
     """One world: per app, `/optimise` for ad revenue with a serving cost between the 25th and 75th
     percentiles of the markets' true value per exposed DAU-week and a launch limit of 2 a week,
     the chosen plan played forward against the true best plan under the same constraints (true
-    cost: the middle of the range). A row per app: `chosen`, `best`, `share_of_best`."""
+    cost: the middle of the range). A row per app: `chosen`, `best`, `share_of_best`, and the
+    columns `beside(model, request, seed, spec, unit_cost, result)` returns (e.g.
+    `testkit.bound.beside_efficient_planner`)."""
     spec = spec or WorldSpec()
     world = held_out_world(seed, spec, horizon, experiments, **params)
     rows = []
@@ -510,5 +523,6 @@ def optimiser_on_response_world(seed: int, spec: WorldSpec | None = None, horizo
                      "best": result["best"], "share_of_best": result["share_of_best"],
                      "informed_share_of_best": result["informed_share_of_best"],
                      "forecast_net": result["answer"]["value"]["net"]["mean"],
-                     "markets_moved": sum(r["start_week"] is not None for r in result["answer"]["by_market"])})
+                     "markets_moved": sum(r["start_week"] is not None for r in result["answer"]["by_market"]),
+                     **({} if beside is None else beside(world.model, request, seed, spec, (low + high) / 2, result))})
     return pd.DataFrame(rows)

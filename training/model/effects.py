@@ -79,12 +79,14 @@ class ShapeLikelihood:
     """One app's profile log likelihood of the response shape, the effect sizes and nuisance terms
     profiled out: for each outcome o (log time, log DAU), -n_o / 2 log RSS_o(shape), where RSS_o
     is the residual sum of squares of the two-way residualised outcome on the residualised
-    response and n_o the effective number of cells, n (1 - rho) / (1 + rho) with rho the lag-1
+    response (each market's times `multiplier`, its effect over the app's: 1 where markets share
+    the app's effect) and n_o the effective number of cells, n (1 - rho) / (1 + rho) with rho the lag-1
     autocorrelation of the residuals at `reference` (the noise is autocorrelated week to week)."""
 
-    def __init__(self, app_panel: AppPanel, fe: FixedEffects):
+    def __init__(self, app_panel: AppPanel, fe: FixedEffects, multiplier: np.ndarray | None = None):
         self.markets = list(app_panel.markets)
         self.share = app_panel.share
+        self.multiplier = np.ones(len(self.markets)) if multiplier is None else np.asarray(multiplier, float)
         self.observed = app_panel.observed
         self.fe = fe
         self.outcomes = np.stack([fe.residualise(getattr(app_panel, o)) for o in OUTCOMES])
@@ -100,8 +102,12 @@ class ShapeLikelihood:
         rho = np.clip(rho, 0.0, 0.95)
         self.n_effective = observed.sum() * (1 - rho) / (1 + rho)
 
+    def _response(self, shape: ResponseShape) -> np.ndarray:
+        """The residualised response, each market's times its effect multiplier."""
+        return self.fe.residualise(self.multiplier[:, None] * shape.response(self.share))
+
     def _fit(self, shape: ResponseShape) -> tuple[np.ndarray, np.ndarray]:
-        rx = self.fe.residualise(shape.response(self.share))
+        rx = self._response(shape)
         xx = np.vdot(rx, rx)
         beta = np.einsum("omt,mt->o", self.outcomes, rx) / xx if xx > 0 else np.zeros(len(OUTCOMES))
         residuals = self.outcomes - beta[:, None, None] * rx
@@ -113,7 +119,7 @@ class ShapeLikelihood:
     def effect(self, shape: ResponseShape) -> tuple[np.ndarray, np.ndarray]:
         """Per outcome, the profile estimate of the effect under `shape` and its variance,
         RSS / (n_effective <x, x>) (the effective cells account for autocorrelated weeks)."""
-        rx = self.fe.residualise(shape.response(self.share))
+        rx = self._response(shape)
         xx = np.vdot(rx, rx)
         if xx <= 0:
             return np.zeros(len(OUTCOMES)), np.full(len(OUTCOMES), np.inf)

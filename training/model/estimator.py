@@ -147,13 +147,15 @@ class ImpactModel(BaseEstimator):
         clock = time.perf_counter()
         designs = {app: FixedEffects(self._basis(p), p.observed) for app, p in panels.items()}
         shapes, tests = self._shape_posterior(panels, designs, experiments)
+        markets = {app: market_effects(p, designs[app], shapes[app][0]) for app, p in panels.items()}
+        if any(m.pooled for m in markets.values()):     # the shape again, each market's response at its own effect
+            shapes, tests = self._shape_posterior(panels, designs, experiments,
+                                                  {app: m.relative for app, m in markets.items()})
+            markets = {app: market_effects(p, designs[app], shapes[app][0]) for app, p in panels.items()}
         self.stage_seconds_["effects"] += time.perf_counter() - clock
         clock = time.perf_counter()
         grams, searched, choice = self._bootstrap_design(panels, designs, shapes)
         self.stage_seconds_["bootstrap"] += time.perf_counter() - clock
-        clock = time.perf_counter()
-        markets = {app: market_effects(p, designs[app], shapes[app][0]) for app, p in panels.items()}
-        self.stage_seconds_["effects"] += time.perf_counter() - clock
         fits = fan_out(self._fit_app, [(p, shapes[app], grams[app], searched[app], choice, markets[app], tests.get(app))
                                        for app, p in panels.items()], self.n_jobs)
         for app, (fit, seconds) in zip(panels, fits):
@@ -167,7 +169,8 @@ class ImpactModel(BaseEstimator):
         return seasonal_basis(app_panel.weeks, app_panel.weeks[0], self.fourier_order)
 
     def _shape_posterior(self, panels: dict[str, AppPanel], designs: dict[str, FixedEffects],
-                         experiments: pd.DataFrame | None = None) -> tuple[dict, dict[str, AppTests]]:
+                         experiments: pd.DataFrame | None = None, multipliers: dict[str, np.ndarray] | None = None
+                         ) -> tuple[dict, dict[str, AppTests]]:
         """Per app: the shape's posterior mode, theta's covariance and the shapes drawn from it
         (`effects.fit_shape`, `effects.posterior_shapes`); by default (shared_shape) one posterior for
         the whole family, the apps' likelihoods summed, so a weak-signal app borrows the shape
@@ -175,8 +178,11 @@ class ImpactModel(BaseEstimator):
 
         With `experiments`, each app's tests are first predicted from the panel alone (over its
         posterior shapes) and those within CONFLICT_Z of it are added to the shape's likelihood,
-        the search restarting from the panel's mode. Also returns the tests, with those predictions."""
-        likelihoods = {app: ShapeLikelihood(p, designs[app]) for app, p in panels.items()}
+        the search restarting from the panel's mode. Also returns the tests, with those predictions.
+        `multipliers`: per app, each market's effect over the app's (`MarketEffects.relative`), by which
+        its response is scaled in the likelihood (where markets differ, the shape is fitted again so)."""
+        multipliers = multipliers or {}
+        likelihoods = {app: ShapeLikelihood(p, designs[app], multipliers.get(app)) for app, p in panels.items()}
         groups = [list(panels)] if self.shared_shape else [[app] for app in panels]
         out, tests = {}, {}
         for group in groups:
