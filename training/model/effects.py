@@ -59,6 +59,7 @@ class ResponseShape:
 MAX_CARRYOVER = 0.98          # carry-over is searched in (0, MAX_CARRYOVER)
 SHAPE_PRIOR_CENTRE = (0.6, 0.5, 1.5)   # carry-over, half-saturation, Hill exponent at the prior's centre
 SHAPE_PRIOR_SD = 2.0          # prior sd of each transformed parameter (logit carry-over, log k, log exponent)
+MAX_RESTARTS = 5              # Nelder-Mead searches of the shape, each from the last one's optimum
 POSTERIOR_SHAPES = 32         # shapes drawn from the posterior (a power of 2, for Sobol); replicate b uses shape b mod this
 
 
@@ -145,7 +146,8 @@ def fit_shape(likelihoods: list[ShapeLikelihood], starts: tuple[ResponseShape, .
               extra: Callable[[ResponseShape], float] | None = None) -> tuple[ResponseShape, np.ndarray, np.ndarray]:
     """The posterior mode of the shape under the summed log likelihoods of `likelihoods` (apps that
     share a shape) and a weak normal prior on theta (`SHAPE_PRIOR_SD` around SHAPE_PRIOR_CENTRE),
-    searched from the best of `starts` by Nelder-Mead; and the Laplace approximation: theta's mode
+    searched from the best of `starts` by Nelder-Mead, restarted from its optimum until a restart gains
+    under 0.01 (a collapsed simplex stops short); and the Laplace approximation: theta's mode
     and a covariance robust to how cells depend on each other within a market: the sandwich
     H^-1 J H^-1, H the Hessian of the negative log posterior (central differences), J the outer
     products of the markets' scores (a market is one cluster across the apps, as in the bootstrap).
@@ -161,10 +163,14 @@ def fit_shape(likelihoods: list[ShapeLikelihood], starts: tuple[ResponseShape, .
         evidence = 0.0 if extra is None else extra(shape)
         return prior - sum(likelihood.loglik(shape) for likelihood in likelihoods) - evidence
 
-    start = min((shape_parameters(s) for s in starts), key=negative_log_posterior)
-    result = optimize.minimize(negative_log_posterior, start, method="Nelder-Mead",
-                               options={"xatol": 1e-3, "fatol": 1e-3, "maxfev": 600})
-    mode = result.x
+    mode = min((shape_parameters(s) for s in starts), key=negative_log_posterior)
+    value = np.inf
+    for _ in range(MAX_RESTARTS):       # a simplex can collapse before the optimum: restart until it stays
+        result = optimize.minimize(negative_log_posterior, mode, method="Nelder-Mead",
+                                   options={"xatol": 1e-3, "fatol": 1e-3, "maxfev": 600})
+        mode, gained, value = result.x, value - result.fun, result.fun
+        if gained < 1e-2:
+            break
     hessian = _hessian(negative_log_posterior, mode, step=0.02)
     values, vectors = np.linalg.eigh((hessian + hessian.T) / 2)
     values = np.maximum(values, 1.0 / SHAPE_PRIOR_SD**2)         # at most the prior's spread in any direction
