@@ -28,7 +28,7 @@ import pandas as pd
 
 from data.calendar import DAYS_PER_WEEK, year_angle, years_since
 from data.exposure import rollout_response
-from data.simulator import EffectTruth, WorldSpec, simulate_world
+from data.simulator import EffectTruth, SimulatedWorld, WorldSpec, simulate_world
 from testkit.evaluation import true_best_plan
 from training.model.estimator import ImpactModel
 from training.requests import OptimiseRequest
@@ -105,15 +105,17 @@ class EfficientEstimate:
         return drawn
 
 
-def efficient_estimates(seed: int, spec: WorldSpec | None = None, horizon: int = 26) -> dict[str, EfficientEstimate]:
+def efficient_estimates(seed: int, spec: WorldSpec | None = None, horizon: int = 26,
+                        world: SimulatedWorld | None = None) -> dict[str, EfficientEstimate]:
     """Per app, how an efficient estimate from the world's history less its last `horizon` weeks (as
     `response_cases` trains on) is distributed. The apps share the shape (as in the world and the
     model's default), so the information is summed over the apps for it. With data information I
     and the prior's precision P (on the market multipliers, centred at 1), the estimate is the
     posterior mean: phi + (I + P)^-1 P (1 - u) + N(0, (I + P)^-1 I (I + P)^-1); without markets
-    that differ, P = 0 and this is the Cramer-Rao bound of an unbiased estimate."""
+    that differ, P = 0 and this is the Cramer-Rao bound of an unbiased estimate. `world`: the world
+    already simulated for `seed` and `spec`, if the caller has it."""
     spec = spec or WorldSpec()
-    world = simulate_world(seed=seed, spec=spec)
+    world = world or simulate_world(seed=seed, spec=spec)
     e = spec.effects
     weeks = spec.weeks()[:-horizon]
     t = years_since(weeks, pd.Timestamp(spec.start))
@@ -172,7 +174,7 @@ def information_bound(seed: int, spec: WorldSpec | None = None, horizon: int = 2
     world = simulate_world(seed=seed, spec=spec)
     e = spec.effects
     rows = []
-    for app, post in efficient_estimates(seed, spec, horizon).items():
+    for app, post in efficient_estimates(seed, spec, horizon, world).items():
         last_week = world.panel[(world.panel["app"] == app)
                                 & (world.panel["week"] == spec.weeks()[-horizon - 1])].set_index("market")
         last_week = last_week.reindex(post.markets)

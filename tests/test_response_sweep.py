@@ -53,8 +53,7 @@ def efficient(cases):
     errors move together and the worlds are the independent draws): the model's median |error|, an
     efficient estimate's on the same cases (what the history allows: testkit/bound.py), and the larger
     of 10% and 1.5x the latter."""
-    more = worlds(response_cases, EFFICIENCY_SEEDS[len(SEEDS):]).assign(
-        abs_error=lambda f: f["error"].abs())
+    more = worlds(response_cases, EFFICIENCY_SEEDS[len(SEEDS):])
     model = pd.concat([cases[~cases["oracle"]], more], ignore_index=True)
     errors = bound_errors(model, worlds(information_bound, EFFICIENCY_SEEDS))
     return errors.assign(held_to=np.maximum(0.10, 1.5 * errors["bound"]))
