@@ -2,6 +2,7 @@
 
     python bench/response_curves.py [--responses default,saturating,...] [--seeds 1,2,3,4] [--jobs 2]
     python bench/response_curves.py --only-steps --seeds 1,...,12     # the rollout-step backtest alone
+    python bench/response_curves.py --only-planners --responses default --seeds 1,...,12   # every plan beside efficient planners
 
 Per world (`testkit.evaluation.response_cases`): the last 26 weeks held back, the model trained
 on the rest, then (a) every market to share 1 and (b) each partially rolled-out market alone to 1,
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
@@ -25,7 +27,7 @@ from joblib import Parallel, delayed  # noqa: E402
 
 from bench.report import OUT, machine, write_section  # noqa: E402
 from data.simulator import RESPONSES, WorldSpec, response_effects  # noqa: E402
-from testkit.bound import beside_efficient_planner, bound_errors, information_bound  # noqa: E402
+from testkit.bound import beside_efficient_planner, bound_errors, information_bound, short_of_efficient  # noqa: E402
 from testkit.evaluation import optimiser_on_response_world, response_cases, step_backtest_cases  # noqa: E402
 
 
@@ -38,7 +40,12 @@ def main() -> None:
                         help="the rollout-step backtest alone, on every seed given (section step_backtest_sweep)")
     parser.add_argument("--only-efficiency", action="store_true",
                         help="cases (a) and (b) against an efficient estimate's error alone (section response_efficiency)")
+    parser.add_argument("--only-planners", action="store_true",
+                        help="the optimiser alone, every case beside efficient planners (section response_planners)")
     args = parser.parse_args()
+    if args.only_planners:
+        planners_section(args)
+        return
     if args.only_steps:
         steps_section(args)
         return
@@ -142,6 +149,49 @@ estimate's mean error, in the efficient estimate's standard deviations (1 for an
 """ + "\n".join(lines) + "\n"
     write_section("response_efficiency", body)
     print(body)
+
+
+def planners_section(args: argparse.Namespace) -> None:
+    """The optimiser with every case beside 16 efficient planners, so a target share of the true best
+    is read against how often plans from efficient estimates miss it."""
+    start = time.perf_counter()
+    worlds = [(name, int(seed)) for name in args.responses.split(",") for seed in args.seeds.split(",")]
+    plans = pd.concat(Parallel(n_jobs=args.jobs, verbose=10)(
+        delayed(optimiser_on_response_world)(seed, WorldSpec(effects=response_effects(name)),
+                                             beside=partial(beside_efficient_planner, below=float("inf")))
+        for name, seed in worlds), ignore_index=True)
+    OUT.mkdir(exist_ok=True)
+    plans.to_csv(OUT / "response_planners.csv", index=False)
+    lines = []
+    for name, group in plans.groupby("response", sort=False):
+        short = short_of_efficient(group)
+        lines.append(f"| {name} | {short['cases']} | {group['share_of_best'].min():.1%} | "
+                     f"{group['share_of_best'].median():.1%} | {group['efficient_median'].median():.1%} | "
+                     f"{short['missed']} | {short['efficient_rate']:.1%} | {short['efficient_rate'] * short['cases']:.1f} | "
+                     f"{short['allowed']} |")
+    body = f"""## The optimiser beside efficient planners in every case (issue 26)
+
+`python bench/response_curves.py --only-planners --responses {args.responses} --seeds {args.seeds}` on {machine()};
+{len(worlds)} worlds in {(time.perf_counter() - start) / 60:.1f} min. The optimiser as in "Response curves"; beside every
+case, 16 planners each plan on one efficient estimate (`testkit.bound.efficient_planner`) and their plans are valued in
+the true world. "under 95%": cases whose chosen plan earns less than 95% of the true best; the efficient planners' rate
+is the share of their plans that do, "expected" that rate times the cases, and "allowed" the 95th percentile of that
+binomial count (`testkit.bound.short_of_efficient`).
+
+| response | cases | worst share of the true best | median | efficient planners' median | under 95% | efficient planners' rate | expected | allowed |
+|---|---|---|---|---|---|---|---|---|
+""" + "\n".join(lines) + "\n\n" + planner_cases(plans)
+    write_section("response_planners", body)
+    print(body)
+
+
+def planner_cases(plans: pd.DataFrame) -> str:
+    """The cases under 95% of the true best, beside their efficient planners."""
+    rows = plans[plans["share_of_best"] < 0.95]
+    lines = [f"| {v.response} | {v.seed} | {v.app} | {v.share_of_best:.1%} | {v.efficient_median:.1%} | "
+             f"{v.efficient_below_model:.0%} |" for v in rows.itertuples()]
+    return ("| response | seed | app | the model's share of the true best | efficient planners' median | "
+            "efficient planners earning less than the model |\n|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n")
 
 
 def steps_section(args: argparse.Namespace) -> None:

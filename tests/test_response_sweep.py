@@ -14,13 +14,15 @@ the reason: they fail loudly the day they pass.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
 from joblib import Parallel, delayed
 
 from data.simulator import RESPONSES, WorldSpec, response_effects
-from testkit.bound import beside_efficient_planner, bound_errors, information_bound
+from testkit.bound import beside_efficient_planner, bound_errors, information_bound, short_of_efficient
 from testkit.evaluation import optimiser_on_response_world, response_cases, step_backtest_cases
 
 pytestmark = pytest.mark.slow
@@ -104,11 +106,28 @@ def test_the_rollout_step_backtest_holds_its_own_coverage(steps):
     assert len(steps) >= 72 * 8 and 0.8 <= held <= 0.97, steps.groupby(["response", "quantity"])["covered"].mean()
 
 
-def test_the_optimiser_earns_at_least_90_percent_of_the_true_best_or_as_much_as_an_efficient_planner():
+@pytest.fixture(scope="module")
+def plans():
+    """The optimiser on every world, beside 16 planners with efficient estimates (testkit.bound.efficient_planner)
+    where its plan earns under 90% of the true best, and in every case of the default response."""
+    return pd.concat(Parallel(n_jobs=2)(
+        delayed(optimiser_on_response_world)(seed, WorldSpec(effects=response_effects(name)), beside=partial(
+            beside_efficient_planner, below=np.inf if name == "default" else 0.9))
+        for name in RESPONSES for seed in SEEDS), ignore_index=True)
+
+
+def test_the_optimiser_earns_at_least_90_percent_of_the_true_best_or_as_much_as_an_efficient_planner(plans):
     """At least 90% of the true best plan's net value in every case (median 95% per design); where a
-    plan earns less, at least as much as a quarter of 16 planners with efficient estimates
-    (testkit.bound.efficient_planner), where the history allows no better."""
-    plans = worlds(optimiser_on_response_world, beside=beside_efficient_planner)
+    plan earns less, at least as much as a quarter of the efficient planners, where the history allows no better."""
     short = plans[plans["share_of_best"] < 0.9]
     assert (short["efficient_below_model"] >= 0.25).all(), short
     assert (plans.groupby("response")["share_of_best"].median() >= 0.95).all(), plans.groupby("response").median()
+
+
+def test_the_optimiser_misses_95_percent_of_the_true_best_on_the_default_response_no_more_often_than_efficient_planners(plans):
+    """The optimiser issue's 95% on default-response worlds. Plans made from efficient estimates miss it
+    at some rate (1.9% over 12 worlds), so no estimator meets it in every case of a sweep: the cases under
+    95% are held to the 95th percentile of a binomial count at the efficient planners' rate."""
+    default = plans[plans["response"] == "default"]
+    short = short_of_efficient(default)
+    assert default["efficient_short"].notna().all() and short["missed"] <= short["allowed"], (short, default)
