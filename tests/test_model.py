@@ -18,9 +18,12 @@ APPS = ("facebook", "instagram", "whatsapp")
 
 @pytest.mark.parametrize("app", APPS)
 def test_attribution_recovers_truth_with_covering_intervals(full_model, default_world, app):
-    """Minutes within 10% and revenue within 15% of truth.json; both 90% intervals cover it."""
+    """Minutes within 10% and revenue within 15% of truth.json; both intervals cover it at the level
+    1 - 0.1 / 6, so that a calibrated model covers all six of this one world at least 90% of the time
+    (six 90% intervals would all cover about half the time; the 90% level is held over 20 worlds in
+    tests/test_coverage_sweep.py)."""
     truth = default_world.truth["incremental"][app]
-    totals = full_model.attribute(app).totals
+    totals = full_model.attribute(app, level=1 - 0.1 / (2 * len(APPS))).totals
     minutes, revenue = totals["minutes"]["incremental"], totals["ad_revenue_usd"]["incremental"]
     assert minutes["mean"] == pytest.approx(truth["minutes"], rel=0.10)
     assert minutes["lo"] <= truth["minutes"] <= minutes["hi"]
