@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.linalg import block_diag, toeplitz
 
 from training.model.effects import (DEFAULT_GRID, FixedEffects, ResponseShape, ShapeLikelihood, bootstrap_effects,
                                     bootstrap_gram, estimate_effects, fit_shape, market_bootstrap_weights,
-                                    ar1_whitened, posterior_shapes, residualise, shape_from_parameters,
-                                    shape_parameters)
+                                    posterior_shapes, residualise, shape_from_parameters, shape_parameters)
 from training.model.panel import app_panels, seasonal_basis
 
 TRUE_SHAPE = ResponseShape(0.75, 0.35, 1.5)
@@ -65,18 +63,6 @@ def test_the_shape_s_posterior_mode_is_close_to_the_true_shape_off_the_grid(fitt
     assert np.all(np.abs(true - fit["theta"]) < 1.96 * sd), (true, fit["theta"], sd)
     response = TRUE_SHAPE.response(fit["panel"].share)
     assert np.corrcoef(fit["response"].ravel(), response.ravel())[0, 1] > 0.995
-
-
-def test_the_shape_s_whitening_is_the_ar1_precision_on_each_run_of_observed_weeks():
-    """W'W = (1 - rho^2) Sigma^-1 per run of weeks (Sigma the AR(1) correlation): generalised least
-    squares, a gap starting a new run and unobserved weeks contributing nothing."""
-    rho, observed = 0.7, np.array([[True] * 5 + [False] * 2 + [True] * 4])
-    columns = np.eye(11)[:, None, :]                     # each week's unit vector, one market
-    whitened = np.stack([ar1_whitened(c, rho, observed)[0] for c in columns], axis=1)
-    runs = [np.linalg.inv(toeplitz(rho ** np.arange(n))) * (1 - rho**2) for n in (5, 4)]
-    keep = observed[0]
-    np.testing.assert_allclose((whitened.T @ whitened)[np.ix_(keep, keep)], block_diag(*runs), atol=1e-12)
-    assert not whitened[:, ~keep].any()
 
 
 def test_shape_parameters_round_trip_and_posterior_draws_spread_around_the_mode(fitted):

@@ -76,23 +76,13 @@ def shape_from_parameters(theta: np.ndarray) -> ResponseShape:
                          float(np.exp(theta[2])))
 
 
-def ar1_whitened(values: np.ndarray, rho: float, observed: np.ndarray) -> np.ndarray:
-    """Prais-Winsten along the weeks of each market (markets x weeks): x_t - rho x_{t-1} where week
-    t - 1 is observed too, sqrt(1 - rho^2) x_t where a run of observed weeks starts, 0 unobserved."""
-    out = np.where(observed, values, 0.0) * np.sqrt(1.0 - rho**2)
-    follows = observed[:, 1:] & observed[:, :-1]
-    out[:, 1:] = np.where(follows, values[:, 1:] - rho * values[:, :-1], out[:, 1:])
-    return out
-
-
 class ShapeLikelihood:
     """One app's profile log likelihood of the response shape, the effect sizes and nuisance terms
-    profiled out: for each outcome o (log time, log DAU), -n / 2 log RSS_o(shape), where RSS_o is
-    the residual sum of squares of the two-way residualised outcome on the residualised response
-    (each market's times `multiplier`, its effect over the app's: 1 where markets share the app's
-    effect), both whitened for AR(1) noise (Prais-Winsten, `ar1_whitened`) with rho_o the lag-1
-    autocorrelation of the residuals at `reference`, and n the observed cells: generalised least
-    squares, since the noise is autocorrelated week to week."""
+    profiled out: for each outcome o (log time, log DAU), -n_o / 2 log RSS_o(shape), where RSS_o
+    is the residual sum of squares of the two-way residualised outcome on the residualised
+    response (each market's times `multiplier`, its effect over the app's: 1 where markets share
+    the app's effect) and n_o the effective number of cells, n (1 - rho) / (1 + rho) with rho the lag-1
+    autocorrelation of the residuals at `reference` (the noise is autocorrelated week to week)."""
 
     def __init__(self, app_panel: AppPanel, fe: FixedEffects, multiplier: np.ndarray | None = None):
         self.markets = list(app_panel.markets)
@@ -100,58 +90,55 @@ class ShapeLikelihood:
         self.multiplier = np.ones(len(self.markets)) if multiplier is None else np.asarray(multiplier, float)
         self.observed = app_panel.observed
         self.fe = fe
-        self.residualised = np.stack([fe.residualise(getattr(app_panel, o)) for o in OUTCOMES])
-        self.n_cells = float(self.observed.sum())
-        self.rho = np.zeros(len(OUTCOMES))
-        self.outcomes = self.residualised
+        self.outcomes = np.stack([fe.residualise(getattr(app_panel, o)) for o in OUTCOMES])
+        self.n_effective = np.full(len(OUTCOMES), float(self.observed.sum()))
 
     def set_reference(self, reference: ResponseShape) -> None:
-        """Estimate each outcome's noise autocorrelation from the residuals at `reference`, and whiten by it."""
-        self.rho, self.outcomes = np.zeros(len(OUTCOMES)), self.residualised
-        residuals = self._fit(reference)[1]
-        pairs = self.observed[:, 1:] & self.observed[:, :-1]
+        """Set the effective sample sizes from the residuals' autocorrelation at `reference`."""
+        _, residuals = self._fit(reference)
+        observed = self.observed
+        pairs = observed[:, 1:] & observed[:, :-1]
         rho = np.array([np.sum((r[:, 1:] * r[:, :-1])[pairs]) / max(np.sum(r[:, :-1][pairs] ** 2), 1e-300)
                         for r in residuals])
-        self.rho = np.clip(rho, 0.0, 0.95)
-        self.outcomes = np.stack([ar1_whitened(y, rho, self.observed) for y, rho in zip(self.residualised, self.rho)])
+        rho = np.clip(rho, 0.0, 0.95)
+        self.n_effective = observed.sum() * (1 - rho) / (1 + rho)
 
     def _response(self, shape: ResponseShape) -> np.ndarray:
-        """The residualised response, each market's times its effect multiplier, whitened per outcome."""
-        rx = self.fe.residualise(self.multiplier[:, None] * shape.response(self.share))
-        return np.stack([ar1_whitened(rx, rho, self.observed) for rho in self.rho])
+        """The residualised response, each market's times its effect multiplier."""
+        return self.fe.residualise(self.multiplier[:, None] * shape.response(self.share))
 
-    def _fit(self, shape: ResponseShape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per outcome: RSS, the residuals and <x, x>."""
+    def _fit(self, shape: ResponseShape) -> tuple[np.ndarray, np.ndarray]:
         rx = self._response(shape)
-        xx = np.einsum("omt,omt->o", rx, rx)
-        beta = np.einsum("omt,omt->o", self.outcomes, rx) / np.where(xx > 0, xx, np.inf)
+        xx = np.vdot(rx, rx)
+        beta = np.einsum("omt,mt->o", self.outcomes, rx) / xx if xx > 0 else np.zeros(len(OUTCOMES))
         residuals = self.outcomes - beta[:, None, None] * rx
-        return np.einsum("omt,omt->o", residuals, residuals), residuals, xx
+        return np.einsum("omt,omt->o", residuals, residuals), residuals
 
     def loglik(self, shape: ResponseShape) -> float:
-        return float(-np.sum(self.n_cells / 2 * np.log(self._fit(shape)[0])))
+        return float(-np.sum(self.n_effective / 2 * np.log(self._fit(shape)[0])))
 
     def effect(self, shape: ResponseShape) -> tuple[np.ndarray, np.ndarray]:
-        """Per outcome, the profile (GLS) estimate of the effect under `shape` and its variance, RSS / (n <x, x>)."""
+        """Per outcome, the profile estimate of the effect under `shape` and its variance,
+        RSS / (n_effective <x, x>) (the effective cells account for autocorrelated weeks)."""
         rx = self._response(shape)
-        xx = np.einsum("omt,omt->o", rx, rx)
-        if not np.all(xx > 0):
+        xx = np.vdot(rx, rx)
+        if xx <= 0:
             return np.zeros(len(OUTCOMES)), np.full(len(OUTCOMES), np.inf)
-        beta = np.einsum("omt,omt->o", self.outcomes, rx) / xx
+        beta = np.einsum("omt,mt->o", self.outcomes, rx) / xx
         residuals = self.outcomes - beta[:, None, None] * rx
         rss = np.einsum("omt,omt->o", residuals, residuals)
-        return beta, rss / (self.n_cells * xx)
+        return beta, rss / (self.n_effective * xx)
 
     def market_scores(self, theta: np.ndarray, step: float) -> np.ndarray:
         """Each market's share of the log likelihood's gradient at theta (markets x 3): the
-        derivative of -n / 2 log RSS_o taken through that market's own residual sum of squares
+        derivative of -n_o / 2 log RSS_o taken through that market's own residual sum of squares
         (d log RSS = dRSS / RSS), by central differences."""
         rss = self._fit(shape_from_parameters(theta))[0]
         out = np.empty((len(self.markets), len(theta)))
         for i, unit in enumerate(np.eye(len(theta)) * step):
             up, down = (np.einsum("omt,omt->om", r, r) for r in
                         (self._fit(shape_from_parameters(theta + sign * unit))[1] for sign in (1, -1)))
-            out[:, i] = np.sum(-self.n_cells / (2 * rss[:, None]) * (up - down) / (2 * step), axis=0)
+            out[:, i] = np.sum(-self.n_effective[:, None] / (2 * rss[:, None]) * (up - down) / (2 * step), axis=0)
         return out
 
 

@@ -174,7 +174,7 @@ class ImpactModel(BaseEstimator):
         """Per app: the shape's posterior mode, theta's covariance and the shapes drawn from it
         (`effects.fit_shape`, `effects.posterior_shapes`); by default (shared_shape) one posterior for
         the whole family, the apps' likelihoods summed, so a weak-signal app borrows the shape
-        the strong ones identify. The noise's autocorrelation (the whitening) is read at the best point of `grid`.
+        the strong ones identify. The effective sample sizes are set at the best point of `grid`.
 
         With `experiments`, each app's tests are first predicted from the panel alone (over its
         posterior shapes) and those within CONFLICT_Z of it are added to the shape's likelihood,
