@@ -76,9 +76,16 @@ def hill(exposure: np.ndarray, half_saturation: float, hill_exponent: float) -> 
     """
     if np.any(np.asarray(half_saturation) <= 0) or np.any(np.asarray(hill_exponent) <= 0):
         raise ValueError("half_saturation and hill_exponent must be positive")
-    x = np.clip(np.asarray(exposure, dtype=float), 0.0, None) ** hill_exponent
-    k = half_saturation ** hill_exponent
-    return x / (x + k) * (1.0 + k)
+    exposure = np.clip(np.asarray(exposure, dtype=float), 0.0, None)
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        x, k = exposure**hill_exponent, np.power(half_saturation, hill_exponent)
+        value = x / (x + k) * (1.0 + k)
+        if np.all(np.isfinite(value)):
+            return value
+        # steep curves overflow x^n or k^n (inf / inf): the same ratio in logs
+        log_x, log_k = hill_exponent * np.log(exposure), hill_exponent * np.log(half_saturation)
+        stable = np.exp(log_x + np.logaddexp(0.0, log_k) - np.logaddexp(log_x, log_k))
+    return np.where(np.isfinite(value), value, stable)
 
 
 def rollout_response(share: np.ndarray, carryover: float, half_saturation: float,

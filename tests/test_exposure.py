@@ -51,3 +51,15 @@ def test_the_adstock_operator_is_the_recursion_as_one_matrix_product():
     assert np.array_equal(short_weights, weights[:, :12, :12]) and np.array_equal(short_decay, decay[:, :12])
     with pytest.raises(ValueError, match="carryover"):
         adstock_operator(np.array([1.0]), 5)
+
+
+def test_a_steep_hill_curve_stays_finite_where_its_powers_overflow():
+    """A Hill exponent of 900 overflows half_saturation^n (inf / inf): the same ratio is then taken in
+    logs, 0 below the half-saturation's reach, exactly 1 at full exposure, and unchanged elsewhere."""
+    exposure = np.linspace(0.0, 1.0, 6)
+    steep = hill(exposure, 1.35, 900.0)
+    assert np.all(np.isfinite(steep)) and steep[-1] == pytest.approx(1.0) and np.all(steep[:-1] < 1e-80)
+    sharp = hill(exposure, 0.01, 300.0)          # k^n underflows to 0: 1 wherever there is exposure
+    np.testing.assert_allclose(sharp, [0, 1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(hill(exposure, np.array([[0.35], [1.35]]), np.array([[1.5], [900.0]]))[0],
+                                  hill(exposure, 0.35, 1.5))
